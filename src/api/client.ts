@@ -1,0 +1,432 @@
+import pRetry, { AbortError } from "p-retry";
+import type { z } from "zod";
+import { type Logger, silentLogger } from "../internal/logger.js";
+import { assertTimeScale, defaultScheduler, type Scheduler } from "../internal/time.js";
+import {
+  ApiError,
+  FullEnrichError,
+  InvalidRequestError,
+  NetworkError,
+  NotFoundError,
+  OutcomeUnknownError,
+  RateLimitedError,
+  RequestTimeoutError,
+  requestIssuesFrom,
+  ServerError,
+  UnauthorizedError,
+  UnexpectedResponseError,
+} from "./errors.js";
+import { CallLimiter, type CallPriority } from "./limiter.js";
+import {
+  type StartEnrichmentRequest,
+  StartEnrichmentRequestSchema,
+  type StartReverseLookupRequest,
+  StartReverseLookupRequestSchema,
+} from "./request-schemas.js";
+import {
+  ApiErrorBodySchema,
+  type Credits,
+  CreditsSchema,
+  type EnrichmentResult,
+  EnrichmentResultSchema,
+  type FinalStatus,
+  isFinalStatus,
+  type StartResponse,
+  StartResponseSchema,
+  type VerifyKey,
+  VerifyKeySchema,
+} from "./response-schemas.js";
+import { type FetchLike, type HttpAnswer, sendRequest } from "./transport.js";
+import { LocalWindowBudget } from "./window-budget.js";
+
+/** The public FullEnrich API v2. */
+export const DEFAULT_BASE_URL = "https://app.fullenrich.com/api/v2";
+
+/** Enrichments (`/contact/enrich/bulk`) or reverse email lookups (`/contact/reverse/email/bulk`). */
+export type LookupKind = "enrich" | "reverse";
+
+const PATHS: Record<LookupKind, string> = {
+  enrich: "/contact/enrich/bulk",
+  reverse: "/contact/reverse/email/bulk",
+};
+
+/** Options of {@link FullEnrichClient}. */
+export interface FullEnrichClientOptions {
+  /** The workspace API key. It never appears in an error, a log line or an event. */
+  apiKey: string;
+  /** Default: {@link DEFAULT_BASE_URL}. */
+  baseUrl?: string;
+  /** Default: the global `fetch`. */
+  fetch?: FetchLike;
+  /** Calls allowed per window, for the whole account. Default 60. */
+  rateLimit?: number;
+  /** The window, in ms. Default 60 000 × `timeScale`. */
+  rateWindowMs?: number;
+  /** Share an existing limiter (and its budget) instead of creating one. */
+  limiter?: CallLimiter;
+  /** Attempts after the first for retryable failures (429, 5xx, network, timeout). Default 4. */
+  retries?: number;
+  /** First back-off delay, ms. Default 1 000 × `timeScale`. */
+  retryMinDelayMs?: number;
+  /** Longest back-off delay, ms. Default 30 000 × `timeScale`. */
+  retryMaxDelayMs?: number;
+  /** How long the limiter pauses after a 429, ms. Default 5 000 × `timeScale`, doubling while 429s continue. */
+  rateLimitPauseMs?: number;
+  /** Per-request timeout, ms. Default 30 000 (not scaled: it measures the network, not the provider). */
+  timeoutMs?: number;
+  /** Multiplies every built-in duration (window, back-off, pauses). Default 1. */
+  timeScale?: number;
+  scheduler?: Scheduler;
+  logger?: Logger;
+}
+
+/** Per-call options. */
+export interface RequestOptions {
+  signal?: AbortSignal;
+  priority?: CallPriority;
+  /** Overrides the client's `retries` for this call (0: a single attempt). */
+  retries?: number;
+  /** Called once for every HTTP request this call sends (each retry attempt too). */
+  onCall?: () => void;
+}
+
+/** The answer of a get-result call. */
+export type ResultOutcome =
+  /** Still running: the documented 400 `error.enrichment.in_progress`, or a 200 with a non-final status. */
+  | { state: "pending"; status: string; httpStatus: number }
+  /** `forceResults` asked, and the batch is not finished: what was found so far. Never final. */
+  | { state: "partial"; result: EnrichmentResult; httpStatus: number }
+  /** Finished (200), or stopped for lack of credits (402, whose body is a full result). */
+  | { state: "done"; result: EnrichmentResult & { status: FinalStatus }; httpStatus: number };
+
+/** Counters of a client. */
+export interface ClientStats {
+  /** HTTP requests sent (every attempt). */
+  calls: number;
+  /** Attempts that were retried. */
+  retries: number;
+  /** 429 answers received. */
+  rateLimited: number;
+}
+
+const IN_PROGRESS_CODE = "error.enrichment.in_progress";
+
+/**
+ * The FullEnrich API client. One object for all calls: every call and every retry attempt passes
+ * through one {@link CallLimiter}, so the account's budget is never exceeded in any sliding window.
+ *
+ * @example
+ * ```ts
+ * const client = new FullEnrichClient({ apiKey: process.env.FULLENRICH_API_KEY! });
+ * const { enrichment_id } = await client.startEnrichment({
+ *   name: "leads",
+ *   data: [{ first_name: "Ada", last_name: "Lovelace", domain: "example.com" }],
+ * });
+ * const outcome = await client.getResult("enrich", enrichment_id);
+ * ```
+ */
+export class FullEnrichClient {
+  readonly #apiKey: string;
+  readonly baseUrl: string;
+  readonly limiter: CallLimiter;
+  readonly timeScale: number;
+  private readonly ownsLimiter: boolean;
+  private readonly fetchImpl: FetchLike;
+  private readonly scheduler: Scheduler;
+  private readonly logger: Logger;
+  private readonly retries: number;
+  private readonly retryMinDelayMs: number;
+  private readonly retryMaxDelayMs: number;
+  private readonly pauseMs: number;
+  private readonly timeoutMs: number;
+  private consecutive429 = 0;
+  private readonly counters: ClientStats = { calls: 0, retries: 0, rateLimited: 0 };
+
+  constructor(options: FullEnrichClientOptions) {
+    if (typeof options.apiKey !== "string" || options.apiKey.trim() === "") {
+      throw new FullEnrichError("an API key is required (set FULLENRICH_API_KEY or pass apiKey)");
+    }
+    this.#apiKey = options.apiKey;
+    this.baseUrl = (options.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, "");
+    this.timeScale = assertTimeScale(options.timeScale ?? 1);
+    this.scheduler = options.scheduler ?? defaultScheduler;
+    this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
+    this.logger = options.logger ?? silentLogger;
+    this.retries = options.retries ?? 4;
+    this.retryMinDelayMs = options.retryMinDelayMs ?? 1_000 * this.timeScale;
+    this.retryMaxDelayMs = options.retryMaxDelayMs ?? 30_000 * this.timeScale;
+    this.pauseMs = options.rateLimitPauseMs ?? 5_000 * this.timeScale;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.ownsLimiter = options.limiter === undefined;
+    this.limiter =
+      options.limiter ??
+      new CallLimiter(
+        new LocalWindowBudget(
+          options.rateLimit ?? 60,
+          options.rateWindowMs ?? 60_000 * this.timeScale,
+          this.scheduler,
+        ),
+        this.scheduler,
+      );
+  }
+
+  /** Starts a bulk enrichment. Validates first: a broken rule throws {@link InvalidRequestError} and nothing is sent. */
+  async startEnrichment(
+    request: StartEnrichmentRequest,
+    options: RequestOptions = {},
+  ): Promise<StartResponse> {
+    const body = validate(StartEnrichmentRequestSchema, request);
+    return this.start("enrich", body, options);
+  }
+
+  /** Starts a bulk reverse email lookup. Validates first, like {@link startEnrichment}. */
+  async startReverseLookup(
+    request: StartReverseLookupRequest,
+    options: RequestOptions = {},
+  ): Promise<StartResponse> {
+    const body = validate(StartReverseLookupRequestSchema, request);
+    return this.start("reverse", body, options);
+  }
+
+  /** Reads a bulk enrichment's result. See {@link ResultOutcome}. */
+  getEnrichment(
+    enrichmentId: string,
+    options: RequestOptions & { forceResults?: boolean } = {},
+  ): Promise<ResultOutcome> {
+    return this.getResult("enrich", enrichmentId, options);
+  }
+
+  /** Reads a bulk reverse lookup's result. */
+  getReverseLookup(
+    enrichmentId: string,
+    options: RequestOptions & { forceResults?: boolean } = {},
+  ): Promise<ResultOutcome> {
+    return this.getResult("reverse", enrichmentId, options);
+  }
+
+  /**
+   * Reads a result of either kind. 404 throws {@link NotFoundError}; 401 {@link UnauthorizedError};
+   * other errors after the retries are spent throw the last {@link ApiError}, network or timeout error.
+   */
+  async getResult(
+    kind: LookupKind,
+    enrichmentId: string,
+    options: RequestOptions & { forceResults?: boolean } = {},
+  ): Promise<ResultOutcome> {
+    if (enrichmentId.trim() === "") throw new FullEnrichError("an enrichment id is required");
+    const query = options.forceResults ? "?forceResults=true" : "";
+    const path = `${PATHS[kind]}/${encodeURIComponent(enrichmentId)}${query}`;
+    const answer = await this.call("GET", path, undefined, { priority: "poll", ...options }, true);
+    return readResult(answer, options.forceResults === true);
+  }
+
+  /** `GET /account/credits`. */
+  async getCredits(options: RequestOptions = {}): Promise<Credits> {
+    const answer = await this.call("GET", "/account/credits", undefined, options, true);
+    return parseAnswer(CreditsSchema, expectOk(answer));
+  }
+
+  /** `GET /account/keys/verify`: resolves when the key is valid, throws {@link UnauthorizedError} when not. */
+  async verifyKey(options: RequestOptions = {}): Promise<VerifyKey> {
+    const answer = await this.call("GET", "/account/keys/verify", undefined, options, true);
+    return parseAnswer(VerifyKeySchema, expectOk(answer));
+  }
+
+  stats(): ClientStats {
+    return { ...this.counters };
+  }
+
+  /** Stops the limiter if this client created it. */
+  async close(): Promise<void> {
+    if (this.ownsLimiter) await this.limiter.stop();
+  }
+
+  private async start(kind: LookupKind, body: unknown, options: RequestOptions): Promise<StartResponse> {
+    const operation = kind === "enrich" ? "starting the enrichment" : "starting the reverse lookup";
+    try {
+      const answer = await this.call("POST", PATHS[kind], body, { priority: "submit", ...options }, false);
+      return parseAnswer(StartResponseSchema, expectOk(answer));
+    } catch (error) {
+      if (mayHaveStarted(error)) throw new OutcomeUnknownError(operation, { cause: error });
+      throw error;
+    }
+  }
+
+  /**
+   * One logical call: attempts go through the limiter one by one, p-retry waits between them.
+   * `idempotent: false` (POST) retries only what surely did not reach the provider.
+   */
+  private async call(
+    method: "GET" | "POST",
+    path: string,
+    body: unknown,
+    options: RequestOptions,
+    idempotent: boolean,
+  ): Promise<HttpAnswer> {
+    const { signal } = options;
+    const attempt = async (): Promise<HttpAnswer> => {
+      const answer = await this.limiter.run(
+        () => {
+          options.onCall?.();
+          return this.send(method, path, body, signal);
+        },
+        {
+          priority: options.priority ?? "read",
+          ...(signal ? { signal } : {}),
+        },
+      );
+      if (answer.status === 429) {
+        this.counters.rateLimited++;
+        this.consecutive429++;
+        const pause = Math.min(this.pauseMs * 2 ** (this.consecutive429 - 1), this.limiter.budget.windowMs);
+        await this.limiter.pause(pause);
+        throw apiError(answer);
+      }
+      this.consecutive429 = 0;
+      if (answer.status >= 500) throw apiError(answer);
+      return answer;
+    };
+    return pRetry(
+      async () => {
+        try {
+          return await attempt();
+        } catch (error) {
+          if (!isRetryable(error, idempotent)) throw new AbortError(error as Error);
+          throw error;
+        }
+      },
+      {
+        retries: options.retries ?? this.retries,
+        factor: 2,
+        minTimeout: this.retryMinDelayMs,
+        maxTimeout: this.retryMaxDelayMs,
+        randomize: true,
+        ...(signal ? { signal } : {}),
+        onFailedAttempt: ({ error, retriesLeft }) => {
+          if (retriesLeft > 0) this.counters.retries++;
+          this.logger.debug("FullEnrich call failed", {
+            method,
+            path: redactPath(path),
+            error: error.message,
+          });
+        },
+      },
+    );
+  }
+
+  private async send(
+    method: "GET" | "POST",
+    path: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+  ): Promise<HttpAnswer> {
+    this.counters.calls++;
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.#apiKey}`,
+      accept: "application/json",
+    };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    return sendRequest(
+      this.fetchImpl,
+      `${this.baseUrl}${path}`,
+      { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) },
+      { timeoutMs: this.timeoutMs, scheduler: this.scheduler, ...(signal ? { signal } : {}) },
+    );
+  }
+}
+
+function validate<S extends z.ZodType>(schema: S, request: unknown): z.output<S> {
+  const parsed = schema.safeParse(request);
+  if (!parsed.success) throw new InvalidRequestError(requestIssuesFrom(parsed.error));
+  return parsed.data;
+}
+
+function isRetryable(error: unknown, idempotent: boolean): boolean {
+  if (error instanceof RateLimitedError) return true;
+  if (error instanceof NetworkError) return idempotent || !error.sent;
+  if (error instanceof ServerError || error instanceof RequestTimeoutError) return idempotent;
+  return false;
+}
+
+function mayHaveStarted(error: unknown): boolean {
+  if (error instanceof NetworkError) return error.sent;
+  return error instanceof ServerError || error instanceof RequestTimeoutError;
+}
+
+/** Ids in paths are not secret, but keep logs free of anything after the resource. */
+function redactPath(path: string): string {
+  return path.replace(/\?.*$/, "");
+}
+
+function parseJson(answer: HttpAnswer): unknown {
+  try {
+    return JSON.parse(answer.text);
+  } catch {
+    throw new UnexpectedResponseError(
+      answer.status,
+      `the body is not JSON (${answer.text.length} characters)`,
+    );
+  }
+}
+
+function parseAnswer<S extends z.ZodType>(schema: S, answer: HttpAnswer): z.output<S> {
+  const parsed = schema.safeParse(parseJson(answer));
+  if (!parsed.success) {
+    const where = parsed.error.issues
+      .slice(0, 3)
+      .map((issue) => `${issue.path.map(String).join(".") || "body"}: ${issue.message}`)
+      .join("; ");
+    throw new UnexpectedResponseError(answer.status, where);
+  }
+  return parsed.data;
+}
+
+function apiError(answer: HttpAnswer): ApiError {
+  let code = "";
+  let message = "";
+  try {
+    const parsed = ApiErrorBodySchema.safeParse(JSON.parse(answer.text));
+    if (parsed.success) ({ code, message } = parsed.data);
+  } catch {
+    // Not the error envelope: keep the status alone.
+  }
+  const { status } = answer;
+  if (status === 401) return new UnauthorizedError(code, message);
+  if (status === 404) return new NotFoundError(status, code, message);
+  if (status === 429) return new RateLimitedError(status, code, message);
+  if (status >= 500) return new ServerError(status, code, message);
+  return new ApiError(status, code, message);
+}
+
+function expectOk(answer: HttpAnswer): HttpAnswer {
+  if (answer.status >= 200 && answer.status < 300) return answer;
+  throw apiError(answer);
+}
+
+function readResult(answer: HttpAnswer, forceResults: boolean): ResultOutcome {
+  if (answer.status === 400) {
+    const error = apiError(answer);
+    if (error.code === IN_PROGRESS_CODE) return { state: "pending", status: "IN_PROGRESS", httpStatus: 400 };
+    throw error;
+  }
+  if (answer.status !== 200 && answer.status !== 402) throw apiError(answer);
+  const json = parseJson(answer);
+  const parsed = EnrichmentResultSchema.safeParse(json);
+  if (!parsed.success) {
+    if (answer.status === 402) throw apiError(answer);
+    throw new UnexpectedResponseError(
+      answer.status,
+      parsed.error.issues.map((issue) => issue.message).join("; "),
+    );
+  }
+  const result = parsed.data;
+  if (isFinalStatus(result.status)) {
+    return {
+      state: "done",
+      result: result as EnrichmentResult & { status: FinalStatus },
+      httpStatus: answer.status,
+    };
+  }
+  if (forceResults) return { state: "partial", result, httpStatus: answer.status };
+  return { state: "pending", status: result.status, httpStatus: answer.status };
+}

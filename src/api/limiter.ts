@@ -1,0 +1,142 @@
+import Bottleneck from "bottleneck";
+import { abortReason, defaultScheduler, type Scheduler, sleep } from "../internal/time.js";
+import type { WindowBudget } from "./window-budget.js";
+
+/**
+ * Who is asking. Starting work outranks reading results, which outranks polling: when the budget
+ * is short, a new batch is submitted before outstanding ones are polled.
+ */
+export type CallPriority = "submit" | "read" | "poll";
+
+const bottleneckPriority: Record<CallPriority, number> = { submit: 1, read: 4, poll: 7 };
+
+/** Returned by a waiting job that steps aside for a more important one. */
+const STEP_ASIDE = Symbol("step aside");
+
+export interface CallOptions {
+  priority?: CallPriority;
+  signal?: AbortSignal;
+}
+
+/** Counters of a {@link CallLimiter}. */
+export interface LimiterStats {
+  /** Calls that were let through (each retry attempt counts). */
+  started: number;
+  /** Calls waiting for their turn right now. */
+  queued: number;
+}
+
+/**
+ * The one gate every API call passes through, every retry attempt included. Calls queue in a
+ * bottleneck limiter ordered by priority; each, at its turn, waits for a slot of the sliding
+ * {@link WindowBudget} and holds it while it runs.
+ */
+export class CallLimiter {
+  private readonly queue = new Bottleneck({ maxConcurrent: 1 });
+  private readonly releaseListeners = new Set<() => void>();
+  private startedCount = 0;
+  private queuedCount = 0;
+
+  constructor(
+    readonly budget: WindowBudget,
+    private readonly scheduler: Scheduler = defaultScheduler,
+  ) {
+    // A job waiting for capacity steps aside when a more important one queues behind it.
+    this.queue.on("queued", () => this.wakeAll());
+  }
+
+  /** Runs `call` when the budget allows. The slot stays taken until a window after it settles. */
+  async run<T>(call: () => Promise<T>, options: CallOptions = {}): Promise<T> {
+    const { signal } = options;
+    if (signal?.aborted) throw abortReason(signal);
+    let priority = bottleneckPriority[options.priority ?? "read"];
+    this.queuedCount++;
+    let slot: string | typeof STEP_ASIDE;
+    try {
+      for (;;) {
+        const rank = priority;
+        slot = await this.queue.schedule({ priority: rank }, () => this.takeSlot(rank, signal));
+        if (slot !== STEP_ASIDE) break;
+        // Queue again just ahead of its peers: it keeps its turn among calls of its own kind.
+        priority = bottleneckPriority[options.priority ?? "read"] - 1;
+      }
+    } finally {
+      this.queuedCount--;
+    }
+    if (signal?.aborted) {
+      await this.giveBack(slot, false);
+      throw abortReason(signal);
+    }
+    this.startedCount++;
+    try {
+      return await call();
+    } finally {
+      await this.giveBack(slot, true);
+    }
+  }
+
+  /** After a 429: no call starts for `ms`. */
+  pause(ms: number): Promise<void> {
+    return this.budget.pause(ms);
+  }
+
+  stats(): LimiterStats {
+    return { started: this.startedCount, queued: this.queuedCount };
+  }
+
+  /** Drops the calls still waiting (they reject) and closes the budget. */
+  async stop(): Promise<void> {
+    this.wakeAll();
+    await this.queue.stop({ dropWaitingJobs: true, dropErrorMessage: "the rate limiter was stopped" });
+    await this.budget.close();
+  }
+
+  /**
+   * Runs inside the queue, one at a time: waits until the budget has a slot. While it waits, a
+   * more important call queuing behind it makes it step aside (it queues again at its own rank).
+   */
+  private async takeSlot(
+    priority: number,
+    signal: AbortSignal | undefined,
+  ): Promise<string | typeof STEP_ASIDE> {
+    for (;;) {
+      if (signal?.aborted) throw abortReason(signal);
+      const result = await this.budget.tryTake();
+      if (result.taken) return result.slot;
+      if (this.moreImportantQueued(priority)) return STEP_ASIDE;
+      await this.waitForRelease(result.retryInMs, signal);
+      if (this.moreImportantQueued(priority)) return STEP_ASIDE;
+    }
+  }
+
+  private moreImportantQueued(priority: number): boolean {
+    for (let rank = 0; rank < priority; rank++) {
+      if (this.queue.queued(rank) > 0) return true;
+    }
+    return false;
+  }
+
+  private wakeAll(): void {
+    for (const wake of [...this.releaseListeners]) wake();
+  }
+
+  /** Waits `ms`, or less if a call of this process finishes or another call queues. */
+  private async waitForRelease(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    const controller = new AbortController();
+    const wake = (): void => controller.abort();
+    this.releaseListeners.add(wake);
+    const onAbort = (): void => controller.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      await sleep(ms, this.scheduler, controller.signal).catch(() => undefined);
+    } finally {
+      this.releaseListeners.delete(wake);
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  private async giveBack(slot: string, used: boolean): Promise<void> {
+    await this.budget.release(slot, used);
+    this.wakeAll();
+  }
+}

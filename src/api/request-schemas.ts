@@ -1,0 +1,119 @@
+import { z } from "zod";
+
+/** The fields FullEnrich can look for. */
+export const ENRICH_FIELDS = ["contact.work_emails", "contact.personal_emails", "contact.phones"] as const;
+export const EnrichFieldSchema = z.enum(ENRICH_FIELDS, {
+  error: (issue) => `must be one of ${ENRICH_FIELDS.join(", ")} (got ${JSON.stringify(issue.input)})`,
+});
+export type EnrichField = z.infer<typeof EnrichFieldSchema>;
+
+/** The provider's limits on a request, enforced here before anything is sent. */
+export const LIMITS = {
+  contactsPerBatch: 100,
+  customKeys: 10,
+  customValueLength: 100,
+} as const;
+
+const customValue = z
+  .string({
+    error: (issue) =>
+      `custom values must be strings (FullEnrich rejects numbers), got ${issue.input === null ? "null" : typeof issue.input}`,
+  })
+  .max(LIMITS.customValueLength, {
+    error: (issue) =>
+      `custom values may be at most ${LIMITS.customValueLength} characters, got ${String((issue.input as string).length)}`,
+  });
+
+/**
+ * `custom`: string keys to string values, returned unchanged in every result. At most 10 keys
+ * (one provider schema says 20; the API rejects more than 10), values at most 100 characters.
+ */
+export const CustomSchema = z
+  .record(z.string().min(1, { error: "custom keys must not be empty" }), customValue)
+  .refine((custom) => Object.keys(custom).length <= LIMITS.customKeys, {
+    error: (issue) =>
+      `custom may hold at most ${LIMITS.customKeys} keys, got ${Object.keys(issue.input as object).length}`,
+  });
+export type Custom = z.infer<typeof CustomSchema>;
+
+const optionalText = z.string().optional();
+const isBlank = (value: string | undefined): boolean => value === undefined || value.trim() === "";
+
+/** One contact to enrich, exactly as the API takes it. */
+export const EnrichContactSchema = z
+  .strictObject({
+    first_name: optionalText,
+    last_name: optionalText,
+    domain: optionalText,
+    company_name: optionalText,
+    linkedin_url: optionalText,
+    enrich_fields: z.array(EnrichFieldSchema).min(1, { error: "must list at least one field" }).optional(),
+    custom: CustomSchema.optional(),
+  })
+  .superRefine((contact, ctx) => {
+    if (!isBlank(contact.linkedin_url)) return;
+    if (isBlank(contact.first_name)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["first_name"],
+        message: "is required unless linkedin_url is given",
+      });
+    }
+    if (isBlank(contact.last_name)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["last_name"],
+        message: "is required unless linkedin_url is given",
+      });
+    }
+    if (isBlank(contact.domain) && isBlank(contact.company_name)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["domain"],
+        message: "domain or company_name is required unless linkedin_url is given",
+      });
+    }
+  });
+export type EnrichContact = z.infer<typeof EnrichContactSchema>;
+
+/** One email to look up, exactly as the API takes it. */
+export const ReverseContactSchema = z.strictObject({
+  email: z.email({ error: (issue) => `must be a valid email address (got ${JSON.stringify(issue.input)})` }),
+  custom: CustomSchema.optional(),
+});
+export type ReverseContact = z.infer<typeof ReverseContactSchema>;
+
+const webhookUrl = z.string().refine((value) => /^https?:\/\//i.test(value) && URL.canParse(value), {
+  error: "must be an absolute http:// or https:// URL",
+});
+
+const envelope = {
+  name: z
+    .string({ error: "is required" })
+    .refine((name) => name.trim() !== "", { error: "must not be empty" }),
+  webhook_url: webhookUrl.optional(),
+  webhook_events: z.strictObject({ contact_finished: webhookUrl.optional() }).optional(),
+};
+
+const batchOf = <T extends z.ZodType>(contact: T) =>
+  z
+    .array(contact)
+    .min(1, { error: "must hold at least one contact" })
+    .max(LIMITS.contactsPerBatch, {
+      error: (issue) =>
+        `may hold at most ${LIMITS.contactsPerBatch} contacts, got ${(issue.input as unknown[]).length}`,
+    });
+
+/** Body of `POST /contact/enrich/bulk`. */
+export const StartEnrichmentRequestSchema = z.strictObject({
+  ...envelope,
+  data: batchOf(EnrichContactSchema),
+});
+export type StartEnrichmentRequest = z.infer<typeof StartEnrichmentRequestSchema>;
+
+/** Body of `POST /contact/reverse/email/bulk`. */
+export const StartReverseLookupRequestSchema = z.strictObject({
+  ...envelope,
+  data: batchOf(ReverseContactSchema),
+});
+export type StartReverseLookupRequest = z.infer<typeof StartReverseLookupRequestSchema>;

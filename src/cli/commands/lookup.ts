@@ -1,0 +1,297 @@
+import { basename, extname, resolve } from "node:path";
+import { z } from "zod";
+import { DEFAULT_BASE_URL } from "../../api/client.js";
+import { describeIssue, InvalidRequestError } from "../../api/errors.js";
+import { ENRICH_FIELDS, type EnrichField } from "../../api/request-schemas.js";
+import { prepareBatches } from "../../engine/batches.js";
+import type { JobSummary } from "../../engine/job.js";
+import { DEFAULT_CORRELATION_KEY } from "../../events/contact-key.js";
+import { sha256Hex } from "../../internal/crypto.js";
+import { flag, hostPort, parseFlags, positiveNumber } from "../flags.js";
+import { type InputRow, readInputFile } from "../input-file.js";
+import { type CliIo, print } from "../io.js";
+import { ProgressReporter } from "../progress.js";
+import { ResultWriter } from "../result-writer.js";
+import { openRuntime } from "../runtime.js";
+import { UsageError } from "../usage-error.js";
+
+/** Where the CLI keeps its event log unless told otherwise. */
+export const DEFAULT_STORE = ".fullenrich-rx/events.db";
+
+const FLAGS_USAGE = `    [--api-key KEY]            default: env FULLENRICH_API_KEY
+    [--base-url URL]           default: env FULLENRICH_BASE_URL, else ${DEFAULT_BASE_URL}
+    [--store PATH]             the SQLite event log; default ./${DEFAULT_STORE}
+    [--name NAME]              enrichment name; default from the input file's name
+    [--fields LIST]            enrich_fields, comma-separated; default contact.work_emails
+    [--batch-size N]           1..100; default 100
+    [--webhook-url URL --listen HOST:PORT]   webhook mode (the built-in receiver listens on
+                               HOST:PORT; URL is what the provider calls); without: polling only
+    [--contact-events]         also ask for per-contact events (webhook mode)
+    [--rate-limit N]           API calls per minute; default 60
+    [--time-scale F]           multiplies every built-in duration, the rate-limit window too
+    [--format jsonl|csv]       --out as JSON Lines (default) or a flat CSV of the main fields
+    [--on-ambiguous report|resubmit]   a batch whose POST got no answer: report it (default) or send it again
+    [--quiet]                  no progress   [--json]  a machine-readable summary on stdout`;
+
+export const ENRICH_USAGE = `fullenrich-rx enrich --input FILE --out FILE [flags]
+
+Enriches the contacts of a .csv (columns first_name,last_name,domain,company_name,linkedin_url and
+any custom.<key>) or a .jsonl file (one API contact object per line) and writes one JSON line per
+contact to --out, exactly once. Run the same command again after a crash (even kill -9): nothing
+already submitted is sent again, and --out ends up with every contact once.
+${FLAGS_USAGE}`;
+
+export const REVERSE_USAGE = `fullenrich-rx reverse --input FILE --out FILE [flags]
+
+Reverse email lookups: rows carry \`email\` (and any custom.<key>). Same flags and guarantees as enrich.
+${FLAGS_USAGE}`;
+
+const LOOKUP_FLAGS = {
+  input: { type: "string" },
+  out: { type: "string" },
+  "api-key": { type: "string" },
+  "base-url": { type: "string" },
+  store: { type: "string" },
+  name: { type: "string" },
+  fields: { type: "string" },
+  "batch-size": { type: "string" },
+  "webhook-url": { type: "string" },
+  listen: { type: "string" },
+  "contact-events": { type: "boolean" },
+  "rate-limit": { type: "string" },
+  "time-scale": { type: "string" },
+  format: { type: "string" },
+  "on-ambiguous": { type: "string" },
+  quiet: { type: "boolean" },
+  json: { type: "boolean" },
+} as const;
+
+const batchSize = z.coerce
+  .number({ error: "must be a number" })
+  .int({ error: "must be a whole number" })
+  .min(1, { error: "must be from 1 to 100" })
+  .max(100, { error: "must be from 1 to 100" });
+const rateLimit = z.coerce
+  .number({ error: "must be a number" })
+  .int({ error: "must be a whole number" })
+  .positive({ error: "must be at least 1" });
+const webhookUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
+
+function parseFields(list: string | undefined): EnrichField[] {
+  const fields = (list ?? "contact.work_emails")
+    .split(",")
+    .map((field) => field.trim())
+    .filter((field) => field !== "");
+  for (const field of fields) {
+    if (!(ENRICH_FIELDS as readonly string[]).includes(field)) {
+      throw new UsageError(
+        `--fields: unknown enrich field ${JSON.stringify(field)} (expected ${ENRICH_FIELDS.join(", ")})`,
+      );
+    }
+  }
+  if (fields.length === 0) throw new UsageError("--fields: list at least one field");
+  return fields as EnrichField[];
+}
+
+/** Turns validation issues (contact indexes) into a message naming the file's lines. */
+function rowIssues(error: InvalidRequestError, rows: readonly InputRow[]): string {
+  const lines = error.issues.slice(0, 10).map((issue) => {
+    if (issue.index === undefined) return describeIssue(issue);
+    const row = rows[issue.index];
+    return `row ${row?.line ?? issue.index + 1}: ${issue.field}: ${issue.message}`;
+  });
+  const more = error.issues.length > 10 ? `\n  … and ${error.issues.length - 10} more` : "";
+  return `invalid input, nothing was sent:\n  ${lines.join("\n  ")}${more}`;
+}
+
+export function enrichCommand(args: readonly string[], io: CliIo): Promise<number> {
+  return runLookup("enrich", args, io);
+}
+
+export function reverseCommand(args: readonly string[], io: CliIo): Promise<number> {
+  return runLookup("reverse", args, io);
+}
+
+async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io: CliIo): Promise<number> {
+  const values = parseFlags(args, LOOKUP_FLAGS);
+  if (!values.input) throw new UsageError("--input FILE is required");
+  if (!values.out) throw new UsageError("--out FILE is required");
+  const format = flag(
+    "format",
+    z.enum(["jsonl", "csv"], { error: "must be jsonl or csv" }),
+    values.format ?? "jsonl",
+  );
+  const onAmbiguous = flag(
+    "on-ambiguous",
+    z.enum(["report", "resubmit"], { error: "must be report or resubmit" }),
+    values["on-ambiguous"] ?? "report",
+  );
+  const enrichFields = kind === "enrich" ? parseFields(values.fields) : undefined;
+  const size = flag("batch-size", batchSize, values["batch-size"] ?? "100");
+  const perMinute = flag("rate-limit", rateLimit, values["rate-limit"] ?? "60");
+  const timeScale = flag("time-scale", positiveNumber, values["time-scale"] ?? "1");
+  if ((values["webhook-url"] === undefined) !== (values.listen === undefined)) {
+    throw new UsageError(
+      "webhook mode needs both --webhook-url URL (what the provider calls) and --listen HOST:PORT",
+    );
+  }
+  if (values["contact-events"] && values["webhook-url"] === undefined) {
+    throw new UsageError("--contact-events needs webhook mode (--webhook-url and --listen)");
+  }
+  const webhook =
+    values["webhook-url"] !== undefined && values.listen !== undefined
+      ? {
+          url: flag("webhook-url", webhookUrl, values["webhook-url"]),
+          listen: flag("listen", hostPort, values.listen),
+          contactEvents: values["contact-events"] === true,
+        }
+      : undefined;
+  const apiKey = values["api-key"] ?? io.env.FULLENRICH_API_KEY;
+  if (!apiKey) {
+    throw new UsageError(
+      "no API key: pass --api-key KEY or set FULLENRICH_API_KEY (or try `fullenrich-rx demo`, which needs none)",
+    );
+  }
+  const inputPath = resolve(io.cwd, values.input);
+  const outPath = resolve(io.cwd, values.out);
+  const name = values.name ?? basename(inputPath, extname(inputPath));
+
+  const rows = await readInputFile(inputPath, kind);
+  const contacts = rows.map((row) => row.contact);
+  try {
+    prepareBatches(kind, contacts, {
+      batchSize: size,
+      correlationKey: DEFAULT_CORRELATION_KEY,
+      ...(enrichFields ? { enrichFields } : {}),
+    });
+  } catch (error) {
+    if (error instanceof InvalidRequestError) throw new UsageError(rowIssues(error, rows));
+    throw error;
+  }
+  // The same command (same contacts and options) is the same job: a rerun resumes it.
+  const jobId = `cli-${sha256Hex(JSON.stringify({ kind, name, enrichFields, size, contacts })).slice(0, 20)}`;
+  const customKeys = [
+    ...new Set(contacts.flatMap((contact) => Object.keys((contact.custom as object | undefined) ?? {}))),
+  ];
+
+  const runtime = await openRuntime({
+    apiKey,
+    baseUrl: values["base-url"] ?? io.env.FULLENRICH_BASE_URL ?? DEFAULT_BASE_URL,
+    store: resolve(io.cwd, values.store ?? DEFAULT_STORE),
+    rateLimit: perMinute,
+    timeScale,
+    ...(webhook ? { webhook } : {}),
+  });
+  const writer = await ResultWriter.open(outPath, format, kind, customKeys).catch(async (error: unknown) => {
+    await runtime.close();
+    throw error;
+  });
+  const progress = new ProgressReporter(io.stderr, values.quiet ? "none" : io.stderr.isTTY ? "bar" : "lines");
+  if (runtime.listening && !values.quiet) {
+    print(
+      io.stderr,
+      `webhook receiver listening on ${runtime.listening}; the provider calls ${webhook?.url}`,
+    );
+  }
+  const job =
+    kind === "enrich"
+      ? runtime.engine.enrich(contacts, {
+          jobId,
+          name,
+          batchSize: size,
+          onAmbiguous,
+          ...(enrichFields ? { enrichFields } : {}),
+        })
+      : runtime.engine.reverseLookup(contacts as { email: string }[], {
+          jobId,
+          name,
+          batchSize: size,
+          onAmbiguous,
+        });
+
+  let written = 0;
+  const progressSubscription = job.progress$.subscribe({
+    next: (p) => progress.update(p),
+    error: () => undefined,
+  });
+  const outcome = await new Promise<"done" | "aborted">((done, fail) => {
+    const subscription = job.results$.subscribe({
+      next: (result) => {
+        writer.write(result);
+        written++;
+      },
+      complete: () => done("done"),
+      error: fail,
+    });
+    const onAbort = (): void => {
+      subscription.unsubscribe();
+      done("aborted");
+    };
+    if (io.signal.aborted) onAbort();
+    else io.signal.addEventListener("abort", onAbort, { once: true });
+  }).catch(async (error: unknown) => {
+    progress.finish();
+    progressSubscription.unsubscribe();
+    await writer.close();
+    await runtime.close();
+    throw error;
+  });
+  progressSubscription.unsubscribe();
+  progress.finish();
+  await writer.close();
+
+  if (outcome === "aborted") {
+    await runtime.close();
+    print(
+      io.stderr,
+      `stopped after ${written} of ${job.total} contacts; the log is consistent. To resume, run the same command again with the same --store (nothing already submitted is sent again).`,
+    );
+    return 130;
+  }
+  const summary = await job.summary;
+  await runtime.close();
+  printSummary(io, summary, outPath, values.json === true);
+  if (summary.failures.length > 0) {
+    for (const failure of summary.failures) {
+      print(
+        io.stderr,
+        `batch ${failure.batchIndex + 1} (${failure.contacts} contacts) ${failure.state}: ${failure.message ?? "no result"}`,
+      );
+    }
+    return 1;
+  }
+  return 0;
+}
+
+function printSummary(io: CliIo, summary: JobSummary, outPath: string, json: boolean): void {
+  if (json) {
+    print(
+      io.stdout,
+      JSON.stringify({
+        job: summary.jobId,
+        out: outPath,
+        contacts: summary.total,
+        resolved: summary.resolved,
+        found: summary.found,
+        byStatus: summary.byStatus,
+        bySource: summary.bySource,
+        credits: summary.credits,
+        apiCalls: summary.apiCalls,
+        elapsedMs: summary.elapsedMs,
+        failures: summary.failures,
+      }),
+    );
+    return;
+  }
+  const statuses = Object.entries(summary.byStatus)
+    .map(([status, count]) => `${status} ${count}`)
+    .join(", ");
+  print(
+    io.stdout,
+    `${summary.resolved}/${summary.total} contacts written to ${outPath} (${summary.found} found; ${statuses || "none"})`,
+  );
+  print(
+    io.stdout,
+    `by webhook ${summary.bySource.webhook}, by polling ${summary.bySource.poll}; ${summary.credits} credits; ${summary.apiCalls} API calls; ${(summary.elapsedMs / 1000).toFixed(1)} s`,
+  );
+}

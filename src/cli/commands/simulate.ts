@@ -1,0 +1,35 @@
+import { once } from "node:events";
+import { startSimulator } from "../../simulator/index.js";
+import { flag, parseFlags, port, positiveNumber } from "../flags.js";
+import { type CliIo, print } from "../io.js";
+
+export const SIMULATE_USAGE = `fullenrich-rx simulate --port P [--time-scale F] [--api-key KEY] [--host HOST] [--seed N]
+
+Runs a FullEnrich-compatible API on 127.0.0.1:P (under /api/v2), for tests and demos: bearer auth,
+validation errors, 60 calls per minute, contacts finishing 30-90 s after submission, signed webhooks
+retried every minute up to 5 times. --time-scale multiplies every duration (0.01: 100 times faster).
+--api-key is the key it accepts and signs webhooks with (default: sim-key).`;
+
+export async function simulateCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const values = parseFlags(args, {
+    port: { type: "string" },
+    host: { type: "string" },
+    "time-scale": { type: "string" },
+    "api-key": { type: "string" },
+    seed: { type: "string" },
+  });
+  const running = await startSimulator({
+    port: flag("port", port, values.port ?? "0"),
+    host: values.host ?? "127.0.0.1",
+    timeScale: flag("time-scale", positiveNumber, values["time-scale"] ?? "1"),
+    apiKeys: [values["api-key"] ?? "sim-key"],
+    seed: flag("seed", positiveNumber, values.seed ?? "1"),
+  });
+  print(io.stdout, `FullEnrich simulator listening on ${running.baseUrl}`);
+  print(io.stdout, `Use it with: --base-url ${running.baseUrl} --api-key ${values["api-key"] ?? "sim-key"}`);
+  if (!io.signal.aborted) await once(io.signal, "abort");
+  await running.close();
+  const counters = running.simulator.counters();
+  print(io.stdout, `stopped after ${counters.calls} calls (${counters.enrichmentsCreated} enrichments)`);
+  return 0;
+}

@@ -1,0 +1,108 @@
+import { createWriteStream, type WriteStream } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { dirname } from "node:path";
+import { stringify } from "csv-stringify/sync";
+import type { ContactResult } from "../engine/contact-result.js";
+
+export type OutputFormat = "jsonl" | "csv";
+
+/** The JSON Lines record of one result: what `--out` holds, one line per input contact. */
+export function resultLine(result: ContactResult): Record<string, unknown> {
+  const { custom: _inputCustom, ...input } = result.input ?? {};
+  return {
+    enrichment_id: result.enrichmentId,
+    contact_key: result.contactKey,
+    custom: result.custom,
+    input,
+    contact_info: result.contactInfo,
+    profile: result.profile,
+    status: result.status,
+    source: result.source,
+  };
+}
+
+const ENRICH_INPUT = ["first_name", "last_name", "domain", "company_name", "linkedin_url"];
+
+function csvHeader(kind: "enrich" | "reverse", customKeys: readonly string[]): string[] {
+  return [
+    "enrichment_id",
+    "contact_key",
+    "status",
+    "source",
+    ...(kind === "enrich" ? ENRICH_INPUT : ["email"]),
+    ...customKeys.map((key) => `custom.${key}`),
+    "work_email",
+    "work_email_status",
+    "personal_email",
+    "personal_email_status",
+    "phone",
+    "phone_region",
+    "full_name",
+    "headline",
+  ];
+}
+
+function csvRow(result: ContactResult, kind: "enrich" | "reverse", customKeys: readonly string[]): string[] {
+  const input = result.input ?? {};
+  const info = result.contactInfo;
+  const profile = result.profile ?? {};
+  const text = (value: unknown): string => (typeof value === "string" ? value : "");
+  return [
+    result.enrichmentId,
+    result.contactKey,
+    result.status,
+    result.source,
+    ...(kind === "enrich" ? ENRICH_INPUT : ["email"]).map((field) => text(input[field])),
+    ...customKeys.map((key) => result.custom[key] ?? ""),
+    text(info?.most_probable_work_email?.email),
+    text(info?.most_probable_work_email?.status),
+    text(info?.most_probable_personal_email?.email),
+    text(info?.most_probable_personal_email?.status),
+    text(info?.most_probable_phone?.number),
+    text(info?.most_probable_phone?.region),
+    text(profile.full_name),
+    text(profile.headline),
+  ];
+}
+
+/** Writes results to `--out` as they arrive: JSON Lines, or a flat CSV of the main fields. */
+export class ResultWriter {
+  private constructor(
+    private readonly stream: WriteStream,
+    private readonly format: OutputFormat,
+    private readonly kind: "enrich" | "reverse",
+    private readonly customKeys: readonly string[],
+  ) {}
+
+  /** Creates (or truncates) the file; the CSV header uses the custom keys of the input. */
+  static async open(
+    path: string,
+    format: OutputFormat,
+    kind: "enrich" | "reverse",
+    customKeys: readonly string[],
+  ): Promise<ResultWriter> {
+    await mkdir(dirname(path), { recursive: true });
+    const stream = createWriteStream(path, { flags: "w" });
+    await new Promise<void>((resolve, reject) => {
+      stream.once("open", () => resolve());
+      stream.once("error", reject);
+    });
+    const writer = new ResultWriter(stream, format, kind, customKeys);
+    if (format === "csv") stream.write(stringify([csvHeader(kind, customKeys)]));
+    return writer;
+  }
+
+  write(result: ContactResult): void {
+    this.stream.write(
+      this.format === "jsonl"
+        ? `${JSON.stringify(resultLine(result))}\n`
+        : stringify([csvRow(result, this.kind, this.customKeys)]),
+    );
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.stream.end((error?: Error | null) => (error ? reject(error) : resolve()));
+    });
+  }
+}

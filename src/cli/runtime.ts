@@ -1,0 +1,124 @@
+import { createServer, type Server } from "node:http";
+import { FullEnrichClient } from "../api/client.js";
+import type { FetchLike } from "../api/transport.js";
+import { type EngineMode, EnrichmentEngine } from "../engine/engine.js";
+import type { EventStore } from "../events/store.js";
+import { openStore } from "../events/stores/index.js";
+import type { Logger } from "../internal/logger.js";
+import { createNodeListener } from "../webhooks/node-adapter.js";
+import { WebhookReceiver } from "../webhooks/receiver.js";
+
+/** Everything a CLI run needs, opened together and closed together. */
+export interface Runtime {
+  store: EventStore;
+  client: FullEnrichClient;
+  engine: EnrichmentEngine;
+  receiver: WebhookReceiver | null;
+  /** Where the receiver listens, when it does. */
+  listening: string | null;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  apiKey: string;
+  baseUrl: string;
+  /** A SQLite path (or `:memory:`). */
+  store: string;
+  rateLimit: number;
+  timeScale: number;
+  /**
+   * Webhook mode: the URL the provider calls (default: the receiver's own address, for a provider on
+   * this machine), and where the built-in receiver listens.
+   */
+  webhook?: {
+    url?: string;
+    listen: { host: string; port: number };
+    contactEvents: boolean;
+    mode?: EngineMode;
+  };
+  batchSize?: number;
+  fetch?: FetchLike;
+  logger?: Logger;
+}
+
+/** Listens, or fails with a message that says what to do when the port is taken. */
+export function listen(server: Server, host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      reject(
+        new Error(
+          error.code === "EADDRINUSE"
+            ? `cannot listen on ${host}:${port}: the port is already in use; choose another with --listen HOST:PORT`
+            : `cannot listen on ${host}:${port}: ${error.message}`,
+        ),
+      );
+    };
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      const address = server.address();
+      resolve(
+        typeof address === "object" && address ? `${address.address}:${address.port}` : `${host}:${port}`,
+      );
+    });
+  });
+}
+
+export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const store = await openStore(options.store);
+  const closers: (() => Promise<void>)[] = [() => store.close()];
+  const close = async (): Promise<void> => {
+    for (const closer of closers.splice(0).reverse()) await closer().catch(() => undefined);
+  };
+  try {
+    const client = new FullEnrichClient({
+      apiKey: options.apiKey,
+      baseUrl: options.baseUrl,
+      rateLimit: options.rateLimit,
+      timeScale: options.timeScale,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+    closers.push(() => client.close());
+    let receiver: WebhookReceiver | null = null;
+    let listening: string | null = null;
+    if (options.webhook) {
+      const activeReceiver = new WebhookReceiver({
+        store,
+        apiKeys: [options.apiKey],
+        ...(options.logger ? { logger: options.logger } : {}),
+      });
+      receiver = activeReceiver;
+      const server = createServer(createNodeListener(activeReceiver));
+      listening = await listen(server, options.webhook.listen.host, options.webhook.listen.port);
+      closers.push(
+        () =>
+          new Promise<void>((resolve) => {
+            server.closeAllConnections();
+            server.close(() => resolve());
+          }),
+      );
+    }
+    const engine = await EnrichmentEngine.start({
+      client,
+      store,
+      mode: options.webhook ? (options.webhook.mode ?? "webhook") : "polling",
+      ...(options.webhook && receiver
+        ? {
+            webhook: {
+              url: options.webhook.url ?? `http://${listening}/`,
+              contactEvents: options.webhook.contactEvents,
+              receiver,
+            },
+          }
+        : {}),
+      ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+    closers.push(() => engine.close());
+    return { store, client, engine, receiver, listening, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}

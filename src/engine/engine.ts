@@ -1,0 +1,627 @@
+import { randomBytes } from "node:crypto";
+import {
+  concatMap,
+  defer,
+  filter,
+  map,
+  type Observable,
+  Subject,
+  type Subscription,
+  share,
+  switchMap,
+} from "rxjs";
+import type { FullEnrichClient } from "../api/client.js";
+import { errorMessage, FullEnrichError, OutcomeUnknownError } from "../api/errors.js";
+import type { EnrichContact, EnrichField, ReverseContact } from "../api/request-schemas.js";
+import { DEFAULT_CORRELATION_KEY } from "../events/contact-key.js";
+import {
+  type DomainEvent,
+  dedupKeys,
+  type EventOf,
+  type Keying,
+  newEvent,
+  parseEvent,
+  streams,
+} from "../events/event-types.js";
+import { type BatchState, isSettled } from "../events/projections/enrichment-state.js";
+import { EnrichmentsProjection } from "../events/projections/enrichments-projection.js";
+import type { AppendOptions, EventStore, NewEvent } from "../events/store.js";
+import { type Logger, silentLogger } from "../internal/logger.js";
+import { type Random, systemRandom } from "../internal/random.js";
+import { abortReason, assertTimeScale, defaultScheduler, type Scheduler, sleep } from "../internal/time.js";
+import type { WebhookReceiver } from "../webhooks/receiver.js";
+import { type KeyedBatch, keyPreparedBatch, type PreparedBatch, prepareBatches } from "./batches.js";
+import { type ContactResult, toContactResult } from "./contact-result.js";
+import { EnrichmentJob } from "./job.js";
+import { PollingScheduler } from "./polling-scheduler.js";
+import { reconcile } from "./reconcile.js";
+import { DEFAULT_TIMINGS, errorDelay, scaleTimings, type Timings } from "./timings.js";
+
+/** How results are collected: webhooks (polling dormant until needed), polling only, or both. */
+export type EngineMode = "webhook" | "polling" | "both";
+
+/** Where the provider should deliver webhooks. */
+export interface WebhookSettings {
+  /** The public URL the provider POSTs the batch event to. */
+  url: string;
+  /** Also ask for one event per contact as it finishes. Default false. */
+  contactEvents?: boolean;
+  /** Where per-contact events go. Default: `url`. */
+  contactUrl?: string;
+  /**
+   * The receiver storing the deliveries, so that the engine hears when one was answered non-2xx
+   * (then polling takes over once the provider's retries would be spent).
+   */
+  receiver?: WebhookReceiver;
+}
+
+export interface EngineOptions {
+  client: FullEnrichClient;
+  store: EventStore;
+  /** Webhook settings; without them the engine polls. */
+  webhook?: WebhookSettings;
+  /** Default: "webhook" when `webhook` is given, else "polling". */
+  mode?: EngineMode;
+  /** Contacts per batch, 1..100. Default 100. */
+  batchSize?: number;
+  /**
+   * The reserved `custom` key for the library's correlation id (default `_fxr`; null to never
+   * write one), and a `custom` field the user names as each contact's id.
+   */
+  keying?: { correlationKey?: string | null; idField?: string | null };
+  /** Overrides of the built-in timings (at time scale 1). */
+  timings?: Partial<Timings>;
+  /** Multiplies every built-in duration. Default: the client's. */
+  timeScale?: number;
+  scheduler?: Scheduler;
+  random?: Random;
+  logger?: Logger;
+  /** Id generator for jobs and batches (no dots). Default: random. */
+  newId?: () => string;
+}
+
+/** Per-job options. */
+export interface JobOptions {
+  /** The enrichment's name in the provider's dashboard. Default "fullenrich-rx". */
+  name?: string;
+  /**
+   * A stable id makes the job resumable: calling again with the same id and contacts (after a crash)
+   * submits only what was never submitted and replays the results from before.
+   */
+  jobId?: string;
+  batchSize?: number;
+  /** enrich_fields for contacts that do not list their own. */
+  enrichFields?: readonly EnrichField[];
+  /**
+   * A batch whose POST may have reached the provider without an answer (or whose process died in
+   * between): "report" (default) records it as ambiguous and moves on; "resubmit" posts it again,
+   * at the risk of paying twice if the first POST did start it.
+   */
+  onAmbiguous?: "report" | "resubmit";
+  signal?: AbortSignal;
+}
+
+/** What `resume()` found and did. */
+export interface ResumeReport {
+  /** Unfinished enrichments now followed again. */
+  resumed: { enrichmentId: string; batchId: string; mode: EngineMode; polling: boolean }[];
+  /** Batches whose POST may or may not have started an enrichment. */
+  ambiguous: { batchId: string; jobId: string; contacts: number; message: string }[];
+}
+
+/** Raised when a job id is reused with other contacts. */
+export class JobMismatchError extends FullEnrichError {
+  override name = "JobMismatchError";
+}
+
+const RECONCILER = "fullenrich-rx.reconciler";
+
+function randomId(): string {
+  return randomBytes(9).toString("base64url").replace(/[-_]/g, "x");
+}
+
+/**
+ * The engine: one observable of results. It submits batches (recording each request before its
+ * POST), follows every outstanding enrichment by webhook and/or rate-limited polling, and
+ * reconciles every observation from the log, so each contact is emitted exactly once, whichever way
+ * it arrived, across duplicates, losses and restarts.
+ *
+ * @example
+ * ```ts
+ * const engine = await EnrichmentEngine.start({ client, store });
+ * const job = engine.enrich(contacts, { name: "leads" });
+ * job.results$.subscribe((result) => console.log(result.contactKey, result.contactInfo));
+ * console.log(await job.summary);
+ * ```
+ */
+export class EnrichmentEngine {
+  readonly client: FullEnrichClient;
+  readonly store: EventStore;
+  readonly mode: EngineMode;
+  readonly timings: Timings;
+  readonly keying: Keying;
+  /** Every event of the log, as it is processed, from the engine's start on (hot). */
+  readonly events$: Observable<DomainEvent>;
+  /** Every contact resolved from the engine's start on, by any job or process (hot). */
+  readonly results$: Observable<ContactResult>;
+
+  private readonly projection = new EnrichmentsProjection();
+  private readonly events = new Subject<DomainEvent>();
+  private readonly scheduler: Scheduler;
+  private readonly random: Random;
+  private readonly logger: Logger;
+  private readonly webhook: WebhookSettings | undefined;
+  private readonly batchSize: number;
+  private readonly newId: () => string;
+  private readonly polling: PollingScheduler;
+  private readonly inFlight = new Set<string>();
+  private readonly jobCalls = new Map<string, number>();
+  private readonly callsChanged = new Subject<string>();
+  private readonly subscriptions: Subscription[] = [];
+  private startHead = 0;
+  private reconciledUpTo = 0;
+  private closed = false;
+  private failure: Error | null = null;
+
+  private constructor(options: EngineOptions) {
+    this.client = options.client;
+    this.store = options.store;
+    this.webhook = options.webhook;
+    this.mode = options.mode ?? (options.webhook ? "webhook" : "polling");
+    if (this.mode !== "polling" && !this.webhook) {
+      throw new FullEnrichError(
+        `${this.mode} mode needs webhook settings (the public URL the provider can reach); without a public URL, use mode "polling"`,
+      );
+    }
+    const timeScale = assertTimeScale(options.timeScale ?? options.client.timeScale);
+    this.timings = scaleTimings({ ...DEFAULT_TIMINGS, ...options.timings }, timeScale);
+    this.scheduler = options.scheduler ?? defaultScheduler;
+    this.random = options.random ?? systemRandom;
+    this.logger = options.logger ?? silentLogger;
+    this.batchSize = options.batchSize ?? 100;
+    this.newId = options.newId ?? randomId;
+    this.keying = {
+      correlationKey:
+        options.keying?.correlationKey === undefined
+          ? DEFAULT_CORRELATION_KEY
+          : options.keying.correlationKey,
+      idField: options.keying?.idField ?? null,
+    };
+    this.events$ = this.events.asObservable();
+    this.results$ = this.events$.pipe(
+      filter((event): event is EventOf<"contact.resolved"> => event.type === "contact.resolved"),
+      map((event) => toContactResult(event, this.keying.correlationKey)),
+      share(),
+    );
+    this.polling = new PollingScheduler({
+      client: this.client,
+      store: this.store,
+      timings: this.timings,
+      scheduler: this.scheduler,
+      random: this.random,
+      logger: this.logger,
+      onCall: (enrichmentId) => {
+        const jobId = this.projection.batchOf(enrichmentId)?.jobId;
+        if (jobId !== undefined) this.countCall(jobId);
+      },
+    });
+  }
+
+  /** Creates an engine and replays the log into its projections before resolving. */
+  static async start(options: EngineOptions): Promise<EnrichmentEngine> {
+    const engine = new EnrichmentEngine(options);
+    await engine.run();
+    return engine;
+  }
+
+  /** Every event after `after` (exclusive): replayed from the log, then live. */
+  replay(after = 0): Observable<DomainEvent> {
+    return this.store.subscribe(after).pipe(map(parseEvent));
+  }
+
+  /** Every result after the log position `after`: replayed, then live. */
+  resultsFrom(after = 0): Observable<ContactResult> {
+    return this.replay(after).pipe(
+      filter((event): event is EventOf<"contact.resolved"> => event.type === "contact.resolved"),
+      map((event) => toContactResult(event, this.keying.correlationKey)),
+    );
+  }
+
+  /**
+   * A named consumer with a checkpoint kept in the store: `results$` starts after the stored
+   * checkpoint; call `commit(result.position)` once a result is processed. An app that processes a
+   * result and then commits gets each result once across restarts (make the processing idempotent
+   * by `contactKey`, or append its outcome with the checkpoint, to close the gap in between).
+   */
+  consumer(name: string): {
+    results$: Observable<ContactResult>;
+    commit(position: number): Promise<void>;
+    checkpoint(): Promise<number>;
+  } {
+    const key = `consumer:${name}`;
+    return {
+      results$: defer(() => this.store.getCheckpoint(key)).pipe(
+        switchMap((after) => this.resultsFrom(after)),
+      ),
+      commit: (position) => this.store.setCheckpoint(key, position),
+      checkpoint: () => this.store.getCheckpoint(key),
+    };
+  }
+
+  /** Enriches contacts. Validates synchronously (throws {@link InvalidRequestError}), then submits in the background. */
+  enrich(contacts: readonly EnrichContact[], options: JobOptions = {}): EnrichmentJob {
+    return this.submitJob("enrich", contacts, options);
+  }
+
+  /** Looks up people from their email addresses. */
+  reverseLookup(contacts: readonly (string | ReverseContact)[], options: JobOptions = {}): EnrichmentJob {
+    const normalised = contacts.map((contact) =>
+      typeof contact === "string" ? { email: contact } : contact,
+    );
+    return this.submitJob("reverse", normalised, options);
+  }
+
+  /**
+   * After a restart: every unfinished enrichment in the log is followed again (webhook deadline or
+   * polling; at once for those whose expected finish passed while the process was down). Batches
+   * whose POST outcome is unknown are reported, never silently re-sent.
+   */
+  async resume(): Promise<ResumeReport> {
+    this.assertOpen();
+    const report: ResumeReport = { resumed: [], ambiguous: [] };
+    for (const batch of this.projection.unfinished()) {
+      this.polling.track(batch, true);
+      report.resumed.push({
+        enrichmentId: batch.enrichmentId as string,
+        batchId: batch.batchId,
+        mode: batch.mode,
+        polling: this.polling.isPolling(batch.enrichmentId as string),
+      });
+    }
+    for (const batch of this.projection.ambiguous()) {
+      if (this.inFlight.has(batch.batchId)) continue;
+      const message = await this.markAmbiguous(batch);
+      report.ambiguous.push({
+        batchId: batch.batchId,
+        jobId: batch.jobId,
+        contacts: batch.keys.length,
+        message,
+      });
+    }
+    return report;
+  }
+
+  /** The batches and enrichments in the log, as the engine's projection holds them. */
+  snapshot(): { batches: BatchState[]; unfinished: number; ambiguous: number } {
+    return {
+      batches: [...this.projection.batches.values()],
+      unfinished: this.projection.unfinished().length,
+      ambiguous: this.projection.ambiguous().length,
+    };
+  }
+
+  /** Stops polling, timers and the log subscription. The client and the store stay open (they are yours). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.polling.close();
+    for (const subscription of this.subscriptions) subscription.unsubscribe();
+    this.events.complete();
+    this.callsChanged.complete();
+  }
+
+  private async run(): Promise<void> {
+    this.startHead = await this.store.head();
+    this.reconciledUpTo = await this.store.getCheckpoint(RECONCILER);
+    let markReady: () => void = () => {};
+    let markFailed: (error: unknown) => void = () => {};
+    const ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      markFailed = reject;
+    });
+    if (this.startHead === 0) markReady();
+    this.subscriptions.push(
+      this.store
+        .subscribe(0)
+        .pipe(concatMap((stored) => defer(() => this.process(parseEvent(stored)))))
+        .subscribe({
+          next: (position) => {
+            if (position >= this.startHead) markReady();
+          },
+          error: (error: unknown) => {
+            this.failure = error instanceof Error ? error : new Error(String(error));
+            this.logger.error("the engine stopped reading the log", { error: this.failure.message });
+            markFailed(error);
+            this.events.error(error);
+          },
+        }),
+    );
+    if (this.webhook?.receiver) {
+      this.subscriptions.push(
+        this.webhook.receiver.failures$.subscribe((failure) =>
+          this.polling.deliveryFailed(failure.enrichmentId, failure.at),
+        ),
+      );
+    }
+    await ready;
+  }
+
+  /** The log, one event at a time: projection, reconciliation, reactions, then subscribers. */
+  private async process(event: DomainEvent): Promise<number> {
+    this.projection.apply(event);
+    if (event.position > this.reconciledUpTo) {
+      const decisions = reconcile(this.projection, event, {
+        defaultKeying: this.keying,
+        now: this.scheduler.now(),
+      });
+      for (const [index, decision] of decisions.entries()) {
+        const last = index === decisions.length - 1;
+        await this.appendReliably(
+          decision.stream,
+          decision.events,
+          last ? { checkpoint: { name: RECONCILER, position: event.position } } : {},
+        );
+      }
+    }
+    if (event.position > this.startHead) this.react(event);
+    this.events.next(event);
+    return event.position;
+  }
+
+  private react(event: DomainEvent): void {
+    switch (event.type) {
+      case "enrichment.accepted": {
+        const batch = this.projection.batches.get(event.data.batchId);
+        const enrichment = this.projection.enrichments.get(event.data.enrichmentId);
+        if (batch && !(enrichment && isSettled(enrichment))) this.polling.track(batch);
+        return;
+      }
+      case "enrichment.completed":
+      case "enrichment.failed":
+        this.polling.settled(event.data.enrichmentId);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Appends, retrying with back-off while the store fails: a decision must not be lost. */
+  private async appendReliably(
+    stream: string,
+    events: NewEvent[],
+    options: AppendOptions = {},
+  ): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.store.append(stream, events, options);
+        return;
+      } catch (error) {
+        if (this.closed) throw error;
+        this.logger.warn("appending to the log failed; retrying", { error: errorMessage(error), attempt });
+        await sleep(errorDelay(this.timings, attempt), this.scheduler);
+      }
+    }
+  }
+
+  private submitJob(
+    kind: "enrich" | "reverse",
+    contacts: readonly unknown[],
+    options: JobOptions,
+  ): EnrichmentJob {
+    this.assertOpen();
+    const prepared = prepareBatches(kind, contacts, {
+      batchSize: options.batchSize ?? this.batchSize,
+      correlationKey: this.keying.correlationKey,
+      ...(options.enrichFields ? { enrichFields: options.enrichFields } : {}),
+    });
+    const jobId = options.jobId ?? this.newId();
+    let resolveStart: (position: number) => void = () => {};
+    const start = new Promise<number>((resolve) => {
+      resolveStart = resolve;
+    });
+    const submission = this.submitBatches(kind, jobId, prepared, options, resolveStart);
+    submission.catch(() => resolveStart(Number.MAX_SAFE_INTEGER));
+    return new EnrichmentJob({
+      id: jobId,
+      kind,
+      total: prepared.reduce((sum, batch) => sum + batch.contacts.length, 0),
+      batchCount: prepared.length,
+      start,
+      submission,
+      replay: (after) => this.replay(after),
+      apiCalls: () => this.jobCalls.get(jobId) ?? 0,
+      apiCalls$: this.callsChanged.pipe(filter((id) => id === jobId)),
+      correlationKey: this.keying.correlationKey,
+      scheduler: this.scheduler,
+    });
+  }
+
+  private async submitBatches(
+    kind: "enrich" | "reverse",
+    jobId: string,
+    prepared: PreparedBatch[],
+    options: JobOptions,
+    resolveStart: (position: number) => void,
+  ): Promise<void> {
+    const prior = new Map<number, BatchState>();
+    for (const batch of this.projection.batches.values()) {
+      if (batch.jobId !== jobId) continue;
+      const known = prior.get(batch.batchIndex);
+      if (!known || known.position < batch.position) prior.set(batch.batchIndex, batch);
+    }
+    const positions = [...prior.values()].map((batch) => batch.position);
+    resolveStart(positions.length > 0 ? Math.min(...positions) - 1 : await this.store.head());
+    const name = options.name?.trim() || "fullenrich-rx";
+    await Promise.all(
+      prepared.map((batch) => {
+        const batchName = prepared.length > 1 ? `${name} (${batch.batchIndex + 1}/${prepared.length})` : name;
+        return this.submitOrContinue(kind, jobId, batchName, batch, prior.get(batch.batchIndex), options);
+      }),
+    );
+  }
+
+  private async submitOrContinue(
+    kind: "enrich" | "reverse",
+    jobId: string,
+    name: string,
+    batch: PreparedBatch,
+    prior: BatchState | undefined,
+    options: JobOptions,
+  ): Promise<void> {
+    if (prior) {
+      if (prior.contactsDigest !== batch.contactsDigest) {
+        throw new JobMismatchError(
+          `job ${jobId} already holds different contacts in batch ${batch.batchIndex + 1}: use another job id (or another store) for other contacts`,
+        );
+      }
+      if (prior.enrichmentId !== null) {
+        const enrichment = this.projection.enrichments.get(prior.enrichmentId);
+        if (!enrichment || !isSettled(enrichment)) this.polling.track(prior, true);
+        return;
+      }
+      const cleanlyRejected = prior.rejected !== null && !prior.rejected.outcomeUnknown;
+      if (!cleanlyRejected && options.onAmbiguous !== "resubmit") {
+        if (!this.inFlight.has(prior.batchId)) await this.markAmbiguous(prior);
+        return;
+      }
+    }
+    const keyed = keyPreparedBatch(batch, this.newId(), this.keying);
+    await this.submitBatch(kind, jobId, name, keyed, options.signal);
+  }
+
+  /** Records the request, POSTs, records the answer. Never POSTs twice. */
+  private async submitBatch(
+    kind: "enrich" | "reverse",
+    jobId: string,
+    name: string,
+    batch: KeyedBatch,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const { batchId } = batch;
+    const webhookUrl = this.mode === "polling" ? null : (this.webhook?.url ?? null);
+    const contactWebhookUrl =
+      this.mode !== "polling" && this.webhook?.contactEvents
+        ? (this.webhook.contactUrl ?? this.webhook.url)
+        : null;
+    this.inFlight.add(batchId);
+    try {
+      await this.store.append(
+        streams.batch(batchId),
+        [
+          newEvent(
+            "enrichment.requested",
+            {
+              batchId,
+              jobId,
+              batchIndex: batch.batchIndex,
+              contactsDigest: batch.contactsDigest,
+              kind,
+              name,
+              contacts: batch.submitted.map((contact, index) => ({
+                key: batch.keys[index] as string,
+                contact,
+              })),
+              keying: this.keying,
+              webhookUrl,
+              contactWebhookUrl,
+              mode: this.mode,
+              requestedAt: this.scheduler.now(),
+            },
+            dedupKeys.requested(batchId),
+          ),
+        ],
+        { expectedVersion: "no-stream" },
+      );
+      const body = {
+        name,
+        ...(webhookUrl ? { webhook_url: webhookUrl } : {}),
+        ...(contactWebhookUrl ? { webhook_events: { contact_finished: contactWebhookUrl } } : {}),
+        data: batch.submitted,
+      };
+      let enrichmentId: string;
+      try {
+        if (signal?.aborted) throw abortReason(signal);
+        const requestOptions = { onCall: () => this.countCall(jobId), ...(signal ? { signal } : {}) };
+        const response =
+          kind === "enrich"
+            ? await this.client.startEnrichment(
+                body as Parameters<FullEnrichClient["startEnrichment"]>[0],
+                requestOptions,
+              )
+            : await this.client.startReverseLookup(
+                body as Parameters<FullEnrichClient["startReverseLookup"]>[0],
+                requestOptions,
+              );
+        enrichmentId = response.enrichment_id;
+      } catch (error) {
+        const outcomeUnknown = error instanceof OutcomeUnknownError;
+        this.logger.warn("a batch was not accepted", { batchId, outcomeUnknown, error: errorMessage(error) });
+        await this.appendReliably(streams.batch(batchId), [
+          newEvent(
+            "enrichment.rejected",
+            {
+              batchId,
+              outcomeUnknown,
+              error: describeError(error),
+              rejectedAt: this.scheduler.now(),
+            },
+            dedupKeys.rejected(batchId),
+          ),
+        ]);
+        return;
+      }
+      await this.appendReliably(streams.batch(batchId), [
+        newEvent(
+          "enrichment.accepted",
+          { batchId, enrichmentId, acceptedAt: this.scheduler.now() },
+          dedupKeys.accepted(batchId),
+        ),
+      ]);
+    } finally {
+      this.inFlight.delete(batchId);
+    }
+  }
+
+  /** A batch requested but never answered: recorded as ambiguous (once) so that its job can settle. */
+  private async markAmbiguous(batch: BatchState): Promise<string> {
+    const message =
+      batch.rejected?.error.message ??
+      'the request was recorded but the process stopped before FullEnrich\'s answer: the batch may or may not be running; it is not re-sent (rerun with onAmbiguous: "resubmit" to send it again)';
+    if (batch.rejected === null) {
+      await this.appendReliably(streams.batch(batch.batchId), [
+        newEvent(
+          "enrichment.rejected",
+          {
+            batchId: batch.batchId,
+            outcomeUnknown: true,
+            error: { name: "InterruptedSubmission", message },
+            rejectedAt: this.scheduler.now(),
+          },
+          dedupKeys.rejected(batch.batchId),
+        ),
+      ]);
+    }
+    return message;
+  }
+
+  private countCall(jobId: string): void {
+    this.jobCalls.set(jobId, (this.jobCalls.get(jobId) ?? 0) + 1);
+    this.callsChanged.next(jobId);
+  }
+
+  private assertOpen(): void {
+    if (this.failure) throw this.failure;
+    if (this.closed) throw new FullEnrichError("the engine is closed");
+  }
+}
+
+function describeError(error: unknown): { name: string; message: string; status?: number; code?: string } {
+  const described: { name: string; message: string; status?: number; code?: string } = {
+    name: error instanceof Error ? error.name : "Error",
+    message: errorMessage(error),
+  };
+  const { status, code } = error as { status?: unknown; code?: unknown };
+  if (typeof status === "number") described.status = status;
+  if (typeof code === "string" && code !== "") described.code = code;
+  return described;
+}

@@ -1,0 +1,95 @@
+/**
+ * The provider's timings and the engine's policy, in milliseconds at time scale 1. Every built-in
+ * duration is multiplied by the engine's `timeScale`.
+ */
+export interface Timings {
+  /** How long one contact takes at the provider: 30–90 s. Contacts of a batch run side by side. */
+  contactMinMs: number;
+  contactMaxMs: number;
+  /** The provider retries a failed delivery every minute, up to 5 times. */
+  webhookRetryIntervalMs: number;
+  webhookRetries: number;
+  /** Added to a webhook deadline before polling takes over. */
+  fallbackSlackMs: number;
+  /** Polling: first poll after the expected minimum, then a jittered back-off toward a maximum. */
+  firstPollAfterMs: number;
+  pollIntervalMs: number;
+  pollBackoffFactor: number;
+  pollMaxIntervalMs: number;
+  /** ± share of jitter on every poll delay. */
+  pollJitter: number;
+  /** Back-off after 429/5xx/network errors, doubling up to `errorMaxBackoffMs`. */
+  errorBackoffMs: number;
+  errorMaxBackoffMs: number;
+  /** The longest an enrichment is waited for (webhooks and polling together) before it times out. */
+  maxWaitMs: number;
+}
+
+export const DEFAULT_TIMINGS: Timings = {
+  contactMinMs: 30_000,
+  contactMaxMs: 90_000,
+  webhookRetryIntervalMs: 60_000,
+  webhookRetries: 5,
+  fallbackSlackMs: 60_000,
+  firstPollAfterMs: 30_000,
+  pollIntervalMs: 5_000,
+  pollBackoffFactor: 1.5,
+  pollMaxIntervalMs: 60_000,
+  pollJitter: 0.2,
+  errorBackoffMs: 10_000,
+  errorMaxBackoffMs: 300_000,
+  maxWaitMs: 6 * 3_600_000,
+};
+
+/** The timings with every duration multiplied by `timeScale` (factors and ratios stay). */
+export function scaleTimings(timings: Timings, timeScale: number): Timings {
+  return {
+    ...timings,
+    contactMinMs: timings.contactMinMs * timeScale,
+    contactMaxMs: timings.contactMaxMs * timeScale,
+    webhookRetryIntervalMs: timings.webhookRetryIntervalMs * timeScale,
+    fallbackSlackMs: timings.fallbackSlackMs * timeScale,
+    firstPollAfterMs: timings.firstPollAfterMs * timeScale,
+    pollIntervalMs: timings.pollIntervalMs * timeScale,
+    pollMaxIntervalMs: timings.pollMaxIntervalMs * timeScale,
+    errorBackoffMs: timings.errorBackoffMs * timeScale,
+    errorMaxBackoffMs: timings.errorMaxBackoffMs * timeScale,
+    maxWaitMs: timings.maxWaitMs * timeScale,
+  };
+}
+
+/** The provider's whole retry window for one delivery: 5 retries a minute apart. */
+export function retryWindowMs(timings: Timings): number {
+  return timings.webhookRetries * timings.webhookRetryIntervalMs;
+}
+
+/** When a batch accepted at `acceptedAt` is expected to have finished (its slowest contact). */
+export function expectedFinish(timings: Timings, acceptedAt: number): number {
+  return acceptedAt + timings.contactMaxMs;
+}
+
+/**
+ * When a batch waiting on webhooks is overdue: its expected finish, plus the provider's retry
+ * window (a delivery can arrive that late), plus slack.
+ */
+export function webhookDeadline(timings: Timings, acceptedAt: number): number {
+  return expectedFinish(timings, acceptedAt) + retryWindowMs(timings) + timings.fallbackSlackMs;
+}
+
+/**
+ * After this receiver answered a delivery of the batch with non-2xx at `failedAt`: the provider's
+ * remaining retries are spent by then, so polling is the only way left.
+ */
+export function failedDeliveryDeadline(timings: Timings, failedAt: number): number {
+  return failedAt + retryWindowMs(timings) + timings.fallbackSlackMs;
+}
+
+/** The n-th (0-based) delay between polls that answered "not yet", before jitter. */
+export function pollDelay(timings: Timings, attempt: number): number {
+  return Math.min(timings.pollMaxIntervalMs, timings.pollIntervalMs * timings.pollBackoffFactor ** attempt);
+}
+
+/** The n-th (0-based) delay after consecutive errors, before jitter. */
+export function errorDelay(timings: Timings, attempt: number): number {
+  return Math.min(timings.errorMaxBackoffMs, timings.errorBackoffMs * 2 ** attempt);
+}

@@ -1,0 +1,250 @@
+import { z } from "zod";
+import type { StoredEvent } from "./store.js";
+
+/**
+ * The events of fullenrich-rx's log. Each has a `type` and a schema `version`; `data` is checked
+ * with zod whenever an event is read back. Older versions are upcast to the current one (see
+ * {@link parseEvent}); an event that fails its schema stops the reader with {@link EventSchemaError}.
+ */
+
+const LookupKindSchema = z.enum(["enrich", "reverse"]);
+const JsonObject = z.record(z.string(), z.unknown());
+
+/** How contacts of a batch are keyed (see `contact-key.ts`). */
+export const KeyingSchema = z.object({
+  /** The reserved `custom` key holding the library's correlation id, or null when not injected. */
+  correlationKey: z.string().nullable(),
+  /** A `custom` field the user names as the contact's id. */
+  idField: z.string().nullable(),
+});
+export type Keying = z.infer<typeof KeyingSchema>;
+
+/** A contact as submitted (with the correlation id, when injected) and the key it resolves under. */
+export const RequestedContactSchema = z.object({ key: z.string(), contact: JsonObject });
+
+export const EVENT_SCHEMAS = {
+  /** Appended before the POST: what is about to be asked for, and under which keys. */
+  "enrichment.requested": z.object({
+    batchId: z.string(),
+    jobId: z.string(),
+    /** Position of the batch in its job (0-based): a rerun of the job finds it by this. */
+    batchIndex: z.number().int().nonnegative(),
+    /** SHA-256 of the contacts as the user gave them: a rerun with other contacts is refused. */
+    contactsDigest: z.string(),
+    kind: LookupKindSchema,
+    name: z.string(),
+    contacts: z.array(RequestedContactSchema),
+    keying: KeyingSchema,
+    webhookUrl: z.string().nullable(),
+    contactWebhookUrl: z.string().nullable(),
+    /** Whether this batch waits on webhooks ("webhook"), polls ("polling") or both. */
+    mode: z.enum(["webhook", "polling", "both"]),
+    requestedAt: z.number(),
+  }),
+  /** The provider accepted the POST and returned this id. */
+  "enrichment.accepted": z.object({
+    batchId: z.string(),
+    enrichmentId: z.string(),
+    acceptedAt: z.number(),
+  }),
+  /**
+   * The POST failed. `outcomeUnknown`: it may have reached the provider (timeout, 5xx, reset), so
+   * the batch may be running without us knowing its id: never re-sent silently.
+   */
+  "enrichment.rejected": z.object({
+    batchId: z.string(),
+    outcomeUnknown: z.boolean(),
+    error: z.object({
+      name: z.string(),
+      message: z.string(),
+      status: z.number().optional(),
+      code: z.string().optional(),
+    }),
+    rejectedAt: z.number(),
+  }),
+  /** A signed webhook delivery, stored before it was acknowledged. */
+  "webhook.received": z.object({
+    digest: z.string(),
+    /** "batch": the final event of an enrichment; "contact": one contact finished. */
+    event: z.enum(["batch", "contact"]),
+    enrichmentId: z.string(),
+    verified: z.boolean(),
+    payload: JsonObject,
+    receivedAt: z.number(),
+  }),
+  /** A delivery that is not JSON or not of the expected shape: kept (raw) and acknowledged, for an operator. */
+  "webhook.quarantined": z.object({
+    digest: z.string(),
+    reason: z.string(),
+    body: z.string(),
+    encoding: z.enum(["utf8", "base64"]),
+    verified: z.boolean(),
+    receivedAt: z.number(),
+  }),
+  /** A GET of a result: what the provider said. */
+  "poll.observed": z.object({
+    enrichmentId: z.string(),
+    kind: LookupKindSchema,
+    outcome: z.enum(["pending", "done"]),
+    status: z.string(),
+    httpStatus: z.number(),
+    payload: JsonObject.nullable(),
+    observedAt: z.number(),
+  }),
+  /** The first final record of a contact: appended once per (enrichment, contact key). */
+  "contact.resolved": z.object({
+    enrichmentId: z.string(),
+    contactKey: z.string(),
+    kind: LookupKindSchema,
+    batchId: z.string().nullable(),
+    jobId: z.string().nullable(),
+    /** "webhook" or "poll"; `via` says which delivery. */
+    source: z.enum(["webhook", "poll"]),
+    via: z.enum(["contact-event", "batch-event", "poll"]),
+    status: z.string(),
+    /** The provider's record, or null when the batch ended without this contact in `data`. */
+    record: JsonObject.nullable(),
+    /** The contact as submitted, when this process (or another fullenrich-rx) submitted it. */
+    input: JsonObject.nullable(),
+    /** Position of the observation this came from. */
+    observation: z.number(),
+    resolvedAt: z.number(),
+  }),
+  /** A later sighting of an already-resolved contact. */
+  "contact.duplicate": z.object({
+    enrichmentId: z.string(),
+    contactKey: z.string(),
+    via: z.enum(["contact-event", "batch-event", "poll"]),
+    observation: z.number(),
+  }),
+  /** The batch reached its final status; every contact of it is resolved. */
+  "enrichment.completed": z.object({
+    enrichmentId: z.string(),
+    batchId: z.string().nullable(),
+    status: z.string(),
+    credits: z.number().nullable(),
+    source: z.enum(["webhook", "poll"]),
+    contacts: z.number(),
+    completedAt: z.number(),
+  }),
+  /** The batch ended without a result: unknown id (404), an unrecognised error, or the wait ran out. */
+  "enrichment.failed": z.object({
+    enrichmentId: z.string(),
+    batchId: z.string().nullable(),
+    reason: z.enum(["not-found", "error", "timed-out"]),
+    message: z.string(),
+    failedAt: z.number(),
+  }),
+  /** Polling took over (or started) for an enrichment, and why. */
+  "fallback.activated": z.object({
+    enrichmentId: z.string(),
+    batchId: z.string().nullable(),
+    reason: z.enum(["polling-mode", "deadline", "delivery-failed", "resumed-overdue", "resumed"]),
+    detail: z.string(),
+    activatedAt: z.number(),
+  }),
+} as const;
+
+export type EventType = keyof typeof EVENT_SCHEMAS;
+export const EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EventType[];
+
+/** The current schema version of every event type. */
+export const CURRENT_VERSION: Record<EventType, number> = Object.fromEntries(
+  EVENT_TYPES.map((type) => [type, 1]),
+) as Record<EventType, number>;
+
+export type EventData<T extends EventType> = z.infer<(typeof EVENT_SCHEMAS)[T]>;
+
+/** A stored event whose data passed its schema. */
+export type DomainEvent = {
+  [T in EventType]: Omit<StoredEvent, "type" | "data"> & { type: T; data: EventData<T> };
+}[EventType];
+
+export type EventOf<T extends EventType> = Extract<DomainEvent, { type: T }>;
+
+/** Raised when a stored event fails its schema: replay stops here. */
+export class EventSchemaError extends Error {
+  override name = "EventSchemaError";
+  constructor(
+    readonly position: number,
+    readonly type: string,
+    readonly version: number,
+    detail: string,
+  ) {
+    super(`event at position ${position} (${type} v${version}) cannot be read: ${detail}`);
+  }
+}
+
+/**
+ * Converts the data of an older schema version to the next one. Keyed by `type`, then by the
+ * version it upgrades from. Empty while every type is at version 1.
+ */
+export type Upcaster = (data: unknown) => unknown;
+export const UPCASTERS: Partial<Record<EventType, Record<number, Upcaster>>> = {};
+
+export function isEventType(type: string): type is EventType {
+  return Object.hasOwn(EVENT_SCHEMAS, type);
+}
+
+/**
+ * Reads a stored event into a typed {@link DomainEvent}: upcasts older versions, validates the data,
+ * and throws {@link EventSchemaError} (naming the position and type) on an unknown type, a newer
+ * version or data that does not match.
+ */
+export function parseEvent(stored: StoredEvent): DomainEvent {
+  const { type } = stored;
+  if (!isEventType(type))
+    throw new EventSchemaError(stored.position, type, stored.version, "unknown event type");
+  const current = CURRENT_VERSION[type];
+  if (stored.version > current) {
+    throw new EventSchemaError(
+      stored.position,
+      type,
+      stored.version,
+      `written by a newer version of fullenrich-rx (this one reads up to v${current}); upgrade to read this log`,
+    );
+  }
+  let data = stored.data;
+  for (let version = stored.version; version < current; version++) {
+    const upcast = UPCASTERS[type]?.[version];
+    if (!upcast) {
+      throw new EventSchemaError(stored.position, type, stored.version, `no upcaster from v${version}`);
+    }
+    data = upcast(data);
+  }
+  const parsed = EVENT_SCHEMAS[type].safeParse(data);
+  if (!parsed.success) {
+    const detail = parsed.error.issues
+      .slice(0, 3)
+      .map((issue) => `${issue.path.map(String).join(".") || "data"}: ${issue.message}`)
+      .join("; ");
+    throw new EventSchemaError(stored.position, type, stored.version, detail);
+  }
+  return { ...stored, type, version: current, data: parsed.data } as DomainEvent;
+}
+
+/** Builds a new event of the current version. */
+export function newEvent<T extends EventType>(type: T, data: EventData<T>, dedupKey?: string) {
+  return { type, version: CURRENT_VERSION[type], data, ...(dedupKey === undefined ? {} : { dedupKey }) };
+}
+
+/** The dedup keys that make appends idempotent. */
+export const dedupKeys = {
+  requested: (batchId: string) => `requested:${batchId}`,
+  accepted: (batchId: string) => `accepted:${batchId}`,
+  rejected: (batchId: string) => `rejected:${batchId}`,
+  delivery: (digest: string) => `delivery:${digest}`,
+  resolved: (enrichmentId: string, contactKey: string) => `resolved:${enrichmentId}:${contactKey}`,
+  duplicate: (enrichmentId: string, contactKey: string, observation: number) =>
+    `duplicate:${enrichmentId}:${contactKey}:${observation}`,
+  completed: (enrichmentId: string) => `completed:${enrichmentId}`,
+  failed: (enrichmentId: string) => `failed:${enrichmentId}`,
+  fallback: (enrichmentId: string, reason: string) => `fallback:${enrichmentId}:${reason}`,
+} as const;
+
+/** Streams: one per submitted batch, one per enrichment, and one for webhook deliveries. */
+export const streams = {
+  batch: (batchId: string) => `batch-${batchId}`,
+  enrichment: (enrichmentId: string) => `enrichment-${enrichmentId}`,
+  deliveries: "deliveries",
+} as const;

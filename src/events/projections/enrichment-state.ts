@@ -1,0 +1,49 @@
+import type { EventData, Keying } from "../event-types.js";
+
+/** A batch this process (or another fullenrich-rx) submitted, as its request event described it. */
+export interface BatchState {
+  batchId: string;
+  jobId: string;
+  batchIndex: number;
+  contactsDigest: string;
+  kind: "enrich" | "reverse";
+  name: string;
+  keying: Keying;
+  /** Contact keys in submission order. */
+  keys: string[];
+  /** The submitted contact of each key. */
+  inputs: Map<string, Record<string, unknown>>;
+  mode: "webhook" | "polling" | "both";
+  requestedAt: number;
+  /** Log position of its request event. */
+  position: number;
+  /** Set once the provider accepted it. */
+  enrichmentId: string | null;
+  acceptedAt: number | null;
+  /** Set when the POST failed; `outcomeUnknown` when it may have started anyway. */
+  rejected: EventData<"enrichment.rejected"> | null;
+}
+
+/** Where an enrichment (a batch the provider knows by id) stands. */
+export interface EnrichmentState {
+  enrichmentId: string;
+  kind: "enrich" | "reverse";
+  /** The batch it came from, when known (null for enrichments another tool started). */
+  batchId: string | null;
+  /** Keys resolved so far. */
+  resolved: Set<string>;
+  /** Set by `enrichment.completed`. */
+  completed: EventData<"enrichment.completed"> | null;
+  /** Set by `enrichment.failed`. */
+  failed: EventData<"enrichment.failed"> | null;
+  /** Why polling was activated, if it was. */
+  fallback: EventData<"fallback.activated"> | null;
+  /** When the last observation (delivery or poll) about it was stored. */
+  lastObservedAt: number | null;
+  /** Whether any webhook delivery for it was stored. */
+  webhookSeen: boolean;
+}
+
+export function isSettled(state: EnrichmentState): boolean {
+  return state.completed !== null || state.failed !== null;
+}

@@ -1,0 +1,101 @@
+import type { Observable } from "rxjs";
+
+/** An event to append: its type, schema version and JSON data. */
+export interface NewEvent {
+  type: string;
+  /** Schema version of `data` for this `type`. */
+  version: number;
+  /** JSON-serialisable. */
+  data: unknown;
+  /**
+   * Unique across the whole store. An event whose dedup key is already stored is not appended
+   * again (by a retry, a second process, anything): it is reported in {@link AppendResult.duplicates}.
+   */
+  dedupKey?: string;
+}
+
+/** An event as the store holds it. */
+export interface StoredEvent {
+  /** Global position: 1, 2, 3… in commit order, never reused, never skipped by a reader. */
+  position: number;
+  stream: string;
+  /** 1-based version of the event within its stream. */
+  streamVersion: number;
+  type: string;
+  version: number;
+  data: unknown;
+  dedupKey: string | null;
+  /** ISO-8601 time of the append (the store's clock). */
+  recordedAt: string;
+}
+
+/**
+ * The stream's version the caller expects before appending: `"any"` (no check, the default),
+ * `"no-stream"` (the stream must be empty), or the exact version (its last event's `streamVersion`).
+ */
+export type ExpectedVersion = number | "any" | "no-stream";
+
+export interface AppendOptions {
+  expectedVersion?: ExpectedVersion;
+  /** Store a consumer's checkpoint in the same transaction as the events (exactly-once processing). */
+  checkpoint?: { name: string; position: number };
+}
+
+export interface AppendResult {
+  /** The events that were appended, in order, with their positions. */
+  appended: StoredEvent[];
+  /** Events skipped because their dedup key was already stored: their index in the batch, and the stored position. */
+  duplicates: { index: number; dedupKey: string; position: number }[];
+}
+
+/** Thrown by {@link EventStore.append} when `expectedVersion` does not match; nothing was appended. */
+export class ConcurrencyError extends Error {
+  override name = "ConcurrencyError";
+  constructor(
+    readonly stream: string,
+    readonly expected: ExpectedVersion,
+    readonly actual: number,
+  ) {
+    super(`stream ${stream} is at version ${actual}, expected ${String(expected)}`);
+  }
+}
+
+/** Thrown when the store cannot be used (closed, locked, disk error). */
+export class StoreUnavailableError extends Error {
+  override name = "StoreUnavailableError";
+}
+
+export interface ReadOptions {
+  /** Events after this position (exclusive). Default 0: from the start. */
+  after?: number;
+  /** At most this many events. */
+  limit?: number;
+}
+
+/**
+ * The append-only event log every fullenrich-rx component writes to and reads from.
+ *
+ * Guarantees, checked by one contract suite against every implementation:
+ * - `append` is atomic: all of the batch's new events become visible together, or none;
+ * - nothing counts as appended before its transaction committed (the promise resolves after);
+ * - a dedup key is stored at most once, whichever process tries;
+ * - positions are global and increasing, and a reader following them never skips an event.
+ */
+export interface EventStore {
+  append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
+  /** Events of the whole log, in position order. */
+  read(options?: ReadOptions): Promise<StoredEvent[]>;
+  /** Events of one stream, in order. */
+  readStream(stream: string): Promise<StoredEvent[]>;
+  /** Catches up from `after` (exclusive), then tails live appends, in position order, without gaps or repeats. */
+  subscribe(after?: number): Observable<StoredEvent>;
+  /** The last position (0 when empty). */
+  head(): Promise<number>;
+  /** Whether an event with this dedup key is stored, and where. */
+  findByDedupKey(dedupKey: string): Promise<StoredEvent | undefined>;
+  /** A named consumer's checkpoint (0 when never set). */
+  getCheckpoint(name: string): Promise<number>;
+  /** Moves a named consumer's checkpoint (it never moves backwards). */
+  setCheckpoint(name: string, position: number): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,205 @@
+import type { Observable } from "rxjs";
+import {
+  type AppendOptions,
+  type AppendResult,
+  type EventStore,
+  type NewEvent,
+  type ReadOptions,
+  type StoredEvent,
+  StoreUnavailableError,
+} from "../store.js";
+import { type AppendBackend, applyAppend } from "./append-core.js";
+import { type TailHandle, tailEvents } from "./tail.js";
+import {
+  checkCheckpointName,
+  checkPosition,
+  checkStream,
+  type PreparedEvent,
+  prepareAppendOptions,
+  prepareEvents,
+  prepareReadOptions,
+} from "./validation.js";
+
+/** Options of {@link MemoryEventStore}. */
+export interface MemoryEventStoreOptions {
+  /** The clock used for `recordedAt`, in epoch milliseconds. Default `Date.now`. */
+  now?: () => number;
+  /** How many events a subscription emits per microtask while catching up. Default 500. */
+  pageSize?: number;
+}
+
+interface MemoryRow {
+  stream: string;
+  streamVersion: number;
+  type: string;
+  version: number;
+  json: string;
+  dedupKey: string | null;
+  recordedAt: string;
+}
+
+/**
+ * An {@link EventStore} kept in memory, for tests and throw-away runs. It honours the whole
+ * contract (atomic appends, dedup keys, expected versions, checkpoints, gap-free subscriptions)
+ * within one process; nothing survives the process.
+ *
+ * Event data is stored as JSON text, like the SQLite store, so every read returns a fresh copy
+ * shaped exactly as `JSON.stringify` left it.
+ */
+export class MemoryEventStore implements EventStore {
+  private readonly rows: MemoryRow[] = [];
+  private readonly streamVersions = new Map<string, number>();
+  private readonly streamPositions = new Map<string, number[]>();
+  private readonly dedupKeys = new Map<string, number>();
+  private readonly checkpoints = new Map<string, number>();
+  private readonly tails = new Set<TailHandle>();
+  private readonly now: () => number;
+  private readonly pageSize: number;
+  private closed = false;
+
+  private readonly backend: AppendBackend = {
+    streamVersion: (stream) => this.streamVersions.get(stream) ?? 0,
+    positionOfDedupKey: (key) => this.dedupKeys.get(key),
+    insert: (stream, streamVersion, event, recordedAt) =>
+      this.insert(stream, streamVersion, event, recordedAt),
+    saveCheckpoint: (name, position) => this.saveCheckpoint(name, position),
+  };
+
+  constructor(options: MemoryEventStoreOptions = {}) {
+    this.now = options.now ?? (() => Date.now());
+    this.pageSize = checkPosition(options.pageSize ?? 500, "pageSize") || 500;
+  }
+
+  /** Appends atomically (see {@link EventStore.append}); the batch is applied in one synchronous step. */
+  async append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
+    this.assertOpen();
+    const checkedStream = checkStream(stream);
+    const prepared = prepareEvents(events);
+    const checkedOptions = prepareAppendOptions(options);
+    const recordedAt = new Date(this.now()).toISOString();
+    // applyAppend throws before its first insert when the expected version does not match, and
+    // inserts cannot fail here, so the batch is all-or-nothing.
+    const result = applyAppend(this.backend, checkedStream, prepared, checkedOptions, recordedAt);
+    if (result.appended.length > 0) this.wakeTails();
+    return result;
+  }
+
+  /** See {@link EventStore.read}. */
+  async read(options?: ReadOptions): Promise<StoredEvent[]> {
+    this.assertOpen();
+    const { after, limit } = prepareReadOptions(options);
+    return this.page(after, limit ?? Number.POSITIVE_INFINITY);
+  }
+
+  /** See {@link EventStore.readStream}. */
+  async readStream(stream: string): Promise<StoredEvent[]> {
+    this.assertOpen();
+    const positions = this.streamPositions.get(checkStream(stream)) ?? [];
+    return positions.map((position) => this.eventAt(position));
+  }
+
+  /** See {@link EventStore.subscribe}. Subscriptions complete when the store closes. */
+  subscribe(after = 0): Observable<StoredEvent> {
+    const from = checkPosition(after, "after");
+    return tailEvents(
+      {
+        readPage: (cursor, limit) => this.page(cursor, limit),
+        register: (handle) => {
+          this.assertOpen();
+          this.tails.add(handle);
+          return () => this.tails.delete(handle);
+        },
+        toError: (error) => error,
+      },
+      from,
+      this.pageSize,
+    );
+  }
+
+  /** See {@link EventStore.head}. */
+  async head(): Promise<number> {
+    this.assertOpen();
+    return this.rows.length;
+  }
+
+  /** See {@link EventStore.findByDedupKey}. */
+  async findByDedupKey(dedupKey: string): Promise<StoredEvent | undefined> {
+    this.assertOpen();
+    const position = this.dedupKeys.get(dedupKey);
+    return position === undefined ? undefined : this.eventAt(position);
+  }
+
+  /** See {@link EventStore.getCheckpoint}. */
+  async getCheckpoint(name: string): Promise<number> {
+    this.assertOpen();
+    return this.checkpoints.get(checkCheckpointName(name)) ?? 0;
+  }
+
+  /** See {@link EventStore.setCheckpoint}: a lower position than the stored one is ignored. */
+  async setCheckpoint(name: string, position: number): Promise<void> {
+    this.assertOpen();
+    this.saveCheckpoint(checkCheckpointName(name), checkPosition(position, "position"));
+  }
+
+  /** Completes live subscriptions; every later call rejects with {@link StoreUnavailableError}. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.resolve();
+    for (const tail of [...this.tails]) tail.end();
+    this.tails.clear();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreUnavailableError("the memory event store is closed");
+  }
+
+  private insert(stream: string, streamVersion: number, event: PreparedEvent, recordedAt: string): number {
+    this.rows.push({
+      stream,
+      streamVersion,
+      type: event.type,
+      version: event.version,
+      json: event.json,
+      dedupKey: event.dedupKey,
+      recordedAt,
+    });
+    const position = this.rows.length;
+    this.streamVersions.set(stream, streamVersion);
+    const positions = this.streamPositions.get(stream);
+    if (positions === undefined) this.streamPositions.set(stream, [position]);
+    else positions.push(position);
+    if (event.dedupKey !== null) this.dedupKeys.set(event.dedupKey, position);
+    return position;
+  }
+
+  private saveCheckpoint(name: string, position: number): void {
+    if (position > (this.checkpoints.get(name) ?? 0)) this.checkpoints.set(name, position);
+  }
+
+  private page(after: number, limit: number): StoredEvent[] {
+    const end = Math.min(this.rows.length, after + limit);
+    const events: StoredEvent[] = [];
+    for (let position = after + 1; position <= end; position += 1) events.push(this.eventAt(position));
+    return events;
+  }
+
+  private eventAt(position: number): StoredEvent {
+    const row = this.rows[position - 1];
+    if (row === undefined) throw new RangeError(`no event at position ${position}`);
+    return {
+      position,
+      stream: row.stream,
+      streamVersion: row.streamVersion,
+      type: row.type,
+      version: row.version,
+      data: JSON.parse(row.json) as unknown,
+      dedupKey: row.dedupKey,
+      recordedAt: row.recordedAt,
+    };
+  }
+
+  private wakeTails(): void {
+    for (const tail of this.tails) tail.wake();
+  }
+}

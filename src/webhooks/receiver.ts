@@ -1,0 +1,319 @@
+import { type Observable, Subject } from "rxjs";
+import { dedupKeys, newEvent, streams } from "../events/event-types.js";
+import type { EventStore, NewEvent } from "../events/store.js";
+import { sha256Hex } from "../internal/crypto.js";
+import { type Logger, silentLogger } from "../internal/logger.js";
+import { defaultScheduler, type Scheduler } from "../internal/time.js";
+import { decodeUtf8, parseDelivery } from "./delivery-payload.js";
+import { SIGNATURE_HEADER, verifySignature } from "./signature.js";
+
+/** Default largest body accepted: 10 MB. */
+export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+export interface WebhookReceiverOptions {
+  /** Where deliveries are stored before they are acknowledged. */
+  store: EventStore;
+  /** Keys whose signatures are accepted: the API key, or several during a key rotation. */
+  apiKeys?: readonly string[];
+  /**
+   * Signature checking is on unless this is explicitly `false` (for local experiments only). With
+   * it off, a malformed body is refused with 400 instead of being quarantined.
+   */
+  verifySignatures?: boolean;
+  /** Largest body accepted, in bytes; larger ones get 413. Default {@link DEFAULT_MAX_BODY_BYTES}. */
+  maxBodyBytes?: number;
+  logger?: Logger;
+  /**
+   * The clock, and the zero-delay task after which the deliveries received meanwhile are appended
+   * together (one store commit for all of them). Under fake timers, advance them for answers to come.
+   */
+  scheduler?: Scheduler;
+}
+
+/** Header names are matched case-insensitively. */
+export type HeaderBag = Headers | Record<string, string | readonly string[] | undefined>;
+
+/** What every adapter hands to {@link WebhookReceiver.receive}. */
+export interface IncomingDelivery {
+  rawBody: Uint8Array;
+  headers: HeaderBag;
+  /** Default "POST". */
+  method?: string;
+}
+
+/** What to answer. */
+export interface ReceiveAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A delivery stored (or recognised as already stored) and acknowledged. */
+export interface AcceptedDelivery {
+  digest: string;
+  /** Null for a quarantined delivery. */
+  event: "batch" | "contact" | null;
+  enrichmentId: string | null;
+  /** A retry of a delivery already stored: nothing was appended. */
+  duplicate: boolean;
+  quarantined: boolean;
+}
+
+/** A correctly signed delivery that got a non-2xx answer: the provider will retry it, at most five times. */
+export interface FailedDelivery {
+  enrichmentId: string | null;
+  reason: string;
+  at: number;
+}
+
+export type RejectionReason = "method" | "too-large" | "missing-signature" | "bad-signature" | "malformed";
+
+export interface ReceiverCounters {
+  accepted: number;
+  duplicate: number;
+  quarantined: number;
+  storeErrors: number;
+  rejected: Record<RejectionReason, number>;
+}
+
+/** A delivery's event waiting for the next shared append. */
+interface PendingAppend {
+  event: NewEvent;
+  resolve: (duplicate: boolean) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * The webhook receiver: verifies, stores, and only then acknowledges. Every adapter (node:http,
+ * Express-style, fetch) calls {@link receive}.
+ *
+ * - bad or missing signature: 401, nothing stored;
+ * - a signed body that is not JSON or not of the expected shape: stored as quarantined, 200;
+ * - a retry of a stored delivery (same body digest): 200, nothing appended;
+ * - the store failing: 503, so that the provider retries.
+ */
+export class WebhookReceiver {
+  private readonly store: EventStore;
+  private readonly keys: readonly string[];
+  private readonly verify: boolean;
+  readonly maxBodyBytes: number;
+  private readonly logger: Logger;
+  private readonly scheduler: Scheduler;
+  private pendingAppends: PendingAppend[] = [];
+  private appendScheduled = false;
+  private readonly accepted = new Subject<AcceptedDelivery>();
+  private readonly failed = new Subject<FailedDelivery>();
+  private readonly count: ReceiverCounters = {
+    accepted: 0,
+    duplicate: 0,
+    quarantined: 0,
+    storeErrors: 0,
+    rejected: { method: 0, "too-large": 0, "missing-signature": 0, "bad-signature": 0, malformed: 0 },
+  };
+
+  /** Deliveries acknowledged with 2xx. */
+  readonly deliveries$: Observable<AcceptedDelivery> = this.accepted.asObservable();
+  /** Signed deliveries answered non-2xx (the store failed). */
+  readonly failures$: Observable<FailedDelivery> = this.failed.asObservable();
+
+  constructor(options: WebhookReceiverOptions) {
+    this.store = options.store;
+    this.verify = options.verifySignatures !== false;
+    this.keys = (options.apiKeys ?? []).filter((key) => key !== "");
+    if (this.verify && this.keys.length === 0) {
+      throw new Error(
+        "the webhook receiver needs the API key to verify signatures (apiKeys); pass verifySignatures: false to accept unsigned deliveries on purpose",
+      );
+    }
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.logger = options.logger ?? silentLogger;
+    this.scheduler = options.scheduler ?? defaultScheduler;
+  }
+
+  counters(): ReceiverCounters {
+    return { ...this.count, rejected: { ...this.count.rejected } };
+  }
+
+  /** A rejection that adapters decide before reading a body (method, size), counted here. */
+  reject(reason: "method" | "too-large"): ReceiveAnswer {
+    this.count.rejected[reason]++;
+    return reason === "method"
+      ? answer(405, { error: "method not allowed: deliveries are POSTed" }, { allow: "POST" })
+      : answer(413, { error: `body larger than ${this.maxBodyBytes} bytes` });
+  }
+
+  async receive(delivery: IncomingDelivery): Promise<ReceiveAnswer> {
+    if ((delivery.method ?? "POST").toUpperCase() !== "POST") return this.reject("method");
+    const { rawBody } = delivery;
+    if (rawBody.byteLength > this.maxBodyBytes) return this.reject("too-large");
+    if (this.verify) {
+      const signature = header(delivery.headers, SIGNATURE_HEADER);
+      if (signature === undefined)
+        return this.refuse("missing-signature", `missing ${SIGNATURE_HEADER} header`);
+      if (!verifySignature(rawBody, signature, this.keys))
+        return this.refuse("bad-signature", "invalid signature");
+    }
+    const digest = sha256Hex(rawBody);
+    const receivedAt = this.scheduler.now();
+    const text = decodeUtf8(rawBody);
+    const parsed =
+      text === undefined ? ({ ok: false, reason: "not valid UTF-8" } as const) : parseDelivery(text);
+    if (!parsed.ok && !this.verify) return this.refuse("malformed", `malformed delivery: ${parsed.reason}`);
+
+    const event: NewEvent = parsed.ok
+      ? newEvent(
+          "webhook.received",
+          {
+            digest,
+            event: parsed.delivery.event,
+            enrichmentId: parsed.delivery.enrichmentId,
+            verified: this.verify,
+            payload: parsed.delivery.payload,
+            receivedAt,
+          },
+          dedupKeys.delivery(digest),
+        )
+      : newEvent(
+          "webhook.quarantined",
+          {
+            digest,
+            reason: parsed.reason,
+            body: text ?? Buffer.from(rawBody).toString("base64"),
+            encoding: text === undefined ? "base64" : "utf8",
+            verified: this.verify,
+            receivedAt,
+          },
+          dedupKeys.delivery(digest),
+        );
+    const enrichmentId = parsed.ok ? parsed.delivery.enrichmentId : null;
+
+    let duplicate: boolean;
+    try {
+      duplicate = await this.appendShared(event);
+    } catch (error) {
+      this.count.storeErrors++;
+      this.logger.error("could not store a webhook delivery; answering 503 so that the provider retries", {
+        enrichmentId,
+        digest,
+        error: (error as Error).message,
+      });
+      this.failed.next({ enrichmentId, reason: (error as Error).message, at: receivedAt });
+      return answer(
+        503,
+        { error: "temporarily unable to store the delivery; retry later" },
+        { "retry-after": "60" },
+      );
+    }
+
+    if (duplicate) this.count.duplicate++;
+    else if (parsed.ok) this.count.accepted++;
+    else this.count.quarantined++;
+    if (!parsed.ok && !duplicate) {
+      this.logger.warn(
+        "quarantined a signed delivery that could not be parsed; run `fullenrich-rx status` to see it",
+        {
+          digest,
+          reason: parsed.reason,
+        },
+      );
+    } else {
+      this.logger.debug("stored a webhook delivery", { enrichmentId, digest, duplicate });
+    }
+    this.accepted.next({
+      digest,
+      event: parsed.ok ? parsed.delivery.event : null,
+      enrichmentId,
+      duplicate,
+      quarantined: !parsed.ok,
+    });
+    const status = duplicate ? "duplicate" : parsed.ok ? "accepted" : "quarantined";
+    return answer(200, { status });
+  }
+
+  /** Completes the observables. */
+  close(): void {
+    this.accepted.complete();
+    this.failed.complete();
+  }
+
+  /**
+   * Appends a delivery's event together with the other deliveries read until the next scheduler
+   * task: one store append (one commit) for all of them instead of one each, which is what makes a
+   * durable store keep up with many concurrent deliveries. Resolves with whether it was a duplicate.
+   */
+  private appendShared(event: NewEvent): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.pendingAppends.push({ event, resolve, reject });
+      if (this.appendScheduled) return;
+      this.appendScheduled = true;
+      // A zero-delay task of the scheduler runs after the I/O callbacks of this turn of the event
+      // loop (and, in virtual time, before any later timer), so deliveries read meanwhile share it.
+      this.scheduler.schedule(() => {
+        this.appendScheduled = false;
+        void this.appendPending();
+      }, 0);
+    });
+  }
+
+  private async appendPending(): Promise<void> {
+    const batch = this.pendingAppends;
+    this.pendingAppends = [];
+    if (batch.length === 0) return;
+    try {
+      const result = await this.store.append(
+        streams.deliveries,
+        batch.map((pending) => pending.event),
+      );
+      const duplicates = new Set(result.duplicates.map((duplicate) => duplicate.index));
+      batch.forEach((pending, index) => {
+        pending.resolve(duplicates.has(index));
+      });
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]?.reject(error);
+        return;
+      }
+      // The batch is all-or-nothing: retry each delivery alone, so that one bad event fails only itself.
+      await Promise.all(
+        batch.map(async (pending) => {
+          try {
+            const result = await this.store.append(streams.deliveries, [pending.event]);
+            pending.resolve(result.duplicates.length > 0);
+          } catch (alone) {
+            pending.reject(alone);
+          }
+        }),
+      );
+    }
+  }
+
+  private refuse(reason: RejectionReason, message: string): ReceiveAnswer {
+    this.count.rejected[reason]++;
+    this.logger.warn(`refused a webhook delivery: ${message}`);
+    return answer(reason === "malformed" ? 400 : 401, { error: message });
+  }
+}
+
+function answer(
+  status: number,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): ReceiveAnswer {
+  return {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  };
+}
+
+/** Reads one header from either a `Headers` object or a Node-style header record. */
+export function header(headers: HeaderBag, name: string): string | undefined {
+  if (typeof (headers as Headers).get === "function") return (headers as Headers).get(name) ?? undefined;
+  const record = headers as Record<string, string | readonly string[] | undefined>;
+  const lower = name.toLowerCase();
+  for (const [key, value] of Object.entries(record)) {
+    if (key.toLowerCase() !== lower || value === undefined) continue;
+    return typeof value === "string" ? value : value[0];
+  }
+  return undefined;
+}

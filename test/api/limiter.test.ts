@@ -1,0 +1,129 @@
+import fc from "fast-check";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { CallLimiter, type CallPriority } from "../../src/api/limiter.js";
+import { LocalWindowBudget } from "../../src/api/window-budget.js";
+
+beforeEach(() => {
+  vi.useFakeTimers({ now: 0 });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+function limiter(limit: number, windowMs: number): CallLimiter {
+  return new CallLimiter(new LocalWindowBudget(limit, windowMs));
+}
+
+/**
+ * The most calls whose [start, end] interval meets one window of `windowMs`: the most the provider
+ * could count in one window, wherever between start and end each call reached it.
+ */
+function worstWindow(calls: { start: number; end: number }[], windowMs: number): number {
+  let worst = 0;
+  const candidates = calls.flatMap((call) => [
+    call.start,
+    call.end,
+    call.end - windowMs + 1,
+    call.start - windowMs + 1,
+  ]);
+  for (const from of candidates) {
+    const to = from + windowMs;
+    const count = calls.filter((call) => call.start < to && call.end >= from).length;
+    worst = Math.max(worst, count);
+  }
+  return worst;
+}
+
+describe("CallLimiter (virtual time)", () => {
+  it("never lets more than the budget meet any sliding window, whatever the calls' durations", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(
+          fc.record({
+            delay: fc.integer({ min: 0, max: 3_000 }),
+            duration: fc.integer({ min: 0, max: 2_000 }),
+          }),
+          {
+            minLength: 1,
+            maxLength: 40,
+          },
+        ),
+        async (limit, plan) => {
+          vi.setSystemTime(0);
+          const windowMs = 1_000;
+          const gate = limiter(limit, windowMs);
+          const calls: { start: number; end: number }[] = [];
+          const all = plan.map(async ({ delay, duration }) => {
+            await new Promise((resolve) => setTimeout(resolve, delay));
+            await gate.run(async () => {
+              const start = Date.now();
+              await new Promise((resolve) => setTimeout(resolve, duration));
+              calls.push({ start, end: Date.now() });
+            });
+          });
+          const settled = Promise.all(all);
+          await vi.runAllTimersAsync();
+          await settled;
+          expect(calls).toHaveLength(plan.length);
+          expect(worstWindow(calls, windowMs)).toBeLessThanOrEqual(limit);
+          expect(gate.stats().started).toBe(plan.length);
+          await gate.stop();
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it("lets a burst of the whole budget through at once, then paces", async () => {
+    const gate = limiter(60, 60_000);
+    const starts: number[] = [];
+    const all = Promise.all(
+      Array.from({ length: 120 }, () => gate.run(async () => void starts.push(Date.now()))),
+    );
+    await vi.runAllTimersAsync();
+    await all;
+    expect(starts.filter((at) => at === 0)).toHaveLength(60);
+    expect(Math.min(...starts.slice(60))).toBeGreaterThanOrEqual(60_000);
+    await gate.stop();
+  });
+
+  it("lets submissions outrank polls waiting for the same slot", async () => {
+    const gate = limiter(1, 1_000);
+    const order: string[] = [];
+    const first = gate.run(async () => void order.push("first"));
+    await vi.runAllTimersAsync();
+    await first;
+    const queued = (label: string, priority: CallPriority) =>
+      gate.run(async () => void order.push(label), { priority });
+    const all = Promise.all([queued("poll-1", "poll"), queued("poll-2", "poll"), queued("submit", "submit")]);
+    await vi.runAllTimersAsync();
+    await all;
+    expect(order).toEqual(["first", "submit", "poll-1", "poll-2"]);
+    await gate.stop();
+  });
+
+  it("pauses every call after a 429", async () => {
+    const gate = limiter(10, 1_000);
+    await gate.pause(5_000);
+    let startedAt = -1;
+    const call = gate.run(async () => {
+      startedAt = Date.now();
+    });
+    await vi.runAllTimersAsync();
+    await call;
+    expect(startedAt).toBe(5_000);
+    await gate.stop();
+  });
+
+  it("frees the slot at once when an aborted call was never sent", async () => {
+    const gate = limiter(1, 60_000);
+    const controller = new AbortController();
+    controller.abort(new Error("gone"));
+    await expect(gate.run(async () => "sent", { signal: controller.signal })).rejects.toThrow("gone");
+    const call = gate.run(async () => Date.now());
+    await vi.runAllTimersAsync();
+    expect(await call).toBe(0);
+    await gate.stop();
+  });
+});

@@ -1,0 +1,328 @@
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { type RunningSimulator, startSimulator } from "../../src/simulator/index.js";
+import { freePort, runCli, startCli, waitFor } from "../support/cli-process.js";
+
+const KEY = "cli-test-key";
+const SCALE = "0.01";
+let dir: string;
+let sim: RunningSimulator;
+
+beforeAll(async () => {
+  sim = await startSimulator({ apiKeys: [KEY], timeScale: Number(SCALE), seed: 3 });
+});
+afterAll(async () => {
+  await sim.close();
+});
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "fxr-cli-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function csv(rows: number, extraColumns = ""): string {
+  const header = `first_name,last_name,domain,company_name,linkedin_url,custom.crm_id${extraColumns ? `,${extraColumns}` : ""}`;
+  const lines = Array.from(
+    { length: rows },
+    (_, i) => `Person${i},Family${i},example${i % 3}.com,,,${1000 + i}`,
+  );
+  return `${header}\n${lines.join("\n")}\n`;
+}
+
+function common(out = "out.jsonl"): string[] {
+  return ["--out", out, "--api-key", KEY, "--base-url", sim.baseUrl, "--time-scale", SCALE, "--quiet"];
+}
+
+function lines(file: string): Record<string, unknown>[] {
+  return readFileSync(join(dir, file), "utf8")
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+function expectEveryRowOnce(file: string, rows: number): Record<string, unknown>[] {
+  const results = lines(file);
+  expect(results).toHaveLength(rows);
+  const ids = results.map((r) => (r.custom as Record<string, string>).crm_id);
+  expect(new Set(ids).size).toBe(rows);
+  for (const result of results) {
+    expect(Object.keys(result).sort()).toEqual(
+      [
+        "contact_info",
+        "contact_key",
+        "custom",
+        "enrichment_id",
+        "input",
+        "profile",
+        "source",
+        "status",
+      ].sort(),
+    );
+    expect(result.custom).not.toHaveProperty("_fxr");
+  }
+  return results;
+}
+
+const postsBefore = () => sim.simulator.counters().callsByRoute["POST /contact/enrich/bulk"] ?? 0;
+
+describe("fullenrich-rx enrich (built CLI, child process)", () => {
+  it("polling mode: one line per contact, exactly once; then status and export", async () => {
+    await writeFile(join(dir, "leads.csv"), csv(25));
+    const posts = postsBefore();
+    const run = await runCli(
+      ["enrich", "--input", "leads.csv", ...common(), "--batch-size", "10", "--json"],
+      { cwd: dir },
+    );
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    const results = expectEveryRowOnce("out.jsonl", 25);
+    expect(results.every((r) => r.source === "poll" && r.status === "FINISHED")).toBe(true);
+    expect(postsBefore() - posts).toBe(3);
+    const summary = JSON.parse(run.stdout) as {
+      resolved: number;
+      bySource: { poll: number };
+      apiCalls: number;
+    };
+    expect(summary.resolved).toBe(25);
+    expect(summary.bySource.poll).toBe(25);
+    expect(existsSync(join(dir, ".fullenrich-rx/events.db"))).toBe(true);
+
+    const status = await runCli(["status", "--json"], { cwd: dir });
+    expect(status.code).toBe(0);
+    const parsed = JSON.parse(status.stdout) as {
+      batches: { state: string; resolved: number }[];
+      unfinished: number;
+    };
+    expect(parsed.batches).toHaveLength(3);
+    expect(parsed.batches.every((b) => b.state === "completed FINISHED")).toBe(true);
+    expect(parsed.unfinished).toBe(0);
+
+    const exported = await runCli(["export", "--store", ".fullenrich-rx/events.db", "--out", "again.jsonl"], {
+      cwd: dir,
+    });
+    expect(exported.code).toBe(0);
+    expect(
+      lines("again.jsonl")
+        .map((r) => r.contact_key)
+        .sort(),
+    ).toEqual(results.map((r) => r.contact_key).sort());
+  });
+
+  it("webhook mode with per-contact events, through the built-in receiver", async () => {
+    await writeFile(join(dir, "leads.csv"), csv(12));
+    const port = await freePort();
+    const run = await runCli(
+      [
+        "enrich",
+        "--input",
+        "leads.csv",
+        ...common(),
+        "--webhook-url",
+        `http://127.0.0.1:${port}/hooks`,
+        "--listen",
+        `127.0.0.1:${port}`,
+        "--contact-events",
+      ],
+      { cwd: dir },
+    );
+    expect(run.code).toBe(0);
+    const results = expectEveryRowOnce("out.jsonl", 12);
+    expect(results.every((r) => r.source === "webhook")).toBe(true);
+    expect(run.stdout).toMatch(/by webhook 12, by polling 0/);
+  });
+
+  it("--format csv writes a flat CSV of the main fields", async () => {
+    await writeFile(join(dir, "leads.csv"), csv(4));
+    const run = await runCli(["enrich", "--input", "leads.csv", ...common("out.csv"), "--format", "csv"], {
+      cwd: dir,
+    });
+    expect(run.code).toBe(0);
+    const [header, ...rows] = readFileSync(join(dir, "out.csv"), "utf8").trim().split("\n");
+    expect(header).toMatch(
+      /^enrichment_id,contact_key,status,source,first_name,last_name,domain,company_name,linkedin_url,custom\.crm_id,work_email/,
+    );
+    expect(rows).toHaveLength(4);
+  });
+
+  it("reverse lookups from a CSV of emails", async () => {
+    await writeFile(join(dir, "emails.csv"), "email,custom.crm_id\nada@example.com,1\nalan@example.org,2\n");
+    const before = sim.simulator.counters().callsByRoute["POST /contact/reverse/email/bulk"] ?? 0;
+    const run = await runCli(["reverse", "--input", "emails.csv", ...common()], { cwd: dir });
+    expect(run.code).toBe(0);
+    const results = expectEveryRowOnce("out.jsonl", 2);
+    expect(results.map((r) => (r.input as { email: string }).email).sort()).toEqual([
+      "ada@example.com",
+      "alan@example.org",
+    ]);
+    expect((sim.simulator.counters().callsByRoute["POST /contact/reverse/email/bulk"] ?? 0) - before).toBe(1);
+  });
+
+  it("a wrong key: exit 1, a message a person understands, no retry storm", async () => {
+    await writeFile(join(dir, "leads.csv"), csv(3));
+    const unauthorized = sim.simulator.counters().unauthorized;
+    const run = await runCli(["enrich", "--input", "leads.csv", ...common(), "--api-key", "not-the-key"], {
+      cwd: dir,
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/the API key was refused \(401/);
+    expect(run.stderr).not.toContain("not-the-key");
+    expect(sim.simulator.counters().unauthorized - unauthorized).toBe(1);
+  });
+});
+
+describe("bad input: exit 2, the row and field named, nothing sent", () => {
+  const cases: { name: string; file: string; content: string; args?: string[]; message: RegExp }[] = [
+    {
+      name: "missing last name without linkedin_url",
+      file: "in.csv",
+      content: "first_name,last_name,domain\nAda,Lovelace,example.com\nAlan,,example.com\n",
+      message: /row 3: last_name: is required unless linkedin_url is given/,
+    },
+    {
+      name: "missing domain and company without linkedin_url",
+      file: "in.csv",
+      content: "first_name,last_name,domain,company_name\nAda,Lovelace,,\n",
+      message: /row 2: domain: domain or company_name is required/,
+    },
+    {
+      name: "a numeric custom value",
+      file: "in.jsonl",
+      content: `{"first_name":"Ada","last_name":"L","domain":"e.com"}\n\n{"first_name":"Al","last_name":"T","domain":"e.com","custom":{"crm_id":42}}\n`,
+      message: /row 3: custom\.crm_id: custom values must be strings/,
+    },
+    {
+      name: "more than 10 custom keys",
+      file: "in.csv",
+      content: `first_name,last_name,domain,${Array.from({ length: 11 }, (_, i) => `custom.k${i}`).join(",")}\nAda,L,e.com,${Array(11).fill("v").join(",")}\n`,
+      message: /row 2: custom: custom may hold at most 10 keys, got 11/,
+    },
+    {
+      name: "a custom value over 100 characters",
+      file: "in.csv",
+      content: `first_name,last_name,domain,custom.note\nAda,L,e.com,${"x".repeat(101)}\n`,
+      message: /row 2: custom\.note: custom values may be at most 100 characters, got 101/,
+    },
+    {
+      name: "an unknown enrich field (flag)",
+      file: "in.csv",
+      content: "first_name,last_name,domain\nAda,L,e.com\n",
+      args: ["--fields", "contact.work_emails,contact.fax"],
+      message: /--fields: unknown enrich field "contact\.fax"/,
+    },
+    {
+      name: "an unknown enrich field (row)",
+      file: "in.jsonl",
+      content: `{"first_name":"Ada","last_name":"L","domain":"e.com","enrich_fields":["contact.fax"]}\n`,
+      message: /row 1: enrich_fields\.0: must be one of/,
+    },
+    {
+      name: "an empty file",
+      file: "in.csv",
+      content: "first_name,last_name,domain\n",
+      message: /holds no contacts/,
+    },
+    {
+      name: "a malformed CSV",
+      file: "in.csv",
+      content: 'first_name,last_name,domain\nAda,"Love\nlace,e.com\n',
+      message: /malformed CSV/,
+    },
+    {
+      name: "a malformed JSON line",
+      file: "in.jsonl",
+      content: `{"first_name":"Ada","last_name":"L","domain":"e.com"}\n{"first_name":\n`,
+      message: /line 2: not valid JSON/,
+    },
+  ];
+  for (const testCase of cases) {
+    it(testCase.name, async () => {
+      await writeFile(join(dir, testCase.file), testCase.content);
+      const calls = sim.simulator.counters().calls;
+      const run = await runCli(["enrich", "--input", testCase.file, ...common(), ...(testCase.args ?? [])], {
+        cwd: dir,
+      });
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(testCase.message);
+      expect(sim.simulator.counters().calls).toBe(calls);
+      expect(existsSync(join(dir, ".fullenrich-rx"))).toBe(false);
+    });
+  }
+
+  it("missing flags and a missing key are usage errors too", async () => {
+    await writeFile(join(dir, "in.csv"), csv(1));
+    const noOut = await runCli(["enrich", "--input", "in.csv"], { cwd: dir });
+    expect(noOut.code).toBe(2);
+    expect(noOut.stderr).toMatch(/--out FILE is required/);
+    const noKey = await runCli(["enrich", "--input", "in.csv", "--out", "o.jsonl"], { cwd: dir });
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toMatch(/no API key: pass --api-key KEY or set FULLENRICH_API_KEY/);
+  });
+});
+
+describe("crashes and interruptions", () => {
+  /** Starts a slower run (3 or 2 batches of 10) and waits for its first result line. */
+  async function startSlowRun() {
+    const args = [
+      "enrich",
+      "--input",
+      "leads.csv",
+      ...common(),
+      "--batch-size",
+      "10",
+      "--time-scale",
+      "0.05",
+    ];
+    const first = startCli(args, { cwd: dir });
+    await waitFor(
+      () => existsSync(join(dir, "out.jsonl")) && readFileSync(join(dir, "out.jsonl"), "utf8").length > 0,
+      30_000,
+      "a first result",
+    );
+    return { args, first };
+  }
+
+  it("kill -9 mid-run, then the same command again: every contact exactly once, no second POST", async () => {
+    await writeFile(join(dir, "leads.csv"), csv(30));
+    const posts = postsBefore();
+    const { args, first } = await startSlowRun();
+    first.child.kill("SIGKILL");
+    const killed = await first.done;
+    expect(killed.signal).toBe("SIGKILL");
+    expect(postsBefore() - posts).toBe(3);
+    expect(lines("out.jsonl").length).toBeLessThan(30);
+
+    const second = await runCli(args, { cwd: dir });
+    expect(second.stderr).toBe("");
+    expect(second.code).toBe(0);
+    expectEveryRowOnce("out.jsonl", 30);
+    expect(postsBefore() - posts).toBe(3);
+  });
+
+  it("SIGINT stops cleanly with a line saying how to resume, and the rerun finishes", async () => {
+    await writeFile(join(dir, "leads.csv"), csv(20));
+    const posts = postsBefore();
+    const { args, first } = await startSlowRun();
+    first.child.kill("SIGINT");
+    const stopped = await first.done;
+    expect(stopped.code).toBe(130);
+    expect(stopped.stderr).toMatch(/To resume, run the same command again with the same --store/);
+    const second = await runCli(args, { cwd: dir });
+    expect(second.code).toBe(0);
+    expectEveryRowOnce("out.jsonl", 20);
+    expect(postsBefore() - posts).toBe(2);
+  });
+});
+
+describe("demo", () => {
+  it("runs with no key and no network, and prints the side-by-side summary", async () => {
+    const run = await runCli(["demo"], { cwd: dir, timeoutMs: 60_000 });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/contacts \(each exactly once\)\s+50\/50\s+50\/50/);
+    expect(run.stdout).toMatch(/polling fallbacks\s+1 \(deadline\)\s+none/);
+    expect(run.stdout).toMatch(/by webhook \/ by polling\s+40 \/ 10\s+0 \/ 50/);
+  });
+});

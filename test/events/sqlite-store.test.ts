@@ -1,0 +1,478 @@
+import { existsSync, statSync } from "node:fs";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { ConcurrencyError, type StoredEvent, StoreUnavailableError } from "../../src/events/store.js";
+import { openStore, SqliteEventStore, type SqliteEventStoreOptions } from "../../src/events/stores/index.js";
+import { collect, describeStoreContract, ev, record, waitUntil } from "../support/store-contract.js";
+import { assertStoreBuilt, startChild, within } from "../support/store-processes.js";
+
+const directories: string[] = [];
+
+async function tempDirectory(): Promise<string> {
+  const directory = await mkdtemp(join(tmpdir(), "fullenrich-rx-store-"));
+  directories.push(directory);
+  return directory;
+}
+
+async function tempPath(): Promise<string> {
+  return join(await tempDirectory(), "events.db");
+}
+
+afterAll(async () => {
+  await Promise.all(directories.map((directory) => rm(directory, { recursive: true, force: true })));
+});
+
+describeStoreContract(
+  "SqliteEventStore",
+  async () => {
+    const directory = await mkdtemp(join(tmpdir(), "fullenrich-rx-contract-"));
+    const path = join(directory, "events.db");
+    const handles: SqliteEventStore[] = [];
+    const open = async (): Promise<SqliteEventStore> => {
+      const handle = await SqliteEventStore.open(path, { pollIntervalMs: 20 });
+      handles.push(handle);
+      return handle;
+    };
+    const store = await open();
+    return {
+      store,
+      openAnother: open,
+      cleanup: async () => {
+        for (const handle of handles) await handle.close();
+        await rm(directory, { recursive: true, force: true });
+      },
+    };
+  },
+  { sharedStorage: true },
+);
+
+function rawConnection(path: string): Database.Database {
+  return new Database(path, { fileMustExist: true });
+}
+
+function positionsOf(events: readonly StoredEvent[]): number[] {
+  return events.map((event) => event.position);
+}
+
+describe("SqliteEventStore", () => {
+  describe("file and schema", () => {
+    it("creates the file, its missing parent directories and the schema", async () => {
+      const path = join(await tempDirectory(), "a", "b", "c", "events.db");
+      const store = await SqliteEventStore.open(path);
+      await store.append("s", [ev(1, "k")]);
+      await store.close();
+      const raw = rawConnection(path);
+      try {
+        const tables = raw
+          .prepare<[], { name: string; sql: string }>(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table'",
+          )
+          .all();
+        const sqlOf = (name: string): string => tables.find((table) => table.name === name)?.sql ?? "";
+        expect(sqlOf("events")).toMatch(/position INTEGER PRIMARY KEY AUTOINCREMENT/);
+        expect(sqlOf("events")).toMatch(/dedup_key TEXT UNIQUE/);
+        expect(sqlOf("events")).toMatch(/UNIQUE \(stream, stream_version\)/);
+        expect(sqlOf("checkpoints")).toMatch(/name TEXT PRIMARY KEY/);
+        expect(raw.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe("1");
+        expect(raw.pragma("journal_mode", { simple: true })).toBe("wal");
+        expect(raw.prepare("SELECT data FROM events").pluck().get()).toBe("1");
+      } finally {
+        raw.close();
+      }
+    });
+
+    it("runs WAL with synchronous=FULL by default, NORMAL on request, and no autocheckpoint", async () => {
+      const full = await SqliteEventStore.open(await tempPath());
+      expect(full.diagnostics()).toMatchObject({
+        journalMode: "wal",
+        synchronous: 2,
+        durability: "full",
+        walAutocheckpoint: 0,
+        busyTimeoutMs: 5000,
+      });
+      await full.close();
+      const normal = await SqliteEventStore.open(await tempPath(), {
+        durability: "normal",
+        busyTimeoutMs: 250,
+      });
+      expect(normal.diagnostics()).toMatchObject({
+        synchronous: 1,
+        durability: "normal",
+        busyTimeoutMs: 250,
+      });
+      await normal.close();
+      const selfCheckpointing = await SqliteEventStore.open(await tempPath(), { checkpointIntervalMs: 0 });
+      expect(selfCheckpointing.diagnostics().walAutocheckpoint).toBe(1000);
+      await selfCheckpointing.close();
+    });
+
+    it("reopens a file and reads everything back, then continues its positions and versions", async () => {
+      const path = await tempPath();
+      const first = await SqliteEventStore.open(path);
+      const written: StoredEvent[] = [];
+      for (let batch = 0; batch < 50; batch += 1) {
+        const events = Array.from({ length: 20 }, (_, i) =>
+          ev({ batch, i, text: `é${i}` }, `k-${batch}-${i}`),
+        );
+        written.push(...(await first.append(`stream-${batch % 7}`, events)).appended);
+      }
+      await first.setCheckpoint("consumer", 777);
+      await first.close();
+
+      const second = await SqliteEventStore.open(path);
+      expect(await second.head()).toBe(1000);
+      expect(await second.read()).toEqual(written);
+      expect(await second.readStream("stream-3")).toEqual(
+        written.filter((event) => event.stream === "stream-3"),
+      );
+      expect(await second.findByDedupKey("k-42-19")).toEqual(
+        written.find((event) => event.dedupKey === "k-42-19"),
+      );
+      expect(await second.getCheckpoint("consumer")).toBe(777);
+      const more = await second.append("stream-0", [ev("after reopen"), ev("again", "k-0-0")]);
+      expect(more.appended.map((event) => [event.position, event.streamVersion])).toEqual([[1001, 161]]);
+      expect(more.duplicates).toEqual([{ index: 1, dedupKey: "k-0-0", position: 1 }]);
+      await second.close();
+      const viaHelper = await openStore(path);
+      expect(viaHelper).toBeInstanceOf(SqliteEventStore);
+      expect(await viaHelper.head()).toBe(1001);
+      await viaHelper.close();
+    });
+
+    it("stamps recordedAt with the injected clock, once per committed group", async () => {
+      let now = Date.UTC(2030, 5, 1, 12, 0, 0, 0);
+      const store = await SqliteEventStore.open(await tempPath(), { now: () => now });
+      const [a, b] = await Promise.all([store.append("s", [ev(1)]), store.append("t", [ev(2)])]);
+      now += 1500;
+      const c = await store.append("s", [ev(3)]);
+      expect([a.appended[0]?.recordedAt, b.appended[0]?.recordedAt, c.appended[0]?.recordedAt]).toEqual([
+        "2030-06-01T12:00:00.000Z",
+        "2030-06-01T12:00:00.000Z",
+        "2030-06-01T12:00:01.500Z",
+      ]);
+      await store.close();
+    });
+  });
+
+  describe("group commit", () => {
+    it("commits concurrent appends together, each resolving only once its events are committed", async () => {
+      const path = await tempPath();
+      const store = await SqliteEventStore.open(path);
+      const observer = rawConnection(path);
+      const count = observer.prepare<[number, number], { n: number }>(
+        "SELECT COUNT(*) AS n FROM events WHERE position BETWEEN ? AND ?",
+      );
+      try {
+        const before = store.diagnostics().transactions;
+        let visibleOnResolve = 0;
+        const appends = Array.from({ length: 300 }, (_, n) =>
+          store
+            .append(
+              `s-${n % 9}`,
+              Array.from({ length: 1 + (n % 3) }, (_, i) => ev({ n, i }, `g-${n}-${i}`)),
+            )
+            .then((result) => {
+              const first = result.appended[0]?.position ?? 0;
+              const last = result.appended[result.appended.length - 1]?.position ?? 0;
+              // Another connection only sees committed data.
+              if (count.get(first, last)?.n === result.appended.length) visibleOnResolve += 1;
+              return result;
+            }),
+        );
+        const results = await Promise.all(appends);
+        expect(visibleOnResolve).toBe(300);
+        const total = results.reduce((sum, result) => sum + result.appended.length, 0);
+        expect(total).toBe(600);
+        const transactions = store.diagnostics().transactions - before;
+        expect(transactions).toBeGreaterThanOrEqual(1);
+        expect(transactions).toBeLessThanOrEqual(5);
+        expect(store.diagnostics().operations).toBe(300);
+        await store.close();
+        const reopened = await SqliteEventStore.open(path);
+        expect(positionsOf(await reopened.read())).toEqual(Array.from({ length: 600 }, (_, i) => i + 1));
+        expect(await reopened.read()).toEqual(results.flatMap((result) => result.appended));
+        await reopened.close();
+      } finally {
+        observer.close();
+      }
+    });
+
+    it("rolls back only the append whose expected version fails, keeping the rest of the group", async () => {
+      const store = await SqliteEventStore.open(await tempPath());
+      await store.append("taken", [ev("x")]);
+      const before = store.diagnostics().transactions;
+      const [ok1, bad, ok2, dup] = await Promise.allSettled([
+        store.append("a", [ev(1, "same")]),
+        store.append("taken", [ev(2), ev(3)], {
+          expectedVersion: "no-stream",
+          checkpoint: { name: "c", position: 9 },
+        }),
+        store.append("b", [ev(4), ev(5)], { checkpoint: { name: "d", position: 2 } }),
+        store.append("c", [ev(6, "same")]),
+      ]);
+      expect(store.diagnostics().transactions - before).toBe(1);
+      expect(ok1.status === "fulfilled" && positionsOf(ok1.value.appended)).toEqual([2]);
+      expect(bad.status === "rejected" && bad.reason).toBeInstanceOf(ConcurrencyError);
+      expect(ok2.status === "fulfilled" && positionsOf(ok2.value.appended)).toEqual([3, 4]);
+      expect(dup.status === "fulfilled" && dup.value).toEqual({
+        appended: [],
+        duplicates: [{ index: 0, dedupKey: "same", position: 2 }],
+      });
+      expect(await store.getCheckpoint("c")).toBe(0);
+      expect(await store.getCheckpoint("d")).toBe(2);
+      expect(positionsOf(await store.read())).toEqual([1, 2, 3, 4]);
+      await store.close();
+    });
+  });
+
+  describe("background work", () => {
+    it("checkpoints the WAL from its worker, truncates it when idle, and stops the worker on close", async () => {
+      const path = await tempPath();
+      const store = await SqliteEventStore.open(path, { checkpointIntervalMs: 20 });
+      for (let batch = 0; batch < 20; batch += 1) {
+        await store.append(
+          "s",
+          Array.from({ length: 100 }, (_, i) => ev({ batch, i, pad: "x".repeat(200) })),
+        );
+      }
+      expect(statSync(`${path}-wal`).size).toBeGreaterThan(0);
+      await waitUntil(
+        () => store.diagnostics().walTruncations > 0 && statSync(`${path}-wal`).size === 0,
+        "the worker to truncate the WAL",
+      );
+      expect(store.diagnostics().walCheckpoints).toBeGreaterThan(1);
+      expect(store.diagnostics().walAutocheckpoint).toBe(0);
+      await store.close();
+      // The worker's connection was closed before ours, so ours was the last and removed the WAL.
+      expect(existsSync(`${path}-wal`)).toBe(false);
+    });
+
+    it("runs its poll timer only while someone subscribes", async () => {
+      const store = await SqliteEventStore.open(await tempPath(), { pollIntervalMs: 50 });
+      vi.useFakeTimers();
+      try {
+        expect(vi.getTimerCount()).toBe(0);
+        const first = record(store.subscribe(0));
+        const second = record(store.subscribe(0));
+        expect(vi.getTimerCount()).toBe(1);
+        first.subscription.unsubscribe();
+        expect(vi.getTimerCount()).toBe(1);
+        second.subscription.unsubscribe();
+        expect(vi.getTimerCount()).toBe(0);
+      } finally {
+        vi.useRealTimers();
+      }
+      await store.close();
+    });
+  });
+
+  describe("unavailable stores", () => {
+    it("rejects a path that is a directory", async () => {
+      const directory = await tempDirectory();
+      const error = await SqliteEventStore.open(directory).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(String(error)).toMatch(/names a file \(not a directory\)/);
+    });
+
+    it("rejects a path whose parent is a file", async () => {
+      const directory = await tempDirectory();
+      await writeFile(join(directory, "plain"), "not a directory");
+      const error = await SqliteEventStore.open(join(directory, "plain", "events.db")).catch(
+        (caught: unknown) => caught,
+      );
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(String(error)).toMatch(/cannot create the directory/);
+    });
+
+    it("rejects a file that is not a database", async () => {
+      const path = await tempPath();
+      await writeFile(path, "this is not an SQLite file, just some text that is long enough. ".repeat(20));
+      const error = await SqliteEventStore.open(path).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(String(error)).toMatch(/not a usable SQLite event store.*Choose another path/);
+    });
+
+    it("rejects a file written by a newer schema version", async () => {
+      const path = await tempPath();
+      await (await SqliteEventStore.open(path)).close();
+      const raw = rawConnection(path);
+      raw.prepare("UPDATE meta SET value = '99' WHERE key = 'schema_version'").run();
+      raw.close();
+      const error = await SqliteEventStore.open(path).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(String(error)).toMatch(/schema version 99.*Upgrade fullenrich-rx/);
+    });
+
+    it("reports a file locked by another connection, and recovers once it is released", async () => {
+      const path = await tempPath();
+      const store = await SqliteEventStore.open(path, { busyTimeoutMs: 100 });
+      const locker = rawConnection(path);
+      try {
+        locker.exec("BEGIN IMMEDIATE");
+        const openError = await SqliteEventStore.open(path, { busyTimeoutMs: 100 }).catch(
+          (caught: unknown) => caught,
+        );
+        expect(openError).toBeInstanceOf(StoreUnavailableError);
+        expect(String(openError)).toMatch(/is locked.*raise busyTimeoutMs/);
+        const appendError = await store.append("s", [ev(1)]).catch((caught: unknown) => caught);
+        expect(appendError).toBeInstanceOf(StoreUnavailableError);
+        expect(String(appendError)).toMatch(/is locked/);
+        expect(await store.head()).toBe(0);
+        locker.exec("ROLLBACK");
+        expect(positionsOf((await store.append("s", [ev(1)])).appended)).toEqual([1]);
+      } finally {
+        if (locker.inTransaction) locker.exec("ROLLBACK");
+        locker.close();
+        await store.close();
+      }
+    });
+
+    it.skipIf(process.getuid?.() === 0)("reports a read-only file", async () => {
+      const directory = await tempDirectory();
+      const path = join(directory, "events.db");
+      await (await SqliteEventStore.open(path)).close();
+      await chmod(path, 0o444);
+      await chmod(directory, 0o555);
+      try {
+        const error = await SqliteEventStore.open(path).catch((caught: unknown) => caught);
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+        expect(String(error)).toMatch(/read-only|cannot open/);
+      } finally {
+        await chmod(directory, 0o755);
+      }
+    });
+
+    it("asks for a file path, not :memory:", async () => {
+      await expect(SqliteEventStore.open(":memory:")).rejects.toThrow(RangeError);
+      await expect(SqliteEventStore.open("")).rejects.toThrow(RangeError);
+    });
+  });
+
+  describe("several processes (children run the compiled store from dist/)", () => {
+    beforeAll(() => assertStoreBuilt());
+
+    it("two processes append to one file at once: nothing lost, contiguous, per-process order kept", async () => {
+      const path = await tempPath();
+      const children = ["p1", "p2"].map((id) =>
+        startChild(["writer", path, id, "300", "5", "2", "both-try-this", "2"]),
+      );
+      await within(
+        Promise.all(children.map((child) => child.ready)),
+        10_000,
+        "both children ready",
+        children,
+      );
+      for (const child of children) child.process.send("go");
+      const codes = await within(
+        Promise.all(children.map((child) => child.exited)),
+        15_000,
+        "both exits",
+        children,
+      );
+      expect(codes, children.flatMap((child) => child.stderr).join("\n")).toEqual([0, 0]);
+      const reports = children.map(
+        (child) =>
+          JSON.parse(child.lines[0] ?? "{}") as {
+            id: string;
+            appended: number;
+            sharedAppended: boolean;
+            sharedPosition: number;
+          },
+      );
+      expect(reports.map((report) => report.appended)).toEqual([300, 300]);
+      expect(reports.filter((report) => report.sharedAppended)).toHaveLength(1);
+      expect(reports[0]?.sharedPosition).toBe(reports[1]?.sharedPosition);
+
+      const store = await SqliteEventStore.open(path);
+      const all = await store.read();
+      await store.close();
+      expect(positionsOf(all)).toEqual(Array.from({ length: 601 }, (_, i) => i + 1));
+      // The two processes really wrote at the same time: their events interleave (the children's
+      // barrier guarantees at least two switches; in practice there are dozens).
+      const switches = all.filter((event, i) => i > 0 && event.stream !== all[i - 1]?.stream).length;
+      expect(switches).toBeGreaterThanOrEqual(2);
+      expect(
+        all.filter((event) => event.dedupKey === "both-try-this").map((event) => event.position),
+      ).toEqual([reports[0]?.sharedPosition]);
+      for (const id of ["p1", "p2"]) {
+        const seqs = all
+          .filter((event) => event.type === "child.wrote" && (event.data as { proc: string }).proc === id)
+          .map((event) => (event.data as { seq: number }).seq);
+        expect(seqs).toEqual(Array.from({ length: 300 }, (_, i) => i));
+        expect(
+          all.filter((event) => event.stream === `proc-${id}`).map((event) => event.streamVersion),
+        ).toEqual(
+          Array.from(
+            { length: seqs.length + (reports.find((r) => r.id === id)?.sharedAppended ? 1 : 0) },
+            (_, i) => i + 1,
+          ),
+        );
+      }
+    });
+
+    it("a process killed with SIGKILL mid-append leaves every acknowledged batch whole and no partial batch", async () => {
+      const path = await tempPath();
+      const child = startChild(["crash", path, "7", "4"]);
+      const acked = (): number => child.lines.filter((line) => line.startsWith("ack ")).length;
+      await waitUntil(() => acked() >= 300 || child.stderr.length > 0, "300 acknowledged batches", 20_000);
+      expect(child.stderr.join("")).toBe("");
+      child.process.kill("SIGKILL");
+      expect(await child.exited).toBe("SIGKILL");
+      const acknowledged = child.lines
+        .filter((line) => line.startsWith("ack "))
+        .map((line) => Number(line.slice(4)));
+      expect(acknowledged.length).toBeGreaterThanOrEqual(300);
+
+      const store = await SqliteEventStore.open(path);
+      const all = await store.read();
+      await store.close();
+      expect(positionsOf(all)).toEqual(Array.from({ length: all.length }, (_, i) => i + 1));
+      const batches = new Map<number, { k: number; items: Set<number> }>();
+      for (const event of all) {
+        const { batch, k, i } = event.data as { batch: number; k: number; i: number };
+        const entry = batches.get(batch) ?? { k, items: new Set<number>() };
+        entry.items.add(i);
+        batches.set(batch, entry);
+      }
+      for (const [batch, entry] of batches) {
+        expect(entry.items.size, `batch ${batch} is partial`).toBe(entry.k);
+        expect(entry.k).toBe(1 + (batch % 7));
+      }
+      for (const batch of acknowledged) expect(batches.has(batch), `acknowledged batch ${batch}`).toBe(true);
+      expect(batches.size).toBeGreaterThanOrEqual(acknowledged.length);
+      const raw = rawConnection(path);
+      expect(raw.pragma("integrity_check", { simple: true })).toBe("ok");
+      raw.close();
+    });
+
+    it("an awaited close() completes in a process with nothing else to do, and removes the WAL", async () => {
+      const path = await tempPath();
+      const child = startChild(["natural", path]);
+      expect(await child.exited).toBe(0);
+      expect(child.lines).toContain("closed");
+      expect(existsSync(`${path}-wal`)).toBe(false);
+    });
+
+    it("a subscription notices events appended by another process", async () => {
+      const path = await tempPath();
+      const options: SqliteEventStoreOptions = { pollIntervalMs: 25 };
+      const store = await SqliteEventStore.open(path, options);
+      await store.append("local", [ev("mine")]);
+      const child = startChild(["trickle", path, "40", "3"]);
+      const live = collect(store.subscribe(0), 41, 20_000);
+      await child.ready;
+      child.process.send("go");
+      const events = await live;
+      expect(await child.exited).toBe(0);
+      expect(events[0]?.data).toBe("mine");
+      expect(events.slice(1).map((event) => (event.data as { n: number }).n)).toEqual(
+        Array.from({ length: 40 }, (_, i) => i + 1),
+      );
+      expect(positionsOf(events)).toEqual(Array.from({ length: 41 }, (_, i) => i + 1));
+      await store.close();
+    });
+  });
+});

@@ -1,0 +1,134 @@
+import { vi } from "vitest";
+import { FullEnrichClient, type FullEnrichClientOptions } from "../../src/api/client.js";
+import { type EngineMode, type EngineOptions, EnrichmentEngine } from "../../src/engine/engine.js";
+import type { EventStore } from "../../src/events/store.js";
+import { MemoryEventStore } from "../../src/events/stores/memory-store.js";
+import { seededRandom } from "../../src/internal/random.js";
+import { createSimulator, type Simulator, type SimulatorOptions } from "../../src/simulator/index.js";
+import { createFetchHandler } from "../../src/webhooks/fetch-adapter.js";
+import { WebhookReceiver } from "../../src/webhooks/receiver.js";
+
+export const KEY = "virtual-world-key";
+export const HOOK_URL = "http://hooks.test/fullenrich";
+
+/** Fakes timers and the clock; leaves setImmediate and microtasks real. */
+export function useVirtualTime(): void {
+  vi.useFakeTimers({
+    toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"],
+    now: 0,
+  });
+}
+
+/** One API call as the provider received it. */
+export interface ApiCall {
+  at: number;
+  method: string;
+  path: string;
+}
+
+export interface World {
+  simulator: Simulator;
+  /** Every API call, in order. */
+  calls: ApiCall[];
+  store: EventStore;
+  receiver: WebhookReceiver;
+  client: FullEnrichClient;
+  engine: EnrichmentEngine;
+  /** Whether the receiver answers (false: an outage, deliveries fail). */
+  receiverUp: { value: boolean };
+  advance(ms: number): Promise<void>;
+  /** Restarts the engine on the same store (a process restart), closing the old one. */
+  restart(options?: Partial<EngineOptions>): Promise<EnrichmentEngine>;
+  close(): Promise<void>;
+}
+
+export interface WorldOptions {
+  mode?: EngineMode;
+  client?: Partial<FullEnrichClientOptions>;
+  contactEvents?: boolean;
+  simulator?: SimulatorOptions;
+  engine?: Partial<EngineOptions>;
+  store?: EventStore;
+  seed?: number;
+}
+
+/**
+ * The provider (simulator), the webhook receiver, the client and the engine, all in one process
+ * and in virtual time: HTTP calls and deliveries go through fetch-style handlers, no sockets.
+ */
+export async function virtualWorld(options: WorldOptions = {}): Promise<World> {
+  const store = options.store ?? new MemoryEventStore();
+  const receiver = new WebhookReceiver({ store, apiKeys: [KEY] });
+  const handleDelivery = createFetchHandler(receiver);
+  const receiverUp = { value: true };
+  const simulator = createSimulator({
+    apiKeys: [KEY],
+    seed: options.seed ?? 1,
+    deliver: async (url, init) => {
+      if (!receiverUp.value) throw new TypeError("fetch failed: connection refused");
+      return handleDelivery(new Request(url, init));
+    },
+    ...options.simulator,
+  });
+  const calls: ApiCall[] = [];
+  const client = new FullEnrichClient({
+    apiKey: KEY,
+    baseUrl: "http://provider.test/api/v2",
+    fetch: (url, init) => {
+      calls.push({
+        at: Date.now(),
+        method: init.method ?? "GET",
+        path: new URL(url).pathname.replace("/api/v2", ""),
+      });
+      return simulator.handle(new Request(url, init));
+    },
+    ...options.client,
+  });
+  const mode = options.mode ?? "webhook";
+  const engineOptions = (): EngineOptions => ({
+    client,
+    store,
+    mode,
+    random: seededRandom(options.seed ?? 1),
+    ...(mode === "polling"
+      ? {}
+      : { webhook: { url: HOOK_URL, contactEvents: options.contactEvents ?? false, receiver } }),
+    ...options.engine,
+  });
+  const world: World = {
+    simulator,
+    calls,
+    store,
+    receiver,
+    client,
+    engine: await EnrichmentEngine.start(engineOptions()),
+    receiverUp,
+    advance: async (ms) => {
+      await vi.advanceTimersByTimeAsync(ms);
+    },
+    restart: async (overrides = {}) => {
+      await world.engine.close();
+      world.engine = await EnrichmentEngine.start({ ...engineOptions(), ...overrides });
+      return world.engine;
+    },
+    close: async () => {
+      await world.engine.close();
+      simulator.close();
+      await client.close();
+    },
+  };
+  return world;
+}
+
+/** `n` distinct valid contacts. */
+export function contacts(
+  n: number,
+  prefix = "c",
+): { first_name: string; last_name: string; domain: string; custom: Record<string, string> }[] {
+  return Array.from({ length: n }, (_, index) => ({
+    first_name: `Ada${index}`,
+    last_name: `${prefix}Lovelace${index}`,
+    domain: `example${index % 7}.com`,
+    custom: { row: String(index) },
+  }));
+}
