@@ -5,6 +5,7 @@ import { errorMessage } from "../api/errors.js";
 import { DEMO_USAGE, demoCommand } from "./commands/demo.js";
 import { EXPORT_USAGE, exportCommand } from "./commands/export.js";
 import { ENRICH_USAGE, enrichCommand, REVERSE_USAGE, reverseCommand } from "./commands/lookup.js";
+import { SERVE_USAGE, serveCommand } from "./commands/serve.js";
 import { SIMULATE_USAGE, simulateCommand } from "./commands/simulate.js";
 import { STATUS_USAGE, statusCommand } from "./commands/status.js";
 import { TEST_WEBHOOK_USAGE, testWebhookCommand } from "./commands/test-webhook.js";
@@ -16,6 +17,7 @@ type Command = { usage: string; run: (args: readonly string[], io: CliIo) => Pro
 const COMMANDS: Record<string, Command> = {
   enrich: { usage: ENRICH_USAGE, run: enrichCommand },
   reverse: { usage: REVERSE_USAGE, run: reverseCommand },
+  serve: { usage: SERVE_USAGE, run: serveCommand },
   simulate: { usage: SIMULATE_USAGE, run: simulateCommand },
   "test-webhook": { usage: TEST_WEBHOOK_USAGE, run: testWebhookCommand },
   status: { usage: STATUS_USAGE, run: statusCommand },

@@ -24,7 +24,7 @@ export class ProgressReporter {
   constructor(
     private readonly stream: Writable & { columns?: number },
     private readonly style: ProgressStyle,
-    private readonly intervalMs = 3_000,
+    intervalMs = 3_000,
   ) {
     if (style === "lines") {
       this.timer = setInterval(() => this.line(), intervalMs);

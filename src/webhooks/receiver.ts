@@ -23,10 +23,7 @@ export interface WebhookReceiverOptions {
   /** Largest body accepted, in bytes; larger ones get 413. Default {@link DEFAULT_MAX_BODY_BYTES}. */
   maxBodyBytes?: number;
   logger?: Logger;
-  /**
-   * The clock, and the zero-delay task after which the deliveries received meanwhile are appended
-   * together (one store commit for all of them). Under fake timers, advance them for answers to come.
-   */
+  /** The clock (`receivedAt`). */
   scheduler?: Scheduler;
 }
 
@@ -76,13 +73,6 @@ export interface ReceiverCounters {
   rejected: Record<RejectionReason, number>;
 }
 
-/** A delivery's event waiting for the next shared append. */
-interface PendingAppend {
-  event: NewEvent;
-  resolve: (duplicate: boolean) => void;
-  reject: (error: unknown) => void;
-}
-
 /**
  * The webhook receiver: verifies, stores, and only then acknowledges. Every adapter (node:http,
  * Express-style, fetch) calls {@link receive}.
@@ -99,8 +89,6 @@ export class WebhookReceiver {
   readonly maxBodyBytes: number;
   private readonly logger: Logger;
   private readonly scheduler: Scheduler;
-  private pendingAppends: PendingAppend[] = [];
-  private appendScheduled = false;
   private readonly accepted = new Subject<AcceptedDelivery>();
   private readonly failed = new Subject<FailedDelivery>();
   private readonly count: ReceiverCounters = {
@@ -189,7 +177,10 @@ export class WebhookReceiver {
 
     let duplicate: boolean;
     try {
-      duplicate = await this.appendShared(event);
+      // One append per delivery: the store commits all the appends of this turn of the event loop
+      // together (group commit), so concurrent deliveries share one fsync.
+      const result = await this.store.append(streams.deliveries, [event]);
+      duplicate = result.duplicates.length > 0;
     } catch (error) {
       this.count.storeErrors++;
       this.logger.error("could not store a webhook delivery; answering 503 so that the provider retries", {
@@ -234,57 +225,6 @@ export class WebhookReceiver {
   close(): void {
     this.accepted.complete();
     this.failed.complete();
-  }
-
-  /**
-   * Appends a delivery's event together with the other deliveries read until the next scheduler
-   * task: one store append (one commit) for all of them instead of one each, which is what makes a
-   * durable store keep up with many concurrent deliveries. Resolves with whether it was a duplicate.
-   */
-  private appendShared(event: NewEvent): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
-      this.pendingAppends.push({ event, resolve, reject });
-      if (this.appendScheduled) return;
-      this.appendScheduled = true;
-      // A zero-delay task of the scheduler runs after the I/O callbacks of this turn of the event
-      // loop (and, in virtual time, before any later timer), so deliveries read meanwhile share it.
-      this.scheduler.schedule(() => {
-        this.appendScheduled = false;
-        void this.appendPending();
-      }, 0);
-    });
-  }
-
-  private async appendPending(): Promise<void> {
-    const batch = this.pendingAppends;
-    this.pendingAppends = [];
-    if (batch.length === 0) return;
-    try {
-      const result = await this.store.append(
-        streams.deliveries,
-        batch.map((pending) => pending.event),
-      );
-      const duplicates = new Set(result.duplicates.map((duplicate) => duplicate.index));
-      batch.forEach((pending, index) => {
-        pending.resolve(duplicates.has(index));
-      });
-    } catch (error) {
-      if (batch.length === 1) {
-        batch[0]?.reject(error);
-        return;
-      }
-      // The batch is all-or-nothing: retry each delivery alone, so that one bad event fails only itself.
-      await Promise.all(
-        batch.map(async (pending) => {
-          try {
-            const result = await this.store.append(streams.deliveries, [pending.event]);
-            pending.resolve(result.duplicates.length > 0);
-          } catch (alone) {
-            pending.reject(alone);
-          }
-        }),
-      );
-    }
   }
 
   private refuse(reason: RejectionReason, message: string): ReceiveAnswer {

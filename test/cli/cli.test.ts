@@ -264,15 +264,32 @@ describe("bad input: exit 2, the row and field named, nothing sent", () => {
 });
 
 describe("crashes and interruptions", () => {
-  /** Starts a slower run (3 or 2 batches of 10) and waits for its first result line. */
+  // A provider whose contacts take 0.3–6 s, in batches of 2: results spread over seconds.
+  let slow: RunningSimulator;
+  beforeAll(async () => {
+    slow = await startSimulator({
+      apiKeys: [KEY],
+      timeScale: 0.05,
+      seed: 4,
+      contactDurationMs: { min: 300, max: 6_000 },
+    });
+  });
+  afterAll(async () => {
+    await slow.close();
+  });
+  const slowPosts = () => slow.simulator.counters().callsByRoute["POST /contact/enrich/bulk"] ?? 0;
+
+  /** Starts a slow run and waits for its first result line. */
   async function startSlowRun() {
     const args = [
       "enrich",
       "--input",
       "leads.csv",
       ...common(),
+      "--base-url",
+      slow.baseUrl,
       "--batch-size",
-      "10",
+      "2",
       "--time-scale",
       "0.05",
     ];
@@ -287,33 +304,34 @@ describe("crashes and interruptions", () => {
 
   it("kill -9 mid-run, then the same command again: every contact exactly once, no second POST", async () => {
     await writeFile(join(dir, "leads.csv"), csv(30));
-    const posts = postsBefore();
+    const posts = slowPosts();
     const { args, first } = await startSlowRun();
     first.child.kill("SIGKILL");
     const killed = await first.done;
     expect(killed.signal).toBe("SIGKILL");
-    expect(postsBefore() - posts).toBe(3);
+    expect(slowPosts() - posts).toBe(15);
     expect(lines("out.jsonl").length).toBeLessThan(30);
 
     const second = await runCli(args, { cwd: dir });
     expect(second.stderr).toBe("");
     expect(second.code).toBe(0);
     expectEveryRowOnce("out.jsonl", 30);
-    expect(postsBefore() - posts).toBe(3);
+    expect(slowPosts() - posts).toBe(15);
   });
 
   it("SIGINT stops cleanly with a line saying how to resume, and the rerun finishes", async () => {
     await writeFile(join(dir, "leads.csv"), csv(20));
-    const posts = postsBefore();
+    const posts = slowPosts();
     const { args, first } = await startSlowRun();
     first.child.kill("SIGINT");
     const stopped = await first.done;
     expect(stopped.code).toBe(130);
     expect(stopped.stderr).toMatch(/To resume, run the same command again with the same --store/);
+    expect(lines("out.jsonl").length).toBeLessThan(20);
     const second = await runCli(args, { cwd: dir });
     expect(second.code).toBe(0);
     expectEveryRowOnce("out.jsonl", 20);
-    expect(postsBefore() - posts).toBe(2);
+    expect(slowPosts() - posts).toBe(10);
   });
 });
 

@@ -81,16 +81,20 @@ export function applyAppend(
       streamVersion += 1;
       const position = backend.insert(stream, streamVersion, event, recordedAt);
       positions[index] = position;
-      appended.push({
-        position,
-        stream,
-        streamVersion,
-        type: event.type,
-        version: event.version,
-        data: JSON.parse(event.json) as unknown,
-        dedupKey: event.dedupKey,
-        recordedAt,
-      });
+      appended.push(
+        withLazyData(
+          {
+            position,
+            stream,
+            streamVersion,
+            type: event.type,
+            version: event.version,
+            dedupKey: event.dedupKey,
+            recordedAt,
+          },
+          event.json,
+        ),
+      );
       return;
     }
     const position = step.kind === "stored" ? step.position : (positions[step.of] ?? 0);
@@ -102,4 +106,22 @@ export function applyAppend(
     backend.saveCheckpoint(options.checkpoint.name, options.checkpoint.position);
   }
   return { appended, duplicates };
+}
+
+/**
+ * A stored event whose `data` is parsed from its JSON on first access only: most callers of
+ * `append` look at positions, and parsing a large payload back costs as much as storing it.
+ */
+function withLazyData(fields: Omit<StoredEvent, "data">, json: string): StoredEvent {
+  let parsed: { value: unknown } | undefined;
+  const event = { ...fields } as StoredEvent;
+  Object.defineProperty(event, "data", {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      parsed ??= { value: JSON.parse(json) as unknown };
+      return parsed.value;
+    },
+  });
+  return event;
 }

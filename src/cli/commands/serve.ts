@@ -1,0 +1,170 @@
+import { once } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { resolve } from "node:path";
+import { z } from "zod";
+import type { EventStore } from "../../events/store.js";
+import { openStore } from "../../events/stores/index.js";
+import { streamLogger } from "../../internal/logger.js";
+import { createNodeListener } from "../../webhooks/node-adapter.js";
+import {
+  type AcceptedDelivery,
+  DEFAULT_MAX_BODY_BYTES,
+  type ReceiverCounters,
+  WebhookReceiver,
+} from "../../webhooks/receiver.js";
+import { flag, hostPort, parseFlags } from "../flags.js";
+import { type CliIo, print } from "../io.js";
+import { UsageError } from "../usage-error.js";
+
+export const SERVE_USAGE = `fullenrich-rx serve --listen HOST:PORT --store PATH [--api-key KEY] [--print] [--verbose] [--max-body-bytes N]
+
+Runs the webhook receiver alone: every delivery's X-Signature-SHA1 is checked with the API key,
+the delivery is written to the SQLite event log at PATH, and only then acknowledged. Retries of a
+stored delivery are acknowledged without being stored twice; signed bodies that cannot be parsed
+are kept as quarantined. Point webhook_url (and webhook_events.contact_finished) at this address.
+--api-key defaults to the FULLENRICH_API_KEY environment variable; without a key nothing can be
+verified, so the command refuses to start.
+--print prints one line per verified delivery (time, event, enrichment id, duplicate/quarantined);
+--verbose prints each delivery's body instead: it holds personal data, so only ask for it when needed.
+--max-body-bytes refuses larger bodies with 413 (default ${DEFAULT_MAX_BODY_BYTES}).
+Stops on SIGINT/SIGTERM, after the deliveries in progress, and prints the counters.`;
+
+/** How long a stop waits for requests in progress before dropping their connections. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+const byteCount = z.coerce
+  .number({ error: "must be a number of bytes" })
+  .int({ error: "must be a whole number of bytes" })
+  .positive({ error: "must be a positive number of bytes" })
+  .max(Number.MAX_SAFE_INTEGER, { error: "is too large" });
+
+export async function serveCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const values = parseFlags(args, {
+    listen: { type: "string" },
+    store: { type: "string" },
+    "api-key": { type: "string" },
+    print: { type: "boolean" },
+    verbose: { type: "boolean" },
+    "max-body-bytes": { type: "string" },
+  });
+  if (values.listen === undefined)
+    throw new UsageError("--listen HOST:PORT is required, e.g. 127.0.0.1:8080");
+  if (values.store === undefined) throw new UsageError("--store PATH is required (the SQLite event log)");
+  const { host, port } = flag("listen", hostPort, values.listen);
+  const maxBodyBytes = flag("max-body-bytes", byteCount, values["max-body-bytes"] ?? DEFAULT_MAX_BODY_BYTES);
+  const apiKey = (values["api-key"] ?? io.env.FULLENRICH_API_KEY ?? "").trim();
+  if (apiKey === "") {
+    throw new UsageError(
+      "no API key: webhook signatures cannot be checked without the key they are signed with. " +
+        "Pass --api-key KEY or set FULLENRICH_API_KEY.",
+    );
+  }
+  if (/^postgres(ql)?:\/\//i.test(values.store)) {
+    throw new UsageError("--store: PostgreSQL event stores are not supported yet; give a SQLite file path");
+  }
+  const storePath = values.store === ":memory:" ? values.store : resolve(io.cwd, values.store);
+
+  const store = await openStore(storePath);
+  const receiver = new WebhookReceiver({
+    store,
+    apiKeys: [apiKey],
+    maxBodyBytes,
+    logger: streamLogger("warn", (line) => io.stderr.write(line)),
+  });
+  const server = createServer(createNodeListener(receiver));
+
+  // Printing is chained so that lines come out in delivery order, even when a body is read back.
+  let printing: Promise<void> = Promise.resolve();
+  const mode = values.verbose === true ? "body" : values.print === true ? "summary" : "none";
+  const subscription =
+    mode === "none"
+      ? undefined
+      : receiver.deliveries$.subscribe((delivery) => {
+          const at = new Date().toISOString();
+          printing = printing
+            .then(async () => {
+              print(io.stdout, mode === "body" ? await bodyLine(store, delivery) : summaryLine(at, delivery));
+            })
+            .catch((error: unknown) => {
+              print(io.stderr, `could not print a delivery: ${(error as Error).message}`);
+            });
+        });
+
+  try {
+    await listen(server, port, host);
+  } catch (error) {
+    subscription?.unsubscribe();
+    receiver.close();
+    await store.close();
+    throw new Error(`cannot listen on ${values.listen}: ${(error as Error).message}`, { cause: error });
+  }
+  const address = server.address() as AddressInfo;
+  const shownHost = address.address.includes(":") ? `[${address.address}]` : address.address;
+  print(io.stdout, `fullenrich-rx webhook receiver listening on http://${shownHost}:${address.port}`);
+  print(io.stdout, `storing deliveries in ${storePath}`);
+
+  if (!io.signal.aborted) await once(io.signal, "abort");
+
+  await stopServer(server);
+  await printing;
+  subscription?.unsubscribe();
+  receiver.close();
+  await store.close();
+  print(io.stdout, `stopped: ${describeCounters(receiver.counters())}`);
+  return 0;
+}
+
+function listen(server: ReturnType<typeof createServer>, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolvePromise, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolvePromise();
+    });
+  });
+}
+
+/** Stops accepting, lets requests in progress finish (and their appends commit), then drops what is left. */
+async function stopServer(server: ReturnType<typeof createServer>): Promise<void> {
+  const closed = new Promise<void>((resolvePromise) => server.close(() => resolvePromise()));
+  server.closeIdleConnections();
+  // Keep-alive connections that go idle after their last answer are closed as they do.
+  const sweep = setInterval(() => server.closeIdleConnections(), 50);
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<void>((resolvePromise) => {
+    grace = setTimeout(resolvePromise, SHUTDOWN_GRACE_MS);
+  });
+  await Promise.race([closed, timedOut]);
+  clearInterval(sweep);
+  clearTimeout(grace);
+  server.closeAllConnections();
+  await closed;
+}
+
+function summaryLine(at: string, delivery: AcceptedDelivery): string {
+  const notes = [delivery.duplicate ? "duplicate" : "", delivery.quarantined ? "quarantined" : ""].filter(
+    (note) => note !== "",
+  );
+  return [at, delivery.event ?? "unparsed", delivery.enrichmentId ?? "-", ...notes].join(" ");
+}
+
+/** The delivery's body as stored: the JSON payload, or the raw text of a quarantined one. */
+async function bodyLine(store: EventStore, delivery: AcceptedDelivery): Promise<string> {
+  const event = await store.findByDedupKey(`delivery:${delivery.digest}`);
+  const data = event?.data as { payload?: unknown; body?: string; encoding?: string } | undefined;
+  if (data?.payload !== undefined) return JSON.stringify(data.payload);
+  if (data?.body !== undefined) return data.encoding === "base64" ? `base64:${data.body}` : data.body;
+  return `(delivery ${delivery.digest} not found in the store)`;
+}
+
+function describeCounters(counters: ReceiverCounters): string {
+  const { rejected } = counters;
+  const refused = Object.values(rejected).reduce((sum, count) => sum + count, 0);
+  return (
+    `${counters.accepted} accepted, ${counters.duplicate} duplicates, ${counters.quarantined} quarantined, ` +
+    `${counters.storeErrors} store errors (answered 503), ${refused} refused ` +
+    `(${rejected["bad-signature"]} bad signature, ${rejected["missing-signature"]} missing signature, ` +
+    `${rejected["too-large"]} too large, ${rejected.method} wrong method, ${rejected.malformed} malformed)`
+  );
+}

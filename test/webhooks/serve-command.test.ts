@@ -1,0 +1,190 @@
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { serveCommand } from "../../src/cli/commands/serve.js";
+import type { CliIo } from "../../src/cli/io.js";
+import { UsageError } from "../../src/cli/usage-error.js";
+import { parseEvent } from "../../src/events/event-types.js";
+import { SqliteEventStore } from "../../src/events/stores/index.js";
+import {
+  batchBody,
+  bytesOf,
+  contactBody,
+  digestOf,
+  enrichRecord,
+  expectStoredExactlyOnce,
+  KEY,
+  post,
+  postSigned,
+  sign,
+  waitUntil,
+} from "./helpers.js";
+
+interface FakeIo {
+  io: CliIo;
+  controller: AbortController;
+  stdout: () => string;
+  stderr: () => string;
+}
+
+function fakeIo(env: NodeJS.ProcessEnv = {}, cwd = process.cwd()): FakeIo {
+  const controller = new AbortController();
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = "";
+  let stderr = "";
+  out.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString("utf8");
+  });
+  err.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString("utf8");
+  });
+  return {
+    io: { stdout: out, stderr: err, env, cwd, signal: controller.signal },
+    controller,
+    stdout: () => stdout,
+    stderr: () => stderr,
+  };
+}
+
+/** Starts the command and waits for the line that gives the address it listens on. */
+async function startServe(args: string[], fake: FakeIo): Promise<{ url: string; done: Promise<number> }> {
+  const done = serveCommand(args, fake.io);
+  let failed: unknown;
+  done.catch((error: unknown) => {
+    failed = error;
+  });
+  const url = await waitUntil("the listening line", () => {
+    if (failed !== undefined) throw failed;
+    return /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(fake.stdout())?.[1];
+  });
+  return { url, done };
+}
+
+describe("fullenrich-rx serve", () => {
+  let directory: string;
+  beforeAll(() => {
+    directory = mkdtempSync(join(tmpdir(), "fullenrich-rx-serve-"));
+  });
+  afterAll(() => {
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  it("stores signed deliveries in the SQLite file, prints a line for each, and stops on abort", async () => {
+    const fake = fakeIo({ FULLENRICH_API_KEY: KEY }, directory);
+    const { url, done } = await startServe(
+      ["--listen", "127.0.0.1:0", "--store", "events.db", "--print"],
+      fake,
+    );
+    const id = randomUUID();
+    const batch = bytesOf(batchBody(id, [enrichRecord(1, "serve")]));
+    const contact = bytesOf(contactBody(id, enrichRecord(1, "serve")));
+    const broken = Buffer.from('{"id":"x","status":');
+
+    expect((await postSigned(url, batch)).json).toEqual({ status: "accepted" });
+    expect((await postSigned(url, batch)).json).toEqual({ status: "duplicate" });
+    expect((await postSigned(url, contact)).json).toEqual({ status: "accepted" });
+    expect((await postSigned(url, broken)).json).toEqual({ status: "quarantined" });
+    expect((await post(url, contact, { "x-signature-sha1": sign(contact, "wrong-key") })).status).toBe(401);
+
+    const lines = await waitUntil("4 printed deliveries", () => {
+      const printed = fake
+        .stdout()
+        .split("\n")
+        .filter((line) => /^\d{4}-\d\d-\d\dT/.test(line));
+      return printed.length === 4 ? printed : undefined;
+    });
+    expect(lines[0]).toMatch(new RegExp(`Z batch ${id}$`));
+    expect(lines[1]).toMatch(new RegExp(`Z batch ${id} duplicate$`));
+    expect(lines[2]).toMatch(new RegExp(`Z contact ${id}$`));
+    expect(lines[3]).toMatch(/Z unparsed - quarantined$/);
+    // --print is a summary: no personal data from the body.
+    expect(fake.stdout()).not.toContain("Ada1");
+    expect(fake.stdout()).not.toContain(KEY);
+    expect(fake.stderr()).toMatch(/invalid signature/);
+
+    fake.controller.abort();
+    expect(await done).toBe(0);
+    expect(fake.stdout()).toMatch(
+      /stopped: 2 accepted, 1 duplicates, 1 quarantined, 0 store errors \(answered 503\), 1 refused \(1 bad signature/,
+    );
+
+    // The command closed the store; the file holds the three deliveries, once each.
+    const store = await SqliteEventStore.open(join(directory, "events.db"), { checkpointIntervalMs: 0 });
+    try {
+      const events = await expectStoredExactlyOnce(store, [
+        digestOf(batch),
+        digestOf(contact),
+        digestOf(broken),
+      ]);
+      expect(events.map((event) => parseEvent(event).type)).toEqual([
+        "webhook.received",
+        "webhook.received",
+        "webhook.quarantined",
+      ]);
+    } finally {
+      await store.close();
+    }
+    // Stopped means stopped: nothing listens any more.
+    await expect(fetch(url, { method: "POST", body: batch })).rejects.toThrow();
+  });
+
+  it("--verbose prints the body, --api-key overrides the environment, --max-body-bytes is applied", async () => {
+    const fake = fakeIo({ FULLENRICH_API_KEY: "not-this-one" });
+    const { url, done } = await startServe(
+      [
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        join(directory, "verbose.db"),
+        "--api-key",
+        KEY,
+        "--verbose",
+        "--max-body-bytes",
+        "2048",
+      ],
+      fake,
+    );
+    const body = bytesOf(contactBody(randomUUID(), enrichRecord(7, "verbose")));
+    expect(body.length).toBeLessThan(2048);
+    expect((await postSigned(url, body)).status).toBe(200);
+    expect((await postSigned(url, Buffer.alloc(4096, "{"))).status).toBe(413);
+    const printed = await waitUntil("the printed body", () =>
+      fake
+        .stdout()
+        .split("\n")
+        .find((line) => line.startsWith("{")),
+    );
+    expect(JSON.parse(printed)).toEqual(JSON.parse(body.toString("utf8")));
+    fake.controller.abort();
+    expect(await done).toBe(0);
+    expect(fake.stdout()).toMatch(/1 too large/);
+  });
+
+  it("refuses to start without an API key (exit 2 through the CLI), saying why", async () => {
+    const fake = fakeIo({});
+    const run = serveCommand(["--listen", "127.0.0.1:0", "--store", join(directory, "nokey.db")], fake.io);
+    await expect(run).rejects.toBeInstanceOf(UsageError);
+    await expect(run).rejects.toThrow(/signatures cannot be checked without the key/);
+  });
+
+  it("reports bad usage as UsageError", async () => {
+    const env = { FULLENRICH_API_KEY: KEY };
+    await expect(serveCommand(["--store", "x.db"], fakeIo(env).io)).rejects.toThrow(
+      /--listen HOST:PORT is required/,
+    );
+    await expect(serveCommand(["--listen", "127.0.0.1:0"], fakeIo(env).io)).rejects.toThrow(/--store PATH/);
+    await expect(serveCommand(["--listen", "nowhere", "--store", "x.db"], fakeIo(env).io)).rejects.toThrow(
+      /--listen: must be HOST:PORT/,
+    );
+    await expect(
+      serveCommand(["--listen", ":0", "--store", "x.db", "--max-body-bytes", "-3"], fakeIo(env).io),
+    ).rejects.toThrow(/--max-body-bytes/);
+    await expect(
+      serveCommand(["--listen", ":0", "--store", "x.db", "--bogus"], fakeIo(env).io),
+    ).rejects.toBeInstanceOf(UsageError);
+  });
+});
