@@ -62,6 +62,11 @@ export interface EngineOptions {
   webhook?: WebhookSettings;
   /** Default: "webhook" when `webhook` is given, else "polling". */
   mode?: EngineMode;
+  /**
+   * In webhook mode, whether polling takes over when a batch webhook is overdue or a delivery failed
+   * here. Default true; false gives a plain webhook integration (what is lost is lost: for comparisons).
+   */
+  fallback?: boolean;
   /** Contacts per batch, 1..100. Default 100. */
   batchSize?: number;
   /**
@@ -200,6 +205,7 @@ export class EnrichmentEngine {
       scheduler: this.scheduler,
       random: this.random,
       logger: this.logger,
+      fallback: options.fallback !== false,
       onCall: (enrichmentId) => {
         const jobId = this.projection.batchOf(enrichmentId)?.jobId;
         if (jobId !== undefined) this.countCall(jobId);

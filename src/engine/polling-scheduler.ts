@@ -36,6 +36,8 @@ export class PollingScheduler {
       logger: Logger;
       scheduler: Scheduler;
       timings: Timings;
+      /** Whether polling may take over in webhook mode. */
+      fallback: boolean;
     },
     private readonly onOutcome: (enrichmentId: string, outcome: PollOutcome) => void = () => {},
   ) {}
@@ -62,6 +64,7 @@ export class PollingScheduler {
       this.startPolling(entry, Math.max(now, batch.acceptedAt + timings.firstPollAfterMs));
       return;
     }
+    if (!this.deps.fallback) return;
     if (resumed && expectedFinish(timings, batch.acceptedAt) <= now) {
       void this.activate(
         entry,
@@ -75,6 +78,7 @@ export class PollingScheduler {
 
   /** This receiver answered a delivery with non-2xx: poll once the provider's retries would be spent. */
   deliveryFailed(enrichmentId: string | null, failedAt: number): void {
+    if (!this.deps.fallback) return;
     const at = failedDeliveryDeadline(this.deps.timings, failedAt);
     const targets = enrichmentId === null ? [...this.tracked.values()] : [this.tracked.get(enrichmentId)];
     for (const entry of targets) {

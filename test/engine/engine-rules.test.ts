@@ -236,6 +236,20 @@ describe("webhooks, and polling as their fallback", () => {
     expect(firstGet).toBeLessThan(SECOND + 90 * SECOND + 5 * MINUTE + 61 * SECOND);
   });
 
+  it("with fallback off (a plain webhook integration), a lost batch webhook is lost: no poll, no result", async () => {
+    const w = await start({
+      mode: "webhook",
+      engine: { fallback: false },
+      simulator: { faults: { loseBatchWebhook: () => true } },
+    });
+    const seen = collect(w.engine.enrich(contacts(3)));
+    await w.advance(60 * MINUTE);
+    expect(seen.results).toHaveLength(0);
+    expect(seen.done).toBe(false);
+    expect(gets(w)).toHaveLength(0);
+    expect(await eventsOf(w, "fallback.activated")).toHaveLength(0);
+  });
+
   it("per-contact events resolve contacts early but the job completes only with the final status", async () => {
     const w = await start({
       mode: "webhook",
