@@ -165,6 +165,9 @@ export class EnrichmentEngine {
   private readonly subscriptions: Subscription[] = [];
   private startHead = 0;
   private reconciledUpTo = 0;
+  /** The last log position the engine processed (projection, reconciliation, `events$`). */
+  private processedUpTo = 0;
+  private readonly processedWaiters = new Set<{ position: number; resolve: () => void }>();
   private closed = false;
   private failure: Error | null = null;
 
@@ -306,6 +309,15 @@ export class EnrichmentEngine {
     };
   }
 
+  /**
+   * Resolves once the engine has processed the log up to `position`: its projections and `events$`
+   * and `results$` have seen everything before. (Jobs wait for it before they complete.)
+   */
+  whenProcessed(position: number): Promise<void> {
+    if (position <= this.processedUpTo || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.processedWaiters.add({ position, resolve }));
+  }
+
   /** Stops polling, timers and the log subscription. The client and the store stay open (they are yours). */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -314,6 +326,8 @@ export class EnrichmentEngine {
     for (const subscription of this.subscriptions) subscription.unsubscribe();
     this.events.complete();
     this.callsChanged.complete();
+    for (const waiter of this.processedWaiters) waiter.resolve();
+    this.processedWaiters.clear();
   }
 
   private async run(): Promise<void> {
@@ -371,6 +385,13 @@ export class EnrichmentEngine {
     }
     if (event.position > this.startHead) this.react(event);
     this.events.next(event);
+    this.processedUpTo = event.position;
+    for (const waiter of this.processedWaiters) {
+      if (waiter.position <= event.position) {
+        this.processedWaiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
     return event.position;
   }
 
@@ -435,6 +456,7 @@ export class EnrichmentEngine {
       start,
       submission,
       replay: (after) => this.replay(after),
+      whenProcessed: (position) => this.whenProcessed(position),
       apiCalls: () => this.jobCalls.get(jobId) ?? 0,
       apiCalls$: this.callsChanged.pipe(filter((id) => id === jobId)),
       correlationKey: this.keying.correlationKey,

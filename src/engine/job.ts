@@ -47,6 +47,8 @@ export interface JobContext {
   /** Settles when every batch was submitted (or found already submitted); rejects on failure. */
   submission: Promise<void>;
   replay(after: number): Observable<DomainEvent>;
+  /** Resolves once the engine processed the log up to a position (so its own streams are not behind). */
+  whenProcessed(position: number): Promise<void>;
   /** The engine's count of API calls for this job, and its changes. */
   apiCalls(): number;
   apiCalls$: Observable<unknown>;
@@ -98,13 +100,17 @@ export class EnrichmentJob {
     const failures$ = from(context.submission).pipe(ignoreElements());
     return new Observable<ContactResult>((subscriber) => {
       const tracker = new JobTracker(context.id, context.batchCount, context.total);
+      let settled = false;
       return merge(events$, failures$).subscribe({
         next: (event) => {
           tracker.apply(event);
           if (event.type === "contact.resolved" && tracker.owns(event)) {
             subscriber.next(toContactResult(event, context.correlationKey));
           }
-          if (tracker.settled) subscriber.complete();
+          if (tracker.settled && !settled) {
+            settled = true;
+            void context.whenProcessed(event.position).then(() => subscriber.complete());
+          }
         },
         error: (error: unknown) => subscriber.error(error),
       });
@@ -130,33 +136,37 @@ export class EnrichmentJob {
           if (done) return;
           if (isDomainEvent(value)) tracker.apply(value);
           this.progressSubject.next(this.live(tracker));
-          if (tracker.settled) {
+          if (tracker.settled && isDomainEvent(value)) {
             done = true;
             subscription?.unsubscribe();
-            const summary: JobSummary = {
-              ...this.live(tracker),
-              batchStates: tracker.batches(),
-              failures: tracker
-                .batches()
-                .filter((batch) => batch.state !== "completed")
-                .map((batch) => ({
-                  batchIndex: batch.batchIndex,
-                  batchId: batch.batchId,
-                  enrichmentId: batch.enrichmentId,
-                  contacts: batch.size,
-                  state: batch.state,
-                  message: batch.message,
-                })),
-            };
-            this.progressSubject.next(summary);
-            this.progressSubject.complete();
-            resolve(summary);
+            void context.whenProcessed(value.position).then(() => this.settle(tracker, resolve));
           }
         },
         error: fail,
       });
       if (done) subscription.unsubscribe();
     });
+  }
+
+  private settle(tracker: JobTracker, resolve: (summary: JobSummary) => void): void {
+    const batches = tracker.batches();
+    const summary: JobSummary = {
+      ...this.live(tracker),
+      batchStates: batches,
+      failures: batches
+        .filter((batch) => batch.state !== "completed")
+        .map((batch) => ({
+          batchIndex: batch.batchIndex,
+          batchId: batch.batchId,
+          enrichmentId: batch.enrichmentId,
+          contacts: batch.size,
+          state: batch.state,
+          message: batch.message,
+        })),
+    };
+    this.progressSubject.next(summary);
+    this.progressSubject.complete();
+    resolve(summary);
   }
 
   private live(tracker: JobTracker): LiveJobProgress {

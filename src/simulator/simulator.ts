@@ -68,7 +68,7 @@ export interface SimulatorOptions {
   webhookRetries?: number;
   /** Wait before retrying a webhook. Default 60 000 × timeScale. */
   webhookRetryIntervalMs?: number;
-  /** A webhook attempt with no answer after this long fails. Default 10 000 × timeScale. */
+  /** A webhook attempt with no answer after this long fails. Default 10 000 × timeScale, at least 2 000. */
   webhookTimeoutMs?: number;
   /** How webhooks are POSTed. Default: the global `fetch`. */
   deliver?: DeliverFn;
@@ -282,7 +282,8 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   const sender = new WebhookSender({
     scheduler,
     deliver: options.deliver,
-    timeoutMs: checkDuration("webhookTimeoutMs", options.webhookTimeoutMs ?? scaled(10_000, timeScale)),
+    // A real receiver's latency does not shrink with the time scale: never wait less than 2 s.
+    timeoutMs: checkDuration("webhookTimeoutMs", options.webhookTimeoutMs ?? Math.max(scaled(10_000, timeScale), 2_000)),
     retryIntervalMs: checkDuration(
       "webhookRetryIntervalMs",
       options.webhookRetryIntervalMs ?? scaled(60_000, timeScale),
