@@ -232,6 +232,7 @@ export class FullEnrichClient {
     return parseAnswer(VerifyKeySchema, expectOk(answer));
   }
 
+  /** HTTP calls sent, retries and 429s so far. */
   stats(): ClientStats {
     return { ...this.counters };
   }

@@ -22,6 +22,7 @@ export class InvalidRequestError extends FullEnrichError {
   }
 }
 
+/** One issue as a line: `contact 3 (data[3]) last_name: is required…`. */
 export function describeIssue(issue: RequestIssue): string {
   const where =
     issue.index === undefined ? issue.field : `contact ${issue.index} (data[${issue.index}]) ${issue.field}`;

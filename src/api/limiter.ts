@@ -13,6 +13,7 @@ const bottleneckPriority: Record<CallPriority, number> = { submit: 1, read: 4, p
 /** Returned by a waiting job that steps aside for a more important one. */
 const STEP_ASIDE = Symbol("step aside");
 
+/** Per-call options of {@link CallLimiter.run}. */
 export interface CallOptions {
   priority?: CallPriority;
   signal?: AbortSignal;
@@ -80,6 +81,7 @@ export class CallLimiter {
     return this.budget.pause(ms);
   }
 
+  /** Calls let through so far, and calls waiting now. */
   stats(): LimiterStats {
     return { started: this.startedCount, queued: this.queuedCount };
   }

@@ -2,9 +2,11 @@ import { z } from "zod";
 
 /** The fields FullEnrich can look for. */
 export const ENRICH_FIELDS = ["contact.work_emails", "contact.personal_emails", "contact.phones"] as const;
+/** Checks an enrich field, with an error listing the valid ones. */
 export const EnrichFieldSchema = z.enum(ENRICH_FIELDS, {
   error: (issue) => `must be one of ${ENRICH_FIELDS.join(", ")} (got ${JSON.stringify(issue.input)})`,
 });
+/** A field FullEnrich can look for: work emails, personal emails, phones. */
 export type EnrichField = z.infer<typeof EnrichFieldSchema>;
 
 /** The provider's limits on a request, enforced here before anything is sent. */
@@ -34,6 +36,7 @@ export const CustomSchema = z
     error: (issue) =>
       `custom may hold at most ${LIMITS.customKeys} keys, got ${Object.keys(issue.input as object).length}`,
   });
+/** `custom`: at most 10 string keys to strings of at most 100 characters, echoed in every result. */
 export type Custom = z.infer<typeof CustomSchema>;
 
 const optionalText = z.string().optional();
@@ -74,6 +77,7 @@ export const EnrichContactSchema = z
       });
     }
   });
+/** A contact to enrich: names with a domain or company name, or a LinkedIn URL; optional fields and `custom`. */
 export type EnrichContact = z.infer<typeof EnrichContactSchema>;
 
 /** One email to look up, exactly as the API takes it. */
@@ -81,6 +85,7 @@ export const ReverseContactSchema = z.strictObject({
   email: z.email({ error: (issue) => `must be a valid email address (got ${JSON.stringify(issue.input)})` }),
   custom: CustomSchema.optional(),
 });
+/** An email to look up, with optional `custom`. */
 export type ReverseContact = z.infer<typeof ReverseContactSchema>;
 
 const webhookUrl = z.string().refine((value) => /^https?:\/\//i.test(value) && URL.canParse(value), {
@@ -109,6 +114,7 @@ export const StartEnrichmentRequestSchema = z.strictObject({
   ...envelope,
   data: batchOf(EnrichContactSchema),
 });
+/** The body of `POST /contact/enrich/bulk`: a name, optional webhook URLs, 1..100 contacts. */
 export type StartEnrichmentRequest = z.infer<typeof StartEnrichmentRequestSchema>;
 
 /** Body of `POST /contact/reverse/email/bulk`. */
@@ -116,4 +122,5 @@ export const StartReverseLookupRequestSchema = z.strictObject({
   ...envelope,
   data: batchOf(ReverseContactSchema),
 });
+/** The body of `POST /contact/reverse/email/bulk`: a name, optional webhook URLs, 1..100 emails. */
 export type StartReverseLookupRequest = z.infer<typeof StartReverseLookupRequestSchema>;

@@ -10,6 +10,7 @@ export const ApiErrorBodySchema = z.looseObject({
   code: z.string(),
   message: z.string().optional().default(""),
 });
+/** The provider's `{code, message}` error body. */
 export type ApiErrorBody = z.infer<typeof ApiErrorBodySchema>;
 
 /** Every status an enrichment or reverse lookup can report. */
@@ -22,12 +23,15 @@ export const ENRICHMENT_STATUSES = [
   "RATE_LIMIT",
   "UNKNOWN",
 ] as const;
+/** A status an enrichment or reverse lookup reports. */
 export type EnrichmentStatus = (typeof ENRICHMENT_STATUSES)[number];
 
 /** The statuses after which nothing more happens to a batch. */
 export const FINAL_STATUSES = ["FINISHED", "CREDITS_INSUFFICIENT", "CANCELED"] as const;
+/** A status after which nothing more happens to a batch. */
 export type FinalStatus = (typeof FINAL_STATUSES)[number];
 
+/** Whether a status is final (FINISHED, CREDITS_INSUFFICIENT or CANCELED). */
 export function isFinalStatus(status: string): status is FinalStatus {
   return (FINAL_STATUSES as readonly string[]).includes(status);
 }
@@ -50,6 +54,7 @@ export const ContactInfoSchema = z.looseObject({
   personal_emails: z.array(EmailSchema).nullish(),
   phones: z.array(PhoneSchema).nullish(),
 });
+/** Emails and phones found for a contact. */
 export type ContactInfo = z.infer<typeof ContactInfoSchema>;
 
 /**
@@ -68,10 +73,12 @@ export const RecordInputSchema = z.looseObject({
   linkedin_url: text,
   email: text,
 });
+/** The provider's echo of a contact's input. */
 export type RecordInput = z.infer<typeof RecordInputSchema>;
 
 /** A person's profile: kept as the provider sent it (its dates are not always ISO). */
 export const ProfileSchema = z.record(z.string(), z.unknown());
+/** A person's professional profile, as the provider sent it. */
 export type Profile = z.infer<typeof ProfileSchema>;
 
 /** One contact's record, for enrichments and reverse lookups alike. */
@@ -81,6 +88,7 @@ export const ResultRecordSchema = z.looseObject({
   contact_info: ContactInfoSchema.nullish(),
   profile: ProfileSchema.nullish(),
 });
+/** One contact's record in a result or a delivery. */
 export type ResultRecord = z.infer<typeof ResultRecordSchema>;
 
 /**
@@ -97,18 +105,22 @@ export const EnrichmentResultSchema = z
     datas: z.array(ResultRecordSchema).nullish(),
   })
   .transform(({ datas, data, ...rest }) => ({ ...rest, data: data ?? datas ?? [] }));
+/** A parsed result body (GET, 402, or webhook delivery); `data` always present. */
 export type EnrichmentResult = z.output<typeof EnrichmentResultSchema>;
 
 /** `POST /contact/enrich/bulk` and `POST /contact/reverse/email/bulk` answer with the new id. */
 export const StartResponseSchema = z.looseObject({ enrichment_id: z.string().min(1) });
+/** The answer of a start call: the new enrichment's id. */
 export type StartResponse = z.infer<typeof StartResponseSchema>;
 
 /** `GET /account/credits`. */
 export const CreditsSchema = z.looseObject({ balance: z.number() });
+/** The workspace's credit balance. */
 export type Credits = z.infer<typeof CreditsSchema>;
 
 /** `GET /account/keys/verify`. */
 export const VerifyKeySchema = z.looseObject({ workspace_id: z.string() });
+/** The workspace a valid key belongs to. */
 export type VerifyKey = z.infer<typeof VerifyKeySchema>;
 
 /**

@@ -22,6 +22,7 @@ export interface WindowBudget {
   release(slot: string, used: boolean): Promise<void>;
   /** Nothing is taken for `ms` (after a 429: the provider sends no Retry-After). */
   pause(ms: number): Promise<void>;
+  /** Releases what the budget holds (connections, timers). */
   close(): Promise<void>;
 }
 
@@ -66,5 +67,6 @@ export class LocalWindowBudget implements WindowBudget {
     this.pausedUntil = Math.max(this.pausedUntil, this.scheduler.now() + ms);
   }
 
+  /** Nothing to release in memory. */
   async close(): Promise<void> {}
 }

@@ -55,6 +55,7 @@ export interface WebhookSettings {
   receiver?: WebhookReceiver;
 }
 
+/** What {@link EnrichmentEngine.start} takes. */
 export interface EngineOptions {
   client: FullEnrichClient;
   store: EventStore;
@@ -243,8 +244,11 @@ export class EnrichmentEngine {
    * by `contactKey`, or append its outcome with the checkpoint, to close the gap in between).
    */
   consumer(name: string): {
+    /** Results after the stored checkpoint: replayed, then live. */
     results$: Observable<ContactResult>;
+    /** Stores `position` (a result's `position`) as processed. */
     commit(position: number): Promise<void>;
+    /** The stored checkpoint (0 before the first commit). */
     checkpoint(): Promise<number>;
   } {
     const key = `consumer:${name}`;

@@ -25,6 +25,7 @@ export interface Timings {
   maxWaitMs: number;
 }
 
+/** The provider's documented timings and the engine's default polling policy, at time scale 1. */
 export const DEFAULT_TIMINGS: Timings = {
   contactMinMs: 30_000,
   contactMaxMs: 90_000,

@@ -17,11 +17,13 @@ export const KeyingSchema = z.object({
   /** A `custom` field the user names as the contact's id. */
   idField: z.string().nullable(),
 });
+/** How a batch's contacts are keyed: the correlation key and the user's id field, if any. */
 export type Keying = z.infer<typeof KeyingSchema>;
 
 /** A contact as submitted (with the correlation id, when injected) and the key it resolves under. */
 export const RequestedContactSchema = z.object({ key: z.string(), contact: JsonObject });
 
+/** The zod schema of each event type's data, at its current version. */
 export const EVENT_SCHEMAS = {
   /** Appended before the POST: what is about to be asked for, and under which keys. */
   "enrichment.requested": z.object({
@@ -145,7 +147,9 @@ export const EVENT_SCHEMAS = {
   }),
 } as const;
 
+/** The name of an event type, e.g. `"contact.resolved"`. */
 export type EventType = keyof typeof EVENT_SCHEMAS;
+/** Every event type. */
 export const EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EventType[];
 
 /** The current schema version of every event type. */
@@ -153,6 +157,7 @@ export const CURRENT_VERSION: Record<EventType, number> = Object.fromEntries(
   EVENT_TYPES.map((type) => [type, 1]),
 ) as Record<EventType, number>;
 
+/** The data of an event of type `T`. */
 export type EventData<T extends EventType> = z.infer<(typeof EVENT_SCHEMAS)[T]>;
 
 /** A stored event whose data passed its schema. */
@@ -160,6 +165,7 @@ export type DomainEvent = {
   [T in EventType]: Omit<StoredEvent, "type" | "data"> & { type: T; data: EventData<T> };
 }[EventType];
 
+/** A typed stored event of type `T`. */
 export type EventOf<T extends EventType> = Extract<DomainEvent, { type: T }>;
 
 /** Raised when a stored event fails its schema: replay stops here. */
@@ -180,6 +186,7 @@ export class EventSchemaError extends Error {
  * version it upgrades from. Empty while every type is at version 1.
  */
 export type Upcaster = (data: unknown) => unknown;
+/** The registered upcasters (see {@link Upcaster}). */
 export const UPCASTERS: Partial<Record<EventType, Record<number, Upcaster>>> = {};
 
 export function isEventType(type: string): type is EventType {

@@ -3,12 +3,17 @@
  * passed at `debug` level; an API key is never passed at all.
  */
 export interface Logger {
+  /** Details, personal data included (bodies, names): off unless asked for. */
   debug(message: string, fields?: Record<string, unknown>): void;
+  /** What happened: a batch submitted, polling taking over. */
   info(message: string, fields?: Record<string, unknown>): void;
+  /** Something an operator should look at: a quarantined delivery, a refused signature. */
   warn(message: string, fields?: Record<string, unknown>): void;
+  /** Something failed: the store, a request that will not be retried. */
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
+/** The lowest level a {@link streamLogger} writes; `silent` writes nothing. */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
 const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };

@@ -13,6 +13,7 @@ export interface Random {
   int(n: number): number;
 }
 
+/** A {@link Random} whose sequence is fixed by `seed` (same seed, same numbers). */
 export function seededRandom(seed: number): Random {
   let state = seed >>> 0;
   const next = (): number => {

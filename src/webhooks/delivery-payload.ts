@@ -12,6 +12,7 @@ export interface ParsedDelivery {
   records: number;
 }
 
+/** The outcome of {@link parseDelivery}: the delivery, or why it could not be read. */
 export type DeliveryParse = { ok: true; delivery: ParsedDelivery } | { ok: false; reason: string };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });

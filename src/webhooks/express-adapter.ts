@@ -4,6 +4,7 @@ import type { WebhookReceiver } from "./receiver.js";
 
 /** The parts of an Express/Connect request the middleware uses. */
 export type MiddlewareRequest = IncomingMessage & { body?: unknown; _body?: boolean };
+/** Express's `next`: called with an error to hand it to the error handlers. */
 export type NextFunction = (error?: unknown) => void;
 
 /** Raised when a body parser already consumed the raw body the signature is computed over. */

@@ -13,6 +13,7 @@ export class EnrichmentsProjection {
   /** Position of the last event applied. */
   position = 0;
 
+  /** Folds one event in (idempotent). */
   apply(event: DomainEvent): void {
     if (event.position > this.position) this.position = event.position;
     switch (event.type) {
