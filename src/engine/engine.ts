@@ -33,6 +33,7 @@ import type { WebhookReceiver } from "../webhooks/receiver.js";
 import { type KeyedBatch, keyPreparedBatch, type PreparedBatch, prepareBatches } from "./batches.js";
 import { type ContactResult, toContactResult } from "./contact-result.js";
 import { EnrichmentJob } from "./job.js";
+import { LocalPollLeases, type PollLeases } from "./poll-leases.js";
 import { PollingScheduler } from "./polling-scheduler.js";
 import { reconcile } from "./reconcile.js";
 import { DEFAULT_TIMINGS, errorDelay, scaleTimings, type Timings } from "./timings.js";
@@ -84,6 +85,13 @@ export interface EngineOptions {
   logger?: Logger;
   /** Id generator for jobs and batches (no dots). Default: random. */
   newId?: () => string;
+  /**
+   * Several instances on one log: who polls which enrichment (e.g. {@link RedisPollLeases}).
+   * Default: this instance polls everything it follows.
+   */
+  leases?: PollLeases;
+  /** This instance's name in the leases. Default: random. */
+  instanceId?: string;
 }
 
 /** Per-job options. */
@@ -210,6 +218,8 @@ export class EnrichmentEngine {
       random: this.random,
       logger: this.logger,
       fallback: options.fallback !== false,
+      leases: options.leases ?? new LocalPollLeases(),
+      owner: options.instanceId ?? `instance-${randomId()}`,
       onCall: (enrichmentId) => {
         const jobId = this.projection.batchOf(enrichmentId)?.jobId;
         if (jobId !== undefined) this.countCall(jobId);

@@ -10,5 +10,8 @@ export {
 } from "./engine.js";
 export { type BatchFailure, EnrichmentJob, type JobSummary, type LiveJobProgress } from "./job.js";
 export type { BatchProgress, JobProgress } from "./job-tracker.js";
+export { LocalPollLeases, type PollLeases } from "./poll-leases.js";
 export type { PollOutcome } from "./poll-waiter.js";
+export type { PollingSchedulerDeps } from "./polling-scheduler.js";
+export { RedisPollLeases, type RedisPollLeasesOptions } from "./redis-poll-leases.js";
 export { DEFAULT_TIMINGS, type Timings } from "./timings.js";

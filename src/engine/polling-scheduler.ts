@@ -4,6 +4,7 @@ import type { BatchState } from "../events/projections/enrichment-state.js";
 import type { EventStore } from "../events/store.js";
 import type { Logger } from "../internal/logger.js";
 import type { Scheduler } from "../internal/time.js";
+import { LocalPollLeases, type PollLeases } from "./poll-leases.js";
 import { type PollDeps, type PollOutcome, pollUntilSettled } from "./poll-waiter.js";
 import { expectedFinish, failedDeliveryDeadline, type Timings, webhookDeadline } from "./timings.js";
 
@@ -14,7 +15,25 @@ interface Tracked {
   enrichmentId: string;
   /** When polling takes over if the batch webhook has not come (webhook mode). */
   deadline: { at: number; reason: FallbackReason; timer: Subscription } | null;
+  /** Polling is wanted from `startAt` on (it runs only while this instance holds the lease). */
+  polling: { startAt: number } | null;
   waiter: Subscription | null;
+  /** Renews the lease while held; retries to take it while another instance holds it. */
+  leaseTimer: Subscription | null;
+}
+
+/** What the scheduler needs. */
+export interface PollingSchedulerDeps extends PollDeps {
+  store: EventStore;
+  logger: Logger;
+  scheduler: Scheduler;
+  timings: Timings;
+  /** Whether polling may take over in webhook mode. */
+  fallback: boolean;
+  /** Who polls what when several instances share the log. */
+  leases: PollLeases;
+  /** This instance's name in the leases. */
+  owner: string;
 }
 
 /**
@@ -24,44 +43,50 @@ interface Tracked {
  *   retry window + slack), or this receiver answered one of its deliveries non-2xx (then once the
  *   provider's retries would be spent), or, on resume, its expected finish passed while the
  *   process was down. Each activation is recorded as a `fallback.activated` event.
- * Polling stops as soon as the enrichment settles, however it settled.
+ * Polling stops as soon as the enrichment settles, however it settled. With several instances,
+ * only the holder of an enrichment's lease polls it; the others retry to take the lease over.
  */
 export class PollingScheduler {
   private readonly tracked = new Map<string, Tracked>();
+  private readonly shared: boolean;
   private closed = false;
 
   constructor(
-    private readonly deps: PollDeps & {
-      store: EventStore;
-      logger: Logger;
-      scheduler: Scheduler;
-      timings: Timings;
-      /** Whether polling may take over in webhook mode. */
-      fallback: boolean;
-    },
+    private readonly deps: PollingSchedulerDeps,
     private readonly onOutcome: (enrichmentId: string, outcome: PollOutcome) => void = () => {},
-  ) {}
+  ) {
+    this.shared = !(deps.leases instanceof LocalPollLeases);
+  }
 
   /** Enrichments being watched or polled. */
   get size(): number {
     return this.tracked.size;
   }
 
+  /** Whether polling is wanted for the enrichment (by this instance, or by the lease holder). */
   isPolling(enrichmentId: string): boolean {
-    return this.tracked.get(enrichmentId)?.waiter != null;
+    return this.tracked.get(enrichmentId)?.polling != null;
   }
 
   /** Starts watching an accepted batch according to its mode. `resumed`: after a restart. */
   track(batch: BatchState, resumed = false): void {
     const enrichmentId = batch.enrichmentId;
-    if (this.closed || enrichmentId === null || batch.acceptedAt === null || this.tracked.has(enrichmentId))
+    if (this.closed || enrichmentId === null || batch.acceptedAt === null || this.tracked.has(enrichmentId)) {
       return;
-    const entry: Tracked = { batch, enrichmentId, deadline: null, waiter: null };
+    }
+    const entry: Tracked = {
+      batch,
+      enrichmentId,
+      deadline: null,
+      polling: null,
+      waiter: null,
+      leaseTimer: null,
+    };
     this.tracked.set(enrichmentId, entry);
     const { timings, scheduler } = this.deps;
     const now = scheduler.now();
     if (batch.mode !== "webhook") {
-      this.startPolling(entry, Math.max(now, batch.acceptedAt + timings.firstPollAfterMs));
+      this.wantPolling(entry, Math.max(now, batch.acceptedAt + timings.firstPollAfterMs));
       return;
     }
     if (!this.deps.fallback) return;
@@ -82,24 +107,29 @@ export class PollingScheduler {
     const at = failedDeliveryDeadline(this.deps.timings, failedAt);
     const targets = enrichmentId === null ? [...this.tracked.values()] : [this.tracked.get(enrichmentId)];
     for (const entry of targets) {
-      if (entry && entry.waiter === null && (entry.deadline === null || at < entry.deadline.at)) {
+      if (entry && entry.polling === null && (entry.deadline === null || at < entry.deadline.at)) {
         this.arm(entry, at, "delivery-failed");
       }
     }
   }
 
-  /** The enrichment settled (completed or failed): stop everything about it. */
+  /** The enrichment settled (completed or failed): stop everything about it and give its lease up. */
   settled(enrichmentId: string): void {
     const entry = this.tracked.get(enrichmentId);
     if (!entry) return;
-    entry.deadline?.timer.unsubscribe();
-    entry.waiter?.unsubscribe();
     this.tracked.delete(enrichmentId);
+    entry.deadline?.timer.unsubscribe();
+    entry.leaseTimer?.unsubscribe();
+    const held = entry.waiter !== null;
+    entry.waiter?.unsubscribe();
+    if (held && this.shared)
+      void this.deps.leases.release(enrichmentId, this.deps.owner).catch(() => undefined);
   }
 
+  /** Stops everything, giving every lease up. */
   close(): void {
-    this.closed = true;
     for (const id of [...this.tracked.keys()]) this.settled(id);
+    this.closed = true;
   }
 
   private arm(entry: Tracked, at: number, reason: FallbackReason): void {
@@ -120,10 +150,10 @@ export class PollingScheduler {
   }
 
   private async activate(entry: Tracked, reason: FallbackReason, detail: string): Promise<void> {
-    if (entry.waiter !== null || this.closed) return;
+    if (entry.polling !== null || this.closed) return;
     const { store, scheduler, logger } = this.deps;
     const now = scheduler.now();
-    this.startPolling(entry, now);
+    this.wantPolling(entry, now);
     logger.info("polling takes over for an enrichment", { enrichmentId: entry.enrichmentId, reason });
     try {
       await store.append(streams.enrichment(entry.enrichmentId), [
@@ -144,16 +174,68 @@ export class PollingScheduler {
     }
   }
 
-  private startPolling(entry: Tracked, startAt: number): void {
-    if (entry.waiter !== null || entry.batch.acceptedAt === null) return;
+  private wantPolling(entry: Tracked, startAt: number): void {
+    if (entry.polling !== null) return;
     entry.deadline?.timer.unsubscribe();
     entry.deadline = null;
-    const { timings } = this.deps;
+    entry.polling = { startAt };
+    void this.claim(entry);
+  }
+
+  /** Takes the enrichment's lease and polls; or, when another instance holds it, tries again later. */
+  private async claim(entry: Tracked): Promise<void> {
+    const { leases, owner, timings, scheduler, logger } = this.deps;
+    let held = false;
+    try {
+      held = await leases.acquire(entry.enrichmentId, owner, timings.leaseTtlMs);
+    } catch (error) {
+      logger.warn("could not take a poll lease; trying again", { error: (error as Error).message });
+    }
+    if (this.tracked.get(entry.enrichmentId) !== entry) {
+      if (held && this.shared) await leases.release(entry.enrichmentId, owner).catch(() => undefined);
+      return;
+    }
+    if (!held) {
+      entry.leaseTimer = scheduler.schedule(() => {
+        entry.leaseTimer = null;
+        void this.claim(entry);
+      }, timings.leaseTtlMs);
+      return;
+    }
+    this.startWaiter(entry);
+    if (this.shared) this.renewLater(entry);
+  }
+
+  private renewLater(entry: Tracked): void {
+    const { leases, owner, timings, scheduler, logger } = this.deps;
+    entry.leaseTimer = scheduler.schedule(async () => {
+      entry.leaseTimer = null;
+      let held = false;
+      try {
+        held = await leases.acquire(entry.enrichmentId, owner, timings.leaseTtlMs);
+      } catch (error) {
+        logger.warn("could not renew a poll lease", { error: (error as Error).message });
+      }
+      if (this.tracked.get(entry.enrichmentId) !== entry) return;
+      if (held) {
+        this.renewLater(entry);
+        return;
+      }
+      // Lost (expired while this process stalled, taken over): stop polling, try again later.
+      entry.waiter?.unsubscribe();
+      entry.waiter = null;
+      void this.claim(entry);
+    }, timings.leaseTtlMs / 3);
+  }
+
+  private startWaiter(entry: Tracked): void {
+    if (entry.waiter !== null || entry.batch.acceptedAt === null || entry.polling === null) return;
+    const { timings, scheduler } = this.deps;
     entry.waiter = pollUntilSettled(this.deps, {
       enrichmentId: entry.enrichmentId,
       kind: entry.batch.kind,
       batchId: entry.batch.batchId,
-      startAt,
+      startAt: Math.max(entry.polling.startAt, scheduler.now()),
       giveUpAt: entry.batch.acceptedAt + timings.maxWaitMs,
     }).subscribe({
       next: (outcome) => this.onOutcome(entry.enrichmentId, outcome),
@@ -164,15 +246,10 @@ export class PollingScheduler {
           error: (error as Error).message,
         });
         entry.waiter = null;
-        const restart = this.deps.scheduler.schedule(() => {
-          if (this.tracked.get(entry.enrichmentId) === entry)
-            this.startPolling(entry, this.deps.scheduler.now());
+        const restart = scheduler.schedule(() => {
+          if (this.tracked.get(entry.enrichmentId) === entry) this.startWaiter(entry);
         }, timings.errorBackoffMs);
-        entry.deadline = {
-          at: this.deps.scheduler.now() + timings.errorBackoffMs,
-          reason: "deadline",
-          timer: restart,
-        };
+        entry.deadline = { at: scheduler.now() + timings.errorBackoffMs, reason: "deadline", timer: restart };
       },
     });
   }

@@ -23,6 +23,8 @@ export interface Timings {
   errorMaxBackoffMs: number;
   /** The longest an enrichment is waited for (webhooks and polling together) before it times out. */
   maxWaitMs: number;
+  /** How long a poll lease lasts without renewal (several instances): a dead instance's enrichments wait at most this long. */
+  leaseTtlMs: number;
 }
 
 /** The provider's documented timings and the engine's default polling policy, at time scale 1. */
@@ -40,6 +42,7 @@ export const DEFAULT_TIMINGS: Timings = {
   errorBackoffMs: 10_000,
   errorMaxBackoffMs: 300_000,
   maxWaitMs: 6 * 3_600_000,
+  leaseTtlMs: 30_000,
 };
 
 /** The timings with every duration multiplied by `timeScale` (factors and ratios stay). */
@@ -56,6 +59,7 @@ export function scaleTimings(timings: Timings, timeScale: number): Timings {
     errorBackoffMs: timings.errorBackoffMs * timeScale,
     errorMaxBackoffMs: timings.errorMaxBackoffMs * timeScale,
     maxWaitMs: timings.maxWaitMs * timeScale,
+    leaseTtlMs: timings.leaseTtlMs * timeScale,
   };
 }
 
