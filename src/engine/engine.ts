@@ -4,11 +4,15 @@ import {
   defer,
   filter,
   map,
-  type Observable,
+  Observable,
+  retry,
   Subject,
   type Subscription,
   share,
   switchMap,
+  tap,
+  throwError,
+  timer,
 } from "rxjs";
 import type { FullEnrichClient } from "../api/client.js";
 import { errorMessage, FullEnrichError, OutcomeUnknownError } from "../api/errors.js";
@@ -25,7 +29,7 @@ import {
 } from "../events/event-types.js";
 import { type BatchState, isSettled } from "../events/projections/enrichment-state.js";
 import { EnrichmentsProjection } from "../events/projections/enrichments-projection.js";
-import type { AppendOptions, EventStore, NewEvent } from "../events/store.js";
+import type { AppendOptions, EventStore, NewEvent, StoredEvent } from "../events/store.js";
 import { type Logger, silentLogger } from "../internal/logger.js";
 import { type Random, systemRandom } from "../internal/random.js";
 import { abortReason, assertTimeScale, defaultScheduler, type Scheduler, sleep } from "../internal/time.js";
@@ -129,6 +133,8 @@ export class JobMismatchError extends FullEnrichError {
 }
 
 const RECONCILER = "fullenrich-rx.reconciler";
+/** Events read per page when a subscriber catches up with the log. */
+const REPLAY_PAGE = 500;
 
 function randomId(): string {
   return randomBytes(9).toString("base64url").replace(/[-_]/g, "x");
@@ -234,9 +240,67 @@ export class EnrichmentEngine {
     return engine;
   }
 
-  /** Every event after `after` (exclusive): replayed from the log, then live. */
+  /**
+   * Every event after `after` (exclusive): read back from the log up to what the engine has
+   * processed, then the engine's own live events — parsed once for every subscriber, and never
+   * ahead of `events$` and `results$`.
+   */
   replay(after = 0): Observable<DomainEvent> {
-    return this.store.subscribe(after).pipe(map(parseEvent));
+    return new Observable<DomainEvent>((subscriber) => {
+      let last = after;
+      let caughtUp = false;
+      const waiting: DomainEvent[] = [];
+      const emit = (event: DomainEvent): void => {
+        if (event.position <= last) return;
+        last = event.position;
+        subscriber.next(event);
+      };
+      const live = this.events.subscribe({
+        next: (event) => (caughtUp ? emit(event) : waiting.push(event)),
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      });
+      const catchUp = async (): Promise<void> => {
+        for (;;) {
+          const target = this.processedUpTo;
+          if (last >= target || subscriber.closed) break;
+          const page = await this.store.read({ after: last, limit: REPLAY_PAGE });
+          if (page.length === 0) break;
+          for (const stored of page) {
+            if (stored.position > target || subscriber.closed) break;
+            emit(parseEvent(stored));
+          }
+        }
+        caughtUp = true;
+        for (const event of waiting.splice(0)) emit(event);
+      };
+      catchUp().catch((error: unknown) => subscriber.error(error));
+      return () => live.unsubscribe();
+    });
+  }
+
+  /**
+   * The store's subscription from `after`; if it fails (a lost database connection), it is opened
+   * again after the last event received: no gap, no repeat.
+   */
+  private tail(after: number): Observable<StoredEvent> {
+    let received = after;
+    return defer(() => this.store.subscribe(received)).pipe(
+      tap((stored) => {
+        received = stored.position;
+      }),
+      retry({
+        resetOnSuccess: true,
+        delay: (error: unknown, attempt) => {
+          if (this.closed) return throwError(() => error);
+          this.logger.warn("a log subscription failed; subscribing again", {
+            error: errorMessage(error),
+            attempt,
+          });
+          return timer(errorDelay(this.timings, attempt - 1), this.scheduler);
+        },
+      }),
+    );
   }
 
   /** Every result after the log position `after`: replayed, then live. */
@@ -354,21 +418,19 @@ export class EnrichmentEngine {
       markFailed = reject;
     });
     if (this.startHead === 0) markReady();
+    const log$ = this.tail(0);
     this.subscriptions.push(
-      this.store
-        .subscribe(0)
-        .pipe(concatMap((stored) => defer(() => this.process(parseEvent(stored)))))
-        .subscribe({
-          next: (position) => {
-            if (position >= this.startHead) markReady();
-          },
-          error: (error: unknown) => {
-            this.failure = error instanceof Error ? error : new Error(String(error));
-            this.logger.error("the engine stopped reading the log", { error: this.failure.message });
-            markFailed(error);
-            this.events.error(error);
-          },
-        }),
+      log$.pipe(concatMap((stored) => defer(() => this.process(parseEvent(stored))))).subscribe({
+        next: (position) => {
+          if (position >= this.startHead) markReady();
+        },
+        error: (error: unknown) => {
+          this.failure = error instanceof Error ? error : new Error(String(error));
+          this.logger.error("the engine stopped reading the log", { error: this.failure.message });
+          markFailed(error);
+          this.events.error(error);
+        },
+      }),
     );
     if (this.webhook?.receiver) {
       this.subscriptions.push(

@@ -134,7 +134,8 @@ export class EnrichmentJob {
       ).subscribe({
         next: (value) => {
           if (done) return;
-          if (isDomainEvent(value)) tracker.apply(value);
+          // Other jobs' events change nothing here: no progress to emit.
+          if (isDomainEvent(value) && !tracker.apply(value)) return;
           this.progressSubject.next(this.live(tracker));
           if (tracker.settled && isDomainEvent(value)) {
             done = true;

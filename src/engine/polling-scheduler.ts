@@ -6,7 +6,13 @@ import type { Logger } from "../internal/logger.js";
 import type { Scheduler } from "../internal/time.js";
 import { LocalPollLeases, type PollLeases } from "./poll-leases.js";
 import { type PollDeps, type PollOutcome, pollUntilSettled } from "./poll-waiter.js";
-import { expectedFinish, failedDeliveryDeadline, type Timings, webhookDeadline } from "./timings.js";
+import {
+  expectedFinish,
+  failedDeliveryDeadline,
+  firstPollDelay,
+  type Timings,
+  webhookDeadline,
+} from "./timings.js";
 
 type FallbackReason = EventData<"fallback.activated">["reason"];
 
@@ -86,7 +92,7 @@ export class PollingScheduler {
     const { timings, scheduler } = this.deps;
     const now = scheduler.now();
     if (batch.mode !== "webhook") {
-      this.wantPolling(entry, Math.max(now, batch.acceptedAt + timings.firstPollAfterMs));
+      this.wantPolling(entry, Math.max(now, batch.acceptedAt + firstPollDelay(timings, batch.keys.length)));
       return;
     }
     if (!this.deps.fallback) return;

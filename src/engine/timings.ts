@@ -9,10 +9,23 @@ export interface Timings {
   /** The provider retries a failed delivery every minute, up to 5 times. */
   webhookRetryIntervalMs: number;
   webhookRetries: number;
+  /**
+   * How many of the provider's retries a batch waiting on webhooks is given before polling takes
+   * over. 5 (all of them, the default) never spends a call on a batch whose webhook merely needed
+   * a retry; 0 polls right after the expected finish plus slack, which recovers from an outage of
+   * the receiver minutes sooner, at the cost of a poll for every late webhook.
+   */
+  fallbackAfterRetries: number;
   /** Added to a webhook deadline before polling takes over. */
   fallbackSlackMs: number;
-  /** Polling: first poll after the expected minimum, then a jittered back-off toward a maximum. */
-  firstPollAfterMs: number;
+  /**
+   * Polling: when the first poll of a batch goes out. `null` (the default): when the batch has a
+   * `firstPollQuantile` chance to be finished, given its size (it finishes with its slowest
+   * contact); a number: that long after acceptance, whatever the size.
+   */
+  firstPollAfterMs: number | null;
+  /** See `firstPollAfterMs`. Default 0.25. */
+  firstPollQuantile: number;
   pollIntervalMs: number;
   pollBackoffFactor: number;
   pollMaxIntervalMs: number;
@@ -33,8 +46,10 @@ export const DEFAULT_TIMINGS: Timings = {
   contactMaxMs: 90_000,
   webhookRetryIntervalMs: 60_000,
   webhookRetries: 5,
+  fallbackAfterRetries: 5,
   fallbackSlackMs: 60_000,
-  firstPollAfterMs: 30_000,
+  firstPollAfterMs: null,
+  firstPollQuantile: 0.25,
   pollIntervalMs: 5_000,
   pollBackoffFactor: 1.5,
   pollMaxIntervalMs: 60_000,
@@ -53,7 +68,7 @@ export function scaleTimings(timings: Timings, timeScale: number): Timings {
     contactMaxMs: timings.contactMaxMs * timeScale,
     webhookRetryIntervalMs: timings.webhookRetryIntervalMs * timeScale,
     fallbackSlackMs: timings.fallbackSlackMs * timeScale,
-    firstPollAfterMs: timings.firstPollAfterMs * timeScale,
+    firstPollAfterMs: timings.firstPollAfterMs === null ? null : timings.firstPollAfterMs * timeScale,
     pollIntervalMs: timings.pollIntervalMs * timeScale,
     pollMaxIntervalMs: timings.pollMaxIntervalMs * timeScale,
     errorBackoffMs: timings.errorBackoffMs * timeScale,
@@ -68,6 +83,17 @@ export function retryWindowMs(timings: Timings): number {
   return timings.webhookRetries * timings.webhookRetryIntervalMs;
 }
 
+/**
+ * How long after acceptance a batch of `size` contacts is first polled: by default when it has a
+ * `firstPollQuantile` chance to be finished. Its contacts run side by side and each takes a time
+ * spread over [min, max], so it finishes with the slowest: P(done by t) = ((t − min) / (max − min))^size.
+ */
+export function firstPollDelay(timings: Timings, size: number): number {
+  if (timings.firstPollAfterMs !== null) return timings.firstPollAfterMs;
+  const spread = timings.contactMaxMs - timings.contactMinMs;
+  return timings.contactMinMs + spread * timings.firstPollQuantile ** (1 / Math.max(1, size));
+}
+
 /** When a batch accepted at `acceptedAt` is expected to have finished (its slowest contact). */
 export function expectedFinish(timings: Timings, acceptedAt: number): number {
   return acceptedAt + timings.contactMaxMs;
@@ -75,10 +101,13 @@ export function expectedFinish(timings: Timings, acceptedAt: number): number {
 
 /**
  * When a batch waiting on webhooks is overdue: its expected finish, plus the provider's retry
- * window (a delivery can arrive that late), plus slack.
+ * window (a delivery can arrive that late; `fallbackAfterRetries` of its retries), plus slack.
  */
 export function webhookDeadline(timings: Timings, acceptedAt: number): number {
-  return expectedFinish(timings, acceptedAt) + retryWindowMs(timings) + timings.fallbackSlackMs;
+  const retries = Math.min(timings.fallbackAfterRetries, timings.webhookRetries);
+  return (
+    expectedFinish(timings, acceptedAt) + retries * timings.webhookRetryIntervalMs + timings.fallbackSlackMs
+  );
 }
 
 /**

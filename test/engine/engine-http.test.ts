@@ -166,8 +166,8 @@ describe("the engine over loopback HTTP against the simulator", () => {
   });
 
   it("GET 500s and random 429s", async () => {
-    const s = await setup("polling", { getErrorRate: 0.3, random429Rate: 0.1 });
-    const results = await runJob(s, 20);
+    const s = await setup("polling", { getErrorRate: 0.5, random429Rate: 0.2 });
+    const results = await runJob(s, 20, 4);
     expectExactlyOnceWithRightData(s, results, 20);
     const counters = s.sim.simulator.counters();
     expect(counters.serverErrors + counters.rateLimited).toBeGreaterThan(0);

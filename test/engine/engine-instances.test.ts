@@ -65,9 +65,12 @@ describe("several instances on one log", () => {
   it("an instance that dies hands its enrichments over when its leases expire", async () => {
     const table = new SharedLeaseTable();
     const { w, a, b } = await twoInstances(table);
-    const seen: ContactResult[] = [];
-    const jobs = [a.enrich(contacts(2, "x")), b.enrich(contacts(2, "y")), b.enrich(contacts(2, "z"))];
-    for (const job of jobs) job.results$.subscribe((r) => seen.push(r));
+    const seen = { a: [] as ContactResult[], b: [] as ContactResult[] };
+    a.results$.subscribe((r) => seen.a.push(r));
+    b.results$.subscribe((r) => seen.b.push(r));
+    a.enrich(contacts(2, "x"));
+    b.enrich(contacts(2, "y"));
+    b.enrich(contacts(2, "z"));
     await w.advance(3 * MINUTE);
     const enrichmentIds = w.simulator.enrichments().map((e) => e.id);
     // Whoever holds the first enrichment's lease dies: it neither renews nor releases.
@@ -78,7 +81,10 @@ describe("several instances on one log", () => {
     await (victim === "a" ? a : b).close();
     const diedAt = Date.now();
     await w.advance(40 * MINUTE);
-    expect(seen).toHaveLength(6);
+    // The survivor emitted every contact of every enrichment, its own and the dead one's, once each.
+    const survivor = seen[victim === "a" ? "b" : "a"];
+    expect(survivor).toHaveLength(6);
+    expect(new Set(survivor.map((r) => `${r.enrichmentId}/${r.contactKey}`)).size).toBe(6);
     for (const id of heldByVictim) {
       expect(table.holder(id) ?? "released").not.toBe(victim);
       const polls = getsPerEnrichment(w).get(`/contact/enrich/bulk/${id}`) ?? [];

@@ -1,9 +1,11 @@
+import { Observable } from "rxjs";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ContactResult } from "../../src/engine/contact-result.js";
 import type { EnrichmentJob } from "../../src/engine/job.js";
+import { DEFAULT_TIMINGS, firstPollDelay, webhookDeadline } from "../../src/engine/timings.js";
 import type { EventOf, EventType } from "../../src/events/event-types.js";
 import { parseEvent } from "../../src/events/event-types.js";
-import type { AppendOptions, NewEvent } from "../../src/events/store.js";
+import type { AppendOptions, NewEvent, StoredEvent } from "../../src/events/store.js";
 import { MemoryEventStore } from "../../src/events/stores/memory-store.js";
 import {
   contacts,
@@ -49,7 +51,7 @@ function expectEachOnce(results: ContactResult[], total: number): void {
 }
 
 describe("polling: a waiter with back-off", () => {
-  it("polls first after the expected minimum, then backs off with growing, jittered gaps", async () => {
+  it("polls first when the batch may be done (its size matters), then backs off with growing, jittered gaps", async () => {
     const w = await start({
       mode: "polling",
       simulator: { contactDurationMs: { min: 200 * SECOND, max: 210 * SECOND } },
@@ -59,8 +61,10 @@ describe("polling: a waiter with back-off", () => {
     await w.advance(10 * MINUTE);
     expectEachOnce(seen.results, 3);
     const times = gets(w).map((call) => call.at);
-    expect(times[0]).toBeGreaterThanOrEqual(30 * SECOND);
-    expect(times[0]).toBeLessThan(31 * SECOND);
+    // 3 contacts of 30–90 s each: a 25 % chance that all are done 30 + 60 × 0.25^(1/3) ≈ 67.8 s in.
+    const expected = 30 * SECOND + 60 * SECOND * 0.25 ** (1 / 3);
+    expect(times[0]).toBeGreaterThanOrEqual(expected);
+    expect(times[0]).toBeLessThan(expected + SECOND);
     const gaps = times.slice(1).map((at, i) => at - (times[i] as number));
     // 5 s growing ×1.5 (±20 % jitter) toward 60 s.
     expect(gaps[0]).toBeGreaterThanOrEqual(4 * SECOND);
@@ -360,6 +364,20 @@ describe("final statuses", () => {
   });
 });
 
+describe("a failing log subscription", () => {
+  it("is opened again after the last event received: nothing missed, nothing emitted twice", async () => {
+    const store = new FlakySubscriptionStore(12);
+    const w = await start({ mode: "polling", store });
+    const engineWide: ContactResult[] = [];
+    w.engine.results$.subscribe((r) => engineWide.push(r));
+    const seen = collect(w.engine.enrich(contacts(5)));
+    await w.advance(10 * MINUTE);
+    expect(store.failures).toBe(1);
+    expectEachOnce(seen.results, 5);
+    expectEachOnce(engineWide, 5);
+  });
+});
+
 describe("resume", () => {
   it("after a restart, an accepted batch is never submitted again and its results arrive", async () => {
     const w = await start({ mode: "polling" });
@@ -433,6 +451,33 @@ describe("resume", () => {
   });
 });
 
+/** A store whose first subscription fails after `failAfter` events (a lost connection). */
+class FlakySubscriptionStore extends MemoryEventStore {
+  failures = 0;
+  constructor(private readonly failAfter: number) {
+    super();
+  }
+  override subscribe(after?: number): Observable<StoredEvent> {
+    const source = super.subscribe(after);
+    if (this.failures > 0 || after !== 0) return source;
+    return new Observable<StoredEvent>((subscriber) => {
+      let count = 0;
+      const inner = source.subscribe({
+        next: (event) => {
+          subscriber.next(event);
+          if (++count === this.failAfter && this.failures === 0) {
+            this.failures++;
+            subscriber.error(new Error("connection lost"));
+            inner.unsubscribe();
+          }
+        },
+        error: (error) => subscriber.error(error),
+      });
+      return () => inner.unsubscribe();
+    });
+  }
+}
+
 /** A store whose appends of webhook deliveries fail (the receiver must answer 503). */
 class DeliveryFailingStore extends MemoryEventStore {
   override append(stream: string, events: readonly NewEvent[], options?: AppendOptions) {
@@ -440,3 +485,18 @@ class DeliveryFailingStore extends MemoryEventStore {
     return super.append(stream, events, options);
   }
 }
+
+describe("timings", () => {
+  it("the first poll of a batch waits longer for bigger batches (they finish with their slowest contact)", () => {
+    const delays = [1, 10, 100].map((size) => firstPollDelay(DEFAULT_TIMINGS, size));
+    expect(delays[0]).toBeCloseTo(45_000, -2);
+    expect(delays[1]).toBeCloseTo(82_230, -2);
+    expect(delays[2]).toBeCloseTo(89_170, -2);
+    expect(firstPollDelay({ ...DEFAULT_TIMINGS, firstPollAfterMs: 300_000 }, 10)).toBe(300_000);
+  });
+
+  it("the webhook deadline waits out the provider's retries unless told otherwise", () => {
+    expect(webhookDeadline(DEFAULT_TIMINGS, 0)).toBe(90_000 + 5 * 60_000 + 60_000);
+    expect(webhookDeadline({ ...DEFAULT_TIMINGS, fallbackAfterRetries: 0 }, 0)).toBe(90_000 + 60_000);
+  });
+});
