@@ -8,6 +8,13 @@ export interface NewEvent {
   /** JSON-serialisable. */
   data: unknown;
   /**
+   * The JSON text of `data`, when the caller already has it; it must parse to `data`. Stores keep
+   * this text instead of running `JSON.stringify(data)` (which, for a large payload received as
+   * text, costs as much as parsing it did). It is not checked: a text that does not parse to `data`
+   * is stored as it is.
+   */
+  dataJson?: string;
+  /**
    * Unique across the whole store. An event whose dedup key is already stored is not appended
    * again (by a retry, a second process, anything): it is reported in {@link AppendResult.duplicates}.
    */

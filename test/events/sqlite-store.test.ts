@@ -6,6 +6,7 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ConcurrencyError, type StoredEvent, StoreUnavailableError } from "../../src/events/store.js";
 import { openStore, SqliteEventStore, type SqliteEventStoreOptions } from "../../src/events/stores/index.js";
+import type { WriterThread } from "../../src/events/stores/sqlite-writer.js";
 import { collect, describeStoreContract, ev, record, waitUntil } from "../support/store-contract.js";
 import { assertStoreBuilt, startChild, within } from "../support/store-processes.js";
 
@@ -51,6 +52,15 @@ describeStoreContract(
 
 function rawConnection(path: string): Database.Database {
   return new Database(path, { fileMustExist: true });
+}
+
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected the promise to reject");
 }
 
 function positionsOf(events: readonly StoredEvent[]): number[] {
@@ -224,6 +234,252 @@ describe("SqliteEventStore", () => {
       expect(await store.getCheckpoint("c")).toBe(0);
       expect(await store.getCheckpoint("d")).toBe(2);
       expect(positionsOf(await store.read())).toEqual([1, 2, 3, 4]);
+      await store.close();
+    });
+  });
+
+  describe("writer thread", () => {
+    /** The store's writer thread, for the tests that make it fail. */
+    function writerOf(store: SqliteEventStore): WriterThread {
+      return (store as unknown as { writer: WriterThread }).writer;
+    }
+
+    /** Resolves after the store's end-of-turn flush (scheduled before this) has sent its group. */
+    function afterFlush(): Promise<void> {
+      return new Promise((resolve) => setImmediate(resolve));
+    }
+
+    it("keeps an event's dataJson as the stored text, and reads it back as data", async () => {
+      const path = await tempPath();
+      const store = await SqliteEventStore.open(path);
+      const dataJson = ' {"a" : -0, "b":1.50e1, "c":"Zo\\u00eb"} ';
+      const { appended } = await store.append("s", [
+        { type: "t", version: 1, data: { a: -0, b: 15, c: "Zoë" }, dataJson },
+        ev({ plain: true }),
+      ]);
+      expect(appended[0]?.data).toStrictEqual({ a: -0, b: 15, c: "Zoë" });
+      expect((await store.read())[0]?.data).toStrictEqual({ a: -0, b: 15, c: "Zoë" });
+      const attempt = store.append("s", [{ type: "t", version: 1, data: 1, dataJson: "" }]);
+      await expect(attempt).rejects.toThrow(TypeError);
+      await store.close();
+      const raw = rawConnection(path);
+      try {
+        expect(raw.prepare("SELECT data FROM events ORDER BY position").pluck().all()).toEqual([
+          dataJson,
+          '{"plain":true}',
+        ]);
+      } finally {
+        raw.close();
+      }
+    });
+
+    it("reports a ConcurrencyError from inside a group with its fields; the rest of the group commits", async () => {
+      const store = await SqliteEventStore.open(await tempPath());
+      await store.append("taken", [ev("x"), ev("y")]);
+      const before = store.diagnostics().transactions;
+      const outcomes = await Promise.allSettled([
+        store.append("a", [ev(1)]),
+        store.append("taken", [ev(2)], { expectedVersion: 1 }),
+        store.append("taken", [ev(3)], { expectedVersion: 2 }),
+        store.append("taken", [ev(4)], { expectedVersion: 2 }),
+      ]);
+      expect(store.diagnostics().transactions - before).toBe(1);
+      expect(outcomes.map((outcome) => outcome.status)).toEqual([
+        "fulfilled",
+        "rejected",
+        "fulfilled",
+        "rejected",
+      ]);
+      const [, stale, , late] = outcomes;
+      const staleError = stale?.status === "rejected" ? stale.reason : undefined;
+      expect(staleError).toBeInstanceOf(ConcurrencyError);
+      expect(staleError).toMatchObject({ stream: "taken", expected: 1, actual: 2 });
+      expect(String(staleError)).toMatch(/stream taken is at version 2, expected 1/);
+      // The third append moved the stream to 3 earlier in the same transaction: the fourth sees it.
+      expect(late?.status === "rejected" ? late.reason : undefined).toMatchObject({
+        stream: "taken",
+        expected: 2,
+        actual: 3,
+      });
+      expect((await store.readStream("taken")).map((event) => event.data)).toEqual(["x", "y", 3]);
+      expect(positionsOf(await store.read())).toEqual([1, 2, 3, 4]);
+      await store.close();
+    });
+
+    it("rejects an append a constraint refuses with StoreUnavailableError; the rest of the group commits", async () => {
+      const path = await tempPath();
+      const store = await SqliteEventStore.open(path);
+      await store.append("s", [ev("before")]);
+      const raw = rawConnection(path);
+      raw.exec(
+        "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.type = 'refused' " +
+          "BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END",
+      );
+      try {
+        const before = store.diagnostics().transactions;
+        const [ok1, refused, ok2] = await Promise.allSettled([
+          store.append("a", [ev(1, "k1")]),
+          store.append("b", [ev(2, "k2"), ev(3, "k3", "refused")], {
+            checkpoint: { name: "c", position: 7 },
+          }),
+          store.append("a", [ev(4, "k4")]),
+        ]);
+        expect(store.diagnostics().transactions - before).toBe(1);
+        expect(ok1.status === "fulfilled" && positionsOf(ok1.value.appended)).toEqual([2]);
+        expect(ok2.status === "fulfilled" && positionsOf(ok2.value.appended)).toEqual([3]);
+        const error = refused.status === "rejected" ? refused.reason : undefined;
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+        expect(String(error)).toMatch(
+          /refused an append — refused by a test trigger \(SQLITE_CONSTRAINT_TRIGGER\)\. Nothing of that append was stored/,
+        );
+        expect((error as Error).cause).toBeInstanceOf(Database.SqliteError);
+        // Nothing of the refused append: not its first event, not its dedup keys, not its checkpoint.
+        expect(await store.findByDedupKey("k2")).toBeUndefined();
+        expect(await store.readStream("b")).toEqual([]);
+        expect(await store.getCheckpoint("c")).toBe(0);
+        expect(positionsOf(await store.read())).toEqual([1, 2, 3]);
+      } finally {
+        raw.exec("DROP TRIGGER refuse");
+        raw.close();
+      }
+      expect(positionsOf((await store.append("b", [ev(2, "k2")])).appended)).toEqual([4]);
+      await store.close();
+    });
+
+    it("rejects every append of a group whose transaction fails, with StoreUnavailableError, then recovers", async () => {
+      const path = await tempPath();
+      const store = await SqliteEventStore.open(path);
+      const raw = rawConnection(path);
+      try {
+        // RAISE(ROLLBACK) ends the whole transaction, not just the statement.
+        raw.exec(
+          "CREATE TRIGGER abort_all BEFORE INSERT ON events WHEN NEW.type = 'rollback' " +
+            "BEGIN SELECT RAISE(ROLLBACK, 'the whole transaction goes'); END",
+        );
+        const outcomes = await Promise.allSettled([
+          store.append("a", [ev(1)]),
+          store.append("b", [ev(2, undefined, "rollback")]),
+          store.setCheckpoint("c", 5),
+        ]);
+        for (const outcome of outcomes) {
+          expect(outcome.status).toBe("rejected");
+          if (outcome.status === "rejected") expect(outcome.reason).toBeInstanceOf(StoreUnavailableError);
+        }
+        raw.exec("DROP TRIGGER abort_all");
+        // An error that is no constraint: a trigger writing to a table that does not exist.
+        raw.exec("CREATE TABLE doomed (x INTEGER)");
+        raw.exec("CREATE TRIGGER broken AFTER INSERT ON events BEGIN INSERT INTO doomed VALUES (1); END");
+        raw.exec("DROP TABLE doomed");
+        const broken = await Promise.allSettled([store.append("a", [ev(3)]), store.append("b", [ev(4)])]);
+        for (const outcome of broken) {
+          expect(outcome.status).toBe("rejected");
+          if (outcome.status === "rejected") {
+            expect(outcome.reason).toBeInstanceOf(StoreUnavailableError);
+            expect(String(outcome.reason)).toMatch(/failed to write — no such table: main\.doomed/);
+          }
+        }
+        raw.exec("DROP TRIGGER broken");
+      } finally {
+        raw.close();
+      }
+      expect(await store.head()).toBe(0);
+      expect(await store.getCheckpoint("c")).toBe(0);
+      expect(positionsOf((await store.append("a", [ev(5)])).appended)).toEqual([1]);
+      await store.close();
+    });
+
+    it("close() while groups are in flight: every append commits or rejects with StoreUnavailableError, none hangs", async () => {
+      const path = await tempPath();
+      const store = await SqliteEventStore.open(path);
+      const settled: Promise<PromiseSettledResult<unknown>>[] = [];
+      const issue = (from: number, count: number): void => {
+        for (let n = from; n < from + count; n += 1) {
+          const append = store.append(`s-${n % 4}`, [ev({ n }, `close-${n}`)]);
+          settled.push(
+            append.then(
+              (value) => ({ status: "fulfilled", value }),
+              (reason: unknown) => ({ status: "rejected", reason }),
+            ),
+          );
+        }
+      };
+      issue(0, 200);
+      await afterFlush(); // the first group is at the writer thread
+      issue(200, 200); // the next group, waiting for the first one's answer
+      const closed = store.close();
+      const late = store.append("s", [ev("too late")]);
+      expect(await rejectionOf(late)).toBeInstanceOf(StoreUnavailableError);
+      await within(closed, 10_000, "close() with appends in flight");
+      const outcomes = await within(Promise.all(settled), 1_000, "every append to settle");
+      for (const outcome of outcomes) {
+        if (outcome.status === "rejected") expect(outcome.reason).toBeInstanceOf(StoreUnavailableError);
+      }
+      const committed = outcomes.filter((outcome) => outcome.status === "fulfilled").length;
+      // Issued before close(): all of them commit.
+      expect(committed).toBe(400);
+      const reopened = await SqliteEventStore.open(path);
+      expect(await reopened.head()).toBe(committed);
+      await reopened.close();
+    });
+
+    it("a writer thread that dies with a group in flight rejects it (and every later write) with StoreUnavailableError", async () => {
+      const path = await tempPath();
+      const store = await SqliteEventStore.open(path);
+      await store.append("s", [ev("kept", "kept")]);
+      const inFlight = Array.from({ length: 20 }, (_, n) => store.append("s", [ev(n, `lost-${n}`)]));
+      await afterFlush();
+      await writerOf(store).terminate();
+      for (const append of inFlight) {
+        const error = await within(rejectionOf(append), 5_000, "the lost append to reject");
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+        expect(String(error)).toMatch(
+          /lost its writer thread .* may or may not be stored\. Close the store, open it again/,
+        );
+      }
+      const after = await rejectionOf(store.append("s", [ev("after")]));
+      expect(after).toBeInstanceOf(StoreUnavailableError);
+      expect(String(after)).toMatch(/writer thread has stopped .* Nothing of these appends was stored/);
+      await expect(store.setCheckpoint("c", 1)).rejects.toBeInstanceOf(StoreUnavailableError);
+      // Reads still work, and close() completes.
+      expect((await store.findByDedupKey("kept"))?.position).toBe(1);
+      await within(store.close(), 10_000, "close() after the writer died");
+      const reopened = await SqliteEventStore.open(path);
+      const stored = await reopened.read();
+      // Whatever the thread committed before it died is whole; the store works again.
+      expect(positionsOf(stored)).toEqual(Array.from({ length: stored.length }, (_, i) => i + 1));
+      expect((await reopened.append("s", [ev("again")])).appended).toHaveLength(1);
+      await reopened.close();
+      const raw = rawConnection(path);
+      expect(raw.pragma("integrity_check", { simple: true })).toBe("ok");
+      raw.close();
+    });
+
+    it("commits and closes under fake timers installed after the store opened", async () => {
+      const path = await tempPath();
+      const store = await SqliteEventStore.open(path);
+      vi.useFakeTimers();
+      try {
+        const results = await within(
+          Promise.all(Array.from({ length: 50 }, (_, n) => store.append("s", [ev(n)]))),
+          5_000,
+          "appends under fake timers",
+        );
+        expect(results.flatMap((result) => positionsOf(result.appended))).toEqual(
+          Array.from({ length: 50 }, (_, i) => i + 1),
+        );
+        await within(store.close(), 5_000, "close() under fake timers");
+      } finally {
+        vi.useRealTimers();
+      }
+      expect(existsSync(`${path}-wal`)).toBe(false);
+    });
+
+    it("open() starts the writer thread and reports its connection's settings", async () => {
+      const store = await SqliteEventStore.open(await tempPath(), {
+        durability: "normal",
+        checkpointIntervalMs: 0,
+      });
+      expect(store.diagnostics()).toMatchObject({ synchronous: 1, walAutocheckpoint: 1000 });
       await store.close();
     });
   });

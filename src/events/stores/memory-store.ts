@@ -43,8 +43,8 @@ interface MemoryRow {
  * contract (atomic appends, dedup keys, expected versions, checkpoints, gap-free subscriptions)
  * within one process; nothing survives the process.
  *
- * Event data is stored as JSON text, like the SQLite store, so every read returns a fresh copy
- * shaped exactly as `JSON.stringify` left it.
+ * Event data is stored as JSON text, like the SQLite store (the event's `dataJson` when it has
+ * one, else what `JSON.stringify` made of `data`), so every read returns a fresh copy parsed from it.
  */
 export class MemoryEventStore implements EventStore {
   private readonly rows: MemoryRow[] = [];

@@ -1,8 +1,9 @@
 import type { AppendOptions, ExpectedVersion, NewEvent, ReadOptions } from "../store.js";
 
 /**
- * An event checked and serialised before it reaches a store: `data` is already JSON text, so
- * every store keeps (and returns) exactly what `JSON.stringify` made of it.
+ * An event checked and serialised before it reaches a store: `data` is already JSON text (the
+ * caller's `dataJson`, or what `JSON.stringify` made of `data`), which every store keeps and
+ * returns as it is.
  * @internal
  */
 export interface PreparedEvent {
@@ -42,7 +43,7 @@ export function checkCheckpointName(name: unknown): string {
   return name;
 }
 
-/** Checks a batch and serialises each event's data. Throws a TypeError/RangeError naming the event. @internal */
+/** Checks a batch and serialises each event's data (unless it comes with `dataJson`). Throws a TypeError/RangeError naming the event. @internal */
 export function prepareEvents(events: readonly NewEvent[]): PreparedEvent[] {
   if (!Array.isArray(events)) {
     throw new TypeError(`events must be an array, got ${describe(events)}`);
@@ -62,6 +63,14 @@ export function prepareEvents(events: readonly NewEvent[]): PreparedEvent[] {
     const dedupKey = event.dedupKey;
     if (dedupKey !== undefined && (typeof dedupKey !== "string" || dedupKey.length === 0)) {
       throw new TypeError(`events[${index}].dedupKey must be a non-empty string, got ${describe(dedupKey)}`);
+    }
+    const dataJson = event.dataJson;
+    if (dataJson !== undefined) {
+      if (typeof dataJson !== "string" || dataJson.length === 0) {
+        throw new TypeError(`events[${index}].dataJson must be JSON text, got ${describe(dataJson)}`);
+      }
+      // The caller's promise: it parses to `data`. Not re-checked (that would cost what it saves).
+      return { type: event.type, version: event.version, json: dataJson, dedupKey: dedupKey ?? null };
     }
     let json: string | undefined;
     try {
