@@ -24,6 +24,13 @@ export {
 } from "./errors.js";
 export { CallLimiter, type CallOptions, type CallPriority, type LimiterStats } from "./limiter.js";
 export {
+  createRedisCallLimiter,
+  type RedisCallLimiterOptions,
+  RedisWindowBudget,
+  type RedisWindowBudgetClientOptions,
+  type RedisWindowBudgetOptions,
+} from "./redis-window-budget.js";
+export {
   type Custom,
   CustomSchema,
   ENRICH_FIELDS,

@@ -1,9 +1,13 @@
 import { createServer, type Server } from "node:http";
+import { resolve } from "node:path";
 import { FullEnrichClient } from "../api/client.js";
+import { createRedisCallLimiter } from "../api/redis-window-budget.js";
 import type { FetchLike } from "../api/transport.js";
 import { type EngineMode, EnrichmentEngine } from "../engine/engine.js";
+import { RedisPollLeases } from "../engine/redis-poll-leases.js";
 import type { EventStore } from "../events/store.js";
 import { openStore } from "../events/stores/index.js";
+import { sha256Hex } from "../internal/crypto.js";
 import type { Logger } from "../internal/logger.js";
 import { createNodeListener } from "../webhooks/node-adapter.js";
 import { WebhookReceiver } from "../webhooks/receiver.js";
@@ -22,7 +26,7 @@ export interface Runtime {
 export interface RuntimeOptions {
   apiKey: string;
   baseUrl: string;
-  /** A SQLite path (or `:memory:`). */
+  /** A SQLite path, `:memory:`, or a `postgres://` URL. */
   store: string;
   rateLimit: number;
   timeScale: number;
@@ -37,6 +41,11 @@ export interface RuntimeOptions {
     mode?: EngineMode;
   };
   batchSize?: number;
+  /**
+   * Several instances: a Redis URL. The rate limit is then shared by every instance using the same
+   * account on that Redis, and polling is spread among them with leases.
+   */
+  redis?: string;
   fetch?: FetchLike;
   logger?: Logger;
 }
@@ -71,11 +80,27 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
     for (const closer of closers.splice(0).reverse()) await closer().catch(() => undefined);
   };
   try {
+    // One budget per account on a shared Redis: keyed by a digest of the key, never the key itself.
+    const account = `fullenrich-rx:${sha256Hex(options.apiKey).slice(0, 16)}:`;
+    const limiter = options.redis
+      ? await createRedisCallLimiter({
+          url: options.redis,
+          limit: options.rateLimit,
+          windowMs: 60_000 * options.timeScale,
+          keyPrefix: `${account}budget:`,
+        })
+      : undefined;
+    if (limiter) closers.push(() => limiter.stop());
+    const leases = options.redis
+      ? await RedisPollLeases.connect({ url: options.redis, keyPrefix: `${account}lease:` })
+      : undefined;
+    if (leases) closers.push(() => leases.close());
     const client = new FullEnrichClient({
       apiKey: options.apiKey,
       baseUrl: options.baseUrl,
       rateLimit: options.rateLimit,
       timeScale: options.timeScale,
+      ...(limiter ? { limiter } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
     });
@@ -114,6 +139,7 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
         : {}),
       ...(options.batchSize ? { batchSize: options.batchSize } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
+      ...(leases ? { leases } : {}),
     });
     closers.push(() => engine.close());
     return { store, client, engine, receiver, listening, close };
@@ -121,4 +147,9 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
     await close();
     throw error;
   }
+}
+
+/** `--store`: a URL (`postgres://…`) or `:memory:` as given, a file path relative to the working directory. */
+export function storeLocation(cwd: string, value: string): string {
+  return value === ":memory:" || /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : resolve(cwd, value);
 }

@@ -151,7 +151,8 @@ function printComparison(io: CliIo, reports: RunReport[]): void {
   const line = (cells: string[]): string =>
     cells
       .map((cell, index) => (index === 0 ? cell.padEnd(width) : cell.padEnd(columns[index - 1] as number)))
-      .join("");
+      .join("")
+      .trimEnd();
   print(io.stdout, line(["", ...reports.map((report) => report.label)]));
   for (const [name, value] of rows) print(io.stdout, line([name, ...reports.map(value)]));
   print(

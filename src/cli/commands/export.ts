@@ -7,10 +7,11 @@ import { openStore } from "../../events/stores/index.js";
 import { flag, parseFlags } from "../flags.js";
 import { type CliIo, print } from "../io.js";
 import { ResultWriter } from "../result-writer.js";
+import { storeLocation } from "../runtime.js";
 import { UsageError } from "../usage-error.js";
 import { DEFAULT_STORE } from "./lookup.js";
 
-export const EXPORT_USAGE = `fullenrich-rx export --store PATH --out FILE [--format jsonl|csv] [--job ID]
+export const EXPORT_USAGE = `fullenrich-rx export --store PATH|URL --out FILE [--format jsonl|csv] [--job ID]
 
 Writes every resolved result in the event log again, one line per contact (the same lines as
 enrich's --out), optionally only those of one job (see \`status\`).`;
@@ -28,7 +29,7 @@ export async function exportCommand(args: readonly string[], io: CliIo): Promise
     z.enum(["jsonl", "csv"], { error: "must be jsonl or csv" }),
     values.format ?? "jsonl",
   );
-  const store = await openStore(resolve(io.cwd, values.store ?? DEFAULT_STORE));
+  const store = await openStore(storeLocation(io.cwd, values.store ?? DEFAULT_STORE));
   let results: ContactResult[];
   try {
     results = (await store.read())

@@ -12,7 +12,7 @@ import { type InputRow, readInputFile } from "../input-file.js";
 import { type CliIo, print } from "../io.js";
 import { ProgressReporter } from "../progress.js";
 import { ResultWriter } from "../result-writer.js";
-import { openRuntime } from "../runtime.js";
+import { openRuntime, storeLocation } from "../runtime.js";
 import { UsageError } from "../usage-error.js";
 
 /** Where the CLI keeps its event log unless told otherwise. */
@@ -20,7 +20,9 @@ export const DEFAULT_STORE = ".fullenrich-rx/events.db";
 
 const FLAGS_USAGE = `    [--api-key KEY]            default: env FULLENRICH_API_KEY
     [--base-url URL]           default: env FULLENRICH_BASE_URL, else ${DEFAULT_BASE_URL}
-    [--store PATH]             the SQLite event log; default ./${DEFAULT_STORE}
+    [--store PATH|URL]         the event log: a SQLite file (default ./${DEFAULT_STORE})
+                               or postgres://… to share it between several instances
+    [--redis URL]              redis://… : share the rate limit and the polling between instances
     [--name NAME]              enrichment name; default from the input file's name
     [--fields LIST]            enrich_fields, comma-separated; default contact.work_emails
     [--batch-size N]           1..100; default 100
@@ -52,6 +54,7 @@ const LOOKUP_FLAGS = {
   "api-key": { type: "string" },
   "base-url": { type: "string" },
   store: { type: "string" },
+  redis: { type: "string" },
   name: { type: "string" },
   fields: { type: "string" },
   "batch-size": { type: "string" },
@@ -75,6 +78,7 @@ const rateLimit = z.coerce
   .number({ error: "must be a number" })
   .int({ error: "must be a whole number" })
   .positive({ error: "must be at least 1" });
+const redisUrl = z.url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" });
 const webhookUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
 
 function parseFields(list: string | undefined): EnrichField[] {
@@ -177,7 +181,8 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
   const runtime = await openRuntime({
     apiKey,
     baseUrl: values["base-url"] ?? io.env.FULLENRICH_BASE_URL ?? DEFAULT_BASE_URL,
-    store: resolve(io.cwd, values.store ?? DEFAULT_STORE),
+    store: storeLocation(io.cwd, values.store ?? DEFAULT_STORE),
+    ...(values.redis ? { redis: flag("redis", redisUrl, values.redis) } : {}),
     rateLimit: perMinute,
     timeScale,
     ...(webhook ? { webhook } : {}),

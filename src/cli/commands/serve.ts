@@ -1,7 +1,6 @@
 import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { resolve } from "node:path";
 import { z } from "zod";
 import type { EventStore } from "../../events/store.js";
 import { openStore } from "../../events/stores/index.js";
@@ -15,12 +14,13 @@ import {
 } from "../../webhooks/receiver.js";
 import { flag, hostPort, parseFlags } from "../flags.js";
 import { type CliIo, print } from "../io.js";
+import { storeLocation } from "../runtime.js";
 import { UsageError } from "../usage-error.js";
 
-export const SERVE_USAGE = `fullenrich-rx serve --listen HOST:PORT --store PATH [--api-key KEY] [--print] [--verbose] [--max-body-bytes N]
+export const SERVE_USAGE = `fullenrich-rx serve --listen HOST:PORT --store PATH|URL [--api-key KEY] [--print] [--verbose] [--max-body-bytes N]
 
 Runs the webhook receiver alone: every delivery's X-Signature-SHA1 is checked with the API key,
-the delivery is written to the SQLite event log at PATH, and only then acknowledged. Retries of a
+the delivery is written to the event log (a SQLite file, or postgres://…), and only then acknowledged. Retries of a
 stored delivery are acknowledged without being stored twice; signed bodies that cannot be parsed
 are kept as quarantined. Point webhook_url (and webhook_events.contact_finished) at this address.
 --api-key defaults to the FULLENRICH_API_KEY environment variable; without a key nothing can be
@@ -50,7 +50,8 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
   });
   if (values.listen === undefined)
     throw new UsageError("--listen HOST:PORT is required, e.g. 127.0.0.1:8080");
-  if (values.store === undefined) throw new UsageError("--store PATH is required (the SQLite event log)");
+  if (values.store === undefined)
+    throw new UsageError("--store PATH|URL is required (the event log: a SQLite file or postgres://…)");
   const { host, port } = flag("listen", hostPort, values.listen);
   const maxBodyBytes = flag("max-body-bytes", byteCount, values["max-body-bytes"] ?? DEFAULT_MAX_BODY_BYTES);
   const apiKey = (values["api-key"] ?? io.env.FULLENRICH_API_KEY ?? "").trim();
@@ -60,10 +61,7 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
         "Pass --api-key KEY or set FULLENRICH_API_KEY.",
     );
   }
-  if (/^postgres(ql)?:\/\//i.test(values.store)) {
-    throw new UsageError("--store: PostgreSQL event stores are not supported yet; give a SQLite file path");
-  }
-  const storePath = values.store === ":memory:" ? values.store : resolve(io.cwd, values.store);
+  const storePath = storeLocation(io.cwd, values.store);
 
   const store = await openStore(storePath);
   const receiver = new WebhookReceiver({

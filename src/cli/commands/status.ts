@@ -1,13 +1,13 @@
-import { resolve } from "node:path";
 import { type DomainEvent, parseEvent } from "../../events/event-types.js";
 import { isSettled } from "../../events/projections/enrichment-state.js";
 import { EnrichmentsProjection } from "../../events/projections/enrichments-projection.js";
 import { openStore } from "../../events/stores/index.js";
 import { parseFlags } from "../flags.js";
 import { type CliIo, print } from "../io.js";
+import { storeLocation } from "../runtime.js";
 import { DEFAULT_STORE } from "./lookup.js";
 
-export const STATUS_USAGE = `fullenrich-rx status [--store PATH] [--json]
+export const STATUS_USAGE = `fullenrich-rx status [--store PATH|URL] [--json]
 
 The enrichments in the event log and where each stands: submitted, waiting on webhooks, polling,
 completed or failed, contacts resolved, by webhook or by polling; ambiguous submissions; webhook
@@ -27,7 +27,7 @@ interface BatchLine {
 
 export async function statusCommand(args: readonly string[], io: CliIo): Promise<number> {
   const values = parseFlags(args, { store: { type: "string" }, json: { type: "boolean" } });
-  const path = resolve(io.cwd, values.store ?? DEFAULT_STORE);
+  const path = storeLocation(io.cwd, values.store ?? DEFAULT_STORE);
   const store = await openStore(path);
   try {
     const projection = new EnrichmentsProjection();
