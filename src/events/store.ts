@@ -42,12 +42,14 @@ export interface StoredEvent {
  */
 export type ExpectedVersion = number | "any" | "no-stream";
 
+/** Options of {@link EventStore.append}. */
 export interface AppendOptions {
   expectedVersion?: ExpectedVersion;
   /** Store a consumer's checkpoint in the same transaction as the events (exactly-once processing). */
   checkpoint?: { name: string; position: number };
 }
 
+/** What {@link EventStore.append} did: the events it appended and the ones it skipped. */
 export interface AppendResult {
   /** The events that were appended, in order, with their positions. */
   appended: StoredEvent[];
@@ -72,6 +74,7 @@ export class StoreUnavailableError extends Error {
   override name = "StoreUnavailableError";
 }
 
+/** Options of {@link EventStore.read}. */
 export interface ReadOptions {
   /** Events after this position (exclusive). Default 0: from the start. */
   after?: number;
@@ -89,6 +92,11 @@ export interface ReadOptions {
  * - positions are global and increasing, and a reader following them never skips an event.
  */
 export interface EventStore {
+  /**
+   * Appends `events` to `stream`, atomically; resolves once committed. Events whose dedup key is
+   * already stored are skipped (see {@link AppendResult}); a wrong `expectedVersion` rejects with
+   * {@link ConcurrencyError} and appends nothing.
+   */
   append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
   /** Events of the whole log, in position order. */
   read(options?: ReadOptions): Promise<StoredEvent[]>;
@@ -104,5 +112,6 @@ export interface EventStore {
   getCheckpoint(name: string): Promise<number>;
   /** Moves a named consumer's checkpoint (it never moves backwards). */
   setCheckpoint(name: string, position: number): Promise<void>;
+  /** Waits for pending appends, then releases the store; later calls reject with {@link StoreUnavailableError}. */
   close(): Promise<void>;
 }

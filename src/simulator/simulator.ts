@@ -283,7 +283,10 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     scheduler,
     deliver: options.deliver,
     // A real receiver's latency does not shrink with the time scale: never wait less than 2 s.
-    timeoutMs: checkDuration("webhookTimeoutMs", options.webhookTimeoutMs ?? Math.max(scaled(10_000, timeScale), 2_000)),
+    timeoutMs: checkDuration(
+      "webhookTimeoutMs",
+      options.webhookTimeoutMs ?? Math.max(scaled(10_000, timeScale), 2_000),
+    ),
     retryIntervalMs: checkDuration(
       "webhookRetryIntervalMs",
       options.webhookRetryIntervalMs ?? scaled(60_000, timeScale),

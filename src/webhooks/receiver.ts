@@ -10,6 +10,7 @@ import { SIGNATURE_HEADER, verifySignature } from "./signature.js";
 /** Default largest body accepted: 10 MB. */
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 
+/** What a {@link WebhookReceiver} needs: a store, the key(s) signatures are checked with, limits. */
 export interface WebhookReceiverOptions {
   /** Where deliveries are stored before they are acknowledged. */
   store: EventStore;
@@ -63,8 +64,10 @@ export interface FailedDelivery {
   at: number;
 }
 
+/** Why a delivery was refused: wrong method, too large, signature missing or wrong, malformed (verification off). */
 export type RejectionReason = "method" | "too-large" | "missing-signature" | "bad-signature" | "malformed";
 
+/** Deliveries seen since the receiver started, by outcome. */
 export interface ReceiverCounters {
   accepted: number;
   duplicate: number;
@@ -118,6 +121,7 @@ export class WebhookReceiver {
     this.scheduler = options.scheduler ?? defaultScheduler;
   }
 
+  /** A copy of the counters: accepted, duplicates, quarantined, store errors, refusals by reason. */
   counters(): ReceiverCounters {
     return { ...this.count, rejected: { ...this.count.rejected } };
   }
@@ -130,6 +134,10 @@ export class WebhookReceiver {
       : answer(413, { error: `body larger than ${this.maxBodyBytes} bytes` });
   }
 
+  /**
+   * The whole acknowledgement path, framework-free: checks the method, size and signature, stores
+   * the delivery (or recognises a retry), and says what to answer. Never throws.
+   */
   async receive(delivery: IncomingDelivery): Promise<ReceiveAnswer> {
     if ((delivery.method ?? "POST").toUpperCase() !== "POST") return this.reject("method");
     const { rawBody } = delivery;
