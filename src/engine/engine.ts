@@ -264,7 +264,8 @@ export class EnrichmentEngine {
         for (;;) {
           const target = this.processedUpTo;
           if (last >= target || subscriber.closed) break;
-          const page = await this.store.read({ after: last, limit: REPLAY_PAGE });
+          // Positions have no gaps: read exactly up to what the engine has processed, no further.
+          const page = await this.store.read({ after: last, limit: Math.min(REPLAY_PAGE, target - last) });
           if (page.length === 0) break;
           for (const stored of page) {
             if (stored.position > target || subscriber.closed) break;
