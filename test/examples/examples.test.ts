@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -6,7 +5,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type RunningSimulator, startSimulator } from "../../src/simulator/index.js";
-import { type CliRun, freePort } from "../support/cli-process.js";
+import { type CliRun, freePort, runNode } from "../support/cli-process.js";
+import { dropSchemas, uniqueSchema, urlWithSchema } from "../support/pg-fixture.js";
+import { deletePrefix, redisUrl, uniquePrefix } from "../support/redis-fixture.js";
 
 const KEY = "examples-key";
 const EXAMPLES = fileURLToPath(new URL("../../examples/", import.meta.url));
@@ -26,12 +27,12 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Runs an example as written, with `node`, from the package root (it imports "fullenrich-rx"). */
+/** Runs an example as written, with `node` (it imports "fullenrich-rx", which resolves to this package). */
 function runExample(file: string, env: Record<string, string> = {}, args: string[] = []): Promise<CliRun> {
-  const child = spawn(process.execPath, [join(EXAMPLES, file), ...args], {
+  return runNode(join(EXAMPLES, file), args, {
     cwd: dir,
+    timeoutMs: 45_000,
     env: {
-      PATH: process.env.PATH ?? "",
       FULLENRICH_API_KEY: KEY,
       FULLENRICH_BASE_URL: sim.baseUrl,
       FULLENRICH_TIME_SCALE: "0.01",
@@ -39,21 +40,6 @@ function runExample(file: string, env: Record<string, string> = {}, args: string
       ...env,
     },
   });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const timer = setTimeout(() => child.kill("SIGKILL"), 45_000);
-  return new Promise((resolve) =>
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    }),
-  );
 }
 
 function resultLines(stdout: string): string[] {
@@ -118,5 +104,37 @@ describe("examples run as written, against the simulator", () => {
     expect(crm.updates).toHaveLength(6);
     expect(new Set(crm.updates.map((update) => update.key)).size).toBe(6);
     expect(sim.simulator.enrichments().filter((e) => e.name === "examples/exactly-once")).toHaveLength(1);
+  });
+
+  it("two-instances.mjs: two instances on PostgreSQL and Redis, one budget", async () => {
+    const schema = uniqueSchema("examples");
+    const prefix = uniquePrefix("examples");
+    try {
+      const env = { DATABASE_URL: urlWithSchema(schema), REDIS_URL: redisUrl, REDIS_PREFIX: prefix };
+      const busiestBefore = sim.simulator.counters().busiestWindow;
+      const [a, b] = await Promise.all([
+        runExample("two-instances.mjs", { ...env, INSTANCE: "a" }),
+        runExample("two-instances.mjs", { ...env, INSTANCE: "b" }),
+      ]);
+      for (const [run, name] of [
+        [a, "a"],
+        [b, "b"],
+      ] as const) {
+        expect(run.code, run.stderr).toBe(0);
+        expect(resultLines(run.stdout)).toHaveLength(20);
+        expect(new Set(resultLines(run.stdout)).size).toBe(20);
+        const posted = sim.simulator
+          .enrichments()
+          .filter((e) => e.name.startsWith(`examples/two-instances ${name} (`));
+        expect(posted.map((e) => e.name).sort()).toEqual(
+          [1, 2, 3, 4].map((i) => `examples/two-instances ${name} (${i}/4)`),
+        );
+        expect(run.stdout).toMatch(new RegExp(`instance ${name} done: 20/20`));
+      }
+      expect(Math.max(busiestBefore, sim.simulator.counters().busiestWindow)).toBeLessThanOrEqual(60);
+    } finally {
+      await dropSchemas([schema]);
+      await deletePrefix(prefix);
+    }
   });
 });

@@ -18,9 +18,13 @@ export interface RunningCli {
   done: Promise<CliRun>;
 }
 
-/** Starts the built CLI (`dist/cli/main.js`) as a child process. */
-export function startCli(args: string[], options: { cwd: string; env?: Record<string, string> }): RunningCli {
-  const child = spawn(process.execPath, [CLI, ...args], {
+/** Starts `node SCRIPT ARGS…` as a child process, with only PATH and `env` in its environment. */
+export function startNode(
+  script: string,
+  args: string[],
+  options: { cwd: string; env?: Record<string, string> },
+): RunningCli {
+  const child = spawn(process.execPath, [script, ...args], {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? "", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -39,18 +43,32 @@ export function startCli(args: string[], options: { cwd: string; env?: Record<st
   return { child, output: () => ({ stdout, stderr }), done };
 }
 
-/** Runs the CLI to completion (killed after `timeoutMs`). */
-export async function runCli(
+/** Runs `node SCRIPT ARGS…` to completion (killed after `timeoutMs`, default 60 s). */
+export async function runNode(
+  script: string,
   args: string[],
   options: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
 ): Promise<CliRun> {
-  const running = startCli(args, options);
+  const running = startNode(script, args, options);
   const timer = setTimeout(() => running.child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
   try {
     return await running.done;
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Starts the built CLI (`dist/cli/main.js`) as a child process. */
+export function startCli(args: string[], options: { cwd: string; env?: Record<string, string> }): RunningCli {
+  return startNode(CLI, args, options);
+}
+
+/** Runs the CLI to completion (killed after `timeoutMs`). */
+export function runCli(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
+): Promise<CliRun> {
+  return runNode(CLI, args, options);
 }
 
 /** A free TCP port on 127.0.0.1. */
