@@ -148,6 +148,11 @@ export class FullEnrichClient {
     }
     this.#apiKey = options.apiKey;
     this.baseUrl = (options.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, "");
+    if (!URL.canParse(this.baseUrl) || !/^https?:$/.test(new URL(this.baseUrl).protocol)) {
+      throw new FullEnrichError(
+        `the base URL ${JSON.stringify(options.baseUrl)} is not an http:// or https:// URL (the public API is ${DEFAULT_BASE_URL})`,
+      );
+    }
     this.timeScale = assertTimeScale(options.timeScale ?? 1);
     this.scheduler = options.scheduler ?? defaultScheduler;
     this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));

@@ -18,6 +18,7 @@ const NOT_SENT_CODES = new Set([
   "ENETUNREACH",
   "EHOSTUNREACH",
   "UND_ERR_CONNECT_TIMEOUT",
+  "ERR_INVALID_URL",
 ]);
 
 function causeCode(error: unknown): string | undefined {

@@ -1,6 +1,8 @@
+import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { resolve } from "node:path";
 import { FullEnrichClient } from "../api/client.js";
+import { FullEnrichError } from "../api/errors.js";
 import { createRedisCallLimiter } from "../api/redis-window-budget.js";
 import type { FetchLike } from "../api/transport.js";
 import { type EngineMode, EnrichmentEngine } from "../engine/engine.js";
@@ -149,7 +151,24 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
   }
 }
 
+/**
+ * Opens an event log that must already exist (for `status` and `export`): a missing SQLite file is
+ * an error that says where the log was looked for, rather than a new, empty log created there.
+ */
+export async function openExistingStore(location: string): Promise<EventStore> {
+  if (!isStoreUrl(location) && !existsSync(location)) {
+    throw new FullEnrichError(
+      `no event log at ${location}: pass the --store that \`enrich\`, \`reverse\` or \`serve\` wrote to (default ./.fullenrich-rx/events.db, relative to the directory they ran in)`,
+    );
+  }
+  return openStore(location);
+}
+
 /** `--store`: a URL (`postgres://…`) or `:memory:` as given, a file path relative to the working directory. */
 export function storeLocation(cwd: string, value: string): string {
-  return value === ":memory:" || /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : resolve(cwd, value);
+  return isStoreUrl(value) ? value : resolve(cwd, value);
+}
+
+function isStoreUrl(value: string): boolean {
+  return value === ":memory:" || /^[a-z][a-z0-9+.-]*:\/\//i.test(value);
 }

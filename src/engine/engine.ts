@@ -36,7 +36,7 @@ import { abortReason, assertTimeScale, defaultScheduler, type Scheduler, sleep }
 import type { WebhookReceiver } from "../webhooks/receiver.js";
 import { type KeyedBatch, keyPreparedBatch, type PreparedBatch, prepareBatches } from "./batches.js";
 import { type ContactResult, toContactResult } from "./contact-result.js";
-import { EnrichmentJob } from "./job.js";
+import { EnrichmentJob, type JobStart } from "./job.js";
 import { LocalPollLeases, type PollLeases } from "./poll-leases.js";
 import { PollingScheduler } from "./polling-scheduler.js";
 import { reconcile } from "./reconcile.js";
@@ -135,6 +135,17 @@ export class JobMismatchError extends FullEnrichError {
 const RECONCILER = "fullenrich-rx.reconciler";
 /** Events read per page when a subscriber catches up with the log. */
 const REPLAY_PAGE = 500;
+
+/**
+ * Whether a rerun submits an earlier batch of the job again: one that was never accepted and was
+ * either refused outright (nothing started: a bad key, no credits, no network) or, on request
+ * (`onAmbiguous: "resubmit"`), left without an answer.
+ */
+function willResubmit(batch: BatchState, options: JobOptions): boolean {
+  if (batch.enrichmentId !== null) return false;
+  const cleanlyRejected = batch.rejected !== null && !batch.rejected.outcomeUnknown;
+  return cleanlyRejected || options.onAmbiguous === "resubmit";
+}
 
 function randomId(): string {
   return randomBytes(9).toString("base64url").replace(/[-_]/g, "x");
@@ -519,12 +530,12 @@ export class EnrichmentEngine {
       ...(options.enrichFields ? { enrichFields: options.enrichFields } : {}),
     });
     const jobId = options.jobId ?? this.newId();
-    let resolveStart: (position: number) => void = () => {};
-    const start = new Promise<number>((resolve) => {
+    let resolveStart: (start: JobStart) => void = () => {};
+    const start = new Promise<JobStart>((resolve) => {
       resolveStart = resolve;
     });
     const submission = this.submitBatches(kind, jobId, prepared, options, resolveStart);
-    submission.catch(() => resolveStart(Number.MAX_SAFE_INTEGER));
+    submission.catch(() => resolveStart({ after: Number.MAX_SAFE_INTEGER, superseded: new Set() }));
     return new EnrichmentJob({
       id: jobId,
       kind,
@@ -546,7 +557,7 @@ export class EnrichmentEngine {
     jobId: string,
     prepared: PreparedBatch[],
     options: JobOptions,
-    resolveStart: (position: number) => void,
+    resolveStart: (start: JobStart) => void,
   ): Promise<void> {
     const prior = new Map<number, BatchState>();
     for (const batch of this.projection.batches.values()) {
@@ -555,7 +566,13 @@ export class EnrichmentEngine {
       if (!known || known.position < batch.position) prior.set(batch.batchIndex, batch);
     }
     const positions = [...prior.values()].map((batch) => batch.position);
-    resolveStart(positions.length > 0 ? Math.min(...positions) - 1 : await this.store.head());
+    const superseded = new Set(
+      [...prior.values()].filter((batch) => willResubmit(batch, options)).map((batch) => batch.batchId),
+    );
+    resolveStart({
+      after: positions.length > 0 ? Math.min(...positions) - 1 : await this.store.head(),
+      superseded,
+    });
     const name = options.name?.trim() || "fullenrich-rx";
     await Promise.all(
       prepared.map((batch) => {
@@ -584,8 +601,7 @@ export class EnrichmentEngine {
         if (!enrichment || !isSettled(enrichment)) this.polling.track(prior, true);
         return;
       }
-      const cleanlyRejected = prior.rejected !== null && !prior.rejected.outcomeUnknown;
-      if (!cleanlyRejected && options.onAmbiguous !== "resubmit") {
+      if (!willResubmit(prior, options)) {
         if (!this.inFlight.has(prior.batchId)) await this.markAmbiguous(prior);
         return;
       }
@@ -691,7 +707,7 @@ export class EnrichmentEngine {
   private async markAmbiguous(batch: BatchState): Promise<string> {
     const message =
       batch.rejected?.error.message ??
-      'the request was recorded but the process stopped before FullEnrich\'s answer: the batch may or may not be running; it is not re-sent (rerun with onAmbiguous: "resubmit" to send it again)';
+      "the request was recorded but the process stopped before FullEnrich's answer: the batch may or may not be running; it is not re-sent (check the provider's dashboard; to send it again, rerun with onAmbiguous: \"resubmit\", on the command line --on-ambiguous resubmit)";
     if (batch.rejected === null) {
       await this.appendReliably(streams.batch(batch.batchId), [
         newEvent(

@@ -41,6 +41,7 @@ export class JobTracker {
   private readonly byIndex = new Map<number, BatchProgress>();
   private readonly indexOfBatch = new Map<string, number>();
   private readonly indexOfEnrichment = new Map<string, number>();
+  private readonly superseded = new Set<string>();
   private readonly progressState: JobProgress;
 
   constructor(
@@ -61,11 +62,20 @@ export class JobTracker {
     };
   }
 
+  /**
+   * Batches this run submits again (rejected, or ambiguous with `onAmbiguous: "resubmit"`): their
+   * events in the log no longer count, so the job waits for the new submission instead of settling
+   * on the old outcome.
+   */
+  supersede(batchIds: Iterable<string>): void {
+    for (const batchId of batchIds) this.superseded.add(batchId);
+  }
+
   /** Applies an event; returns whether it concerned this job. */
   apply(event: DomainEvent): boolean {
     const batch = this.batchOf(event);
     if (event.type === "enrichment.requested") {
-      if (event.data.jobId !== this.jobId) return false;
+      if (event.data.jobId !== this.jobId || this.superseded.has(event.data.batchId)) return false;
       const previous = this.byIndex.get(event.data.batchIndex);
       if (previous?.batchId === event.data.batchId) return false;
       const fresh: BatchProgress = {

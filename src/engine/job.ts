@@ -36,14 +36,23 @@ export interface JobSummary extends LiveJobProgress {
   failures: BatchFailure[];
 }
 
+/** @internal Where a job's replay starts, and which earlier batches it replaces. */
+export interface JobStart {
+  after: number;
+  superseded: ReadonlySet<string>;
+}
+
 /** @internal What a job needs from its engine. */
 export interface JobContext {
   id: string;
   kind: "enrich" | "reverse";
   total: number;
   batchCount: number;
-  /** The log position to replay the job's events from (exclusive). */
-  start: Promise<number>;
+  /**
+   * The log position to replay the job's events from (exclusive), and the batches of an earlier run
+   * that this run submits again (their old outcome no longer counts).
+   */
+  start: Promise<JobStart>;
   /** Settles when every batch was submitted (or found already submitted); rejects on failure. */
   submission: Promise<void>;
   replay(after: number): Observable<DomainEvent>;
@@ -96,12 +105,11 @@ export class EnrichmentJob {
 
   private trackedResults(): Observable<ContactResult> {
     const { context } = this;
-    const events$ = defer(() => context.start).pipe(switchMap((after) => context.replay(after)));
     const failures$ = from(context.submission).pipe(ignoreElements());
     return new Observable<ContactResult>((subscriber) => {
       const tracker = new JobTracker(context.id, context.batchCount, context.total);
       let settled = false;
-      return merge(events$, failures$).subscribe({
+      return merge(this.replayFor(tracker), failures$).subscribe({
         next: (event) => {
           tracker.apply(event);
           if (event.type === "contact.resolved" && tracker.owns(event)) {
@@ -117,6 +125,16 @@ export class EnrichmentJob {
     });
   }
 
+  /** The job's events from the log, for `tracker` (told first which earlier batches no longer count). */
+  private replayFor(tracker: JobTracker): Observable<DomainEvent> {
+    return defer(() => this.context.start).pipe(
+      switchMap(({ after, superseded }) => {
+        tracker.supersede(superseded);
+        return this.context.replay(after);
+      }),
+    );
+  }
+
   private follow(tracker: JobTracker): Promise<JobSummary> {
     const { context } = this;
     return new Promise<JobSummary>((resolve, reject) => {
@@ -124,7 +142,7 @@ export class EnrichmentJob {
         this.progressSubject.error(error);
         reject(error);
       };
-      const events = defer(() => context.start).pipe(switchMap((after) => context.replay(after)));
+      const events = this.replayFor(tracker);
       let subscription: Subscription | undefined;
       let done = false;
       subscription = merge(

@@ -175,6 +175,20 @@ describe("FullEnrichClient against the simulator", () => {
   });
 });
 
+describe("client options", () => {
+  it("refuses a missing key and a base URL that is not http(s), saying what was expected", () => {
+    expect(() => new FullEnrichClient({ apiKey: " " })).toThrow(/an API key is required/);
+    for (const baseUrl of ["app.fullenrich.com/api/v2", "ftp://files.example.com/", ""]) {
+      expect(() => new FullEnrichClient({ apiKey: "k", baseUrl }), baseUrl).toThrow(
+        /is not an http:\/\/ or https:\/\/ URL \(the public API is https:\/\/app\.fullenrich\.com\/api\/v2\)/,
+      );
+    }
+    expect(new FullEnrichClient({ apiKey: "k", baseUrl: "http://127.0.0.1:4010/api/v2/" }).baseUrl).toBe(
+      "http://127.0.0.1:4010/api/v2",
+    );
+  });
+});
+
 describe("request validation, before anything is sent", () => {
   const cases: { rule: string; request: unknown; index?: number; field: string; message: RegExp }[] = [
     {

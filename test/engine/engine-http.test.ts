@@ -182,6 +182,32 @@ describe("the engine over loopback HTTP against the simulator", () => {
   });
 });
 
+describe("a rerun of a job after a refused submission", () => {
+  it("sends the refused batches again and settles on the new outcome, not the old refusal", async () => {
+    const s = await setup("polling");
+    const refused = new FullEnrichClient({ apiKey: "a-wrong-key", baseUrl: s.sim.baseUrl, timeScale: SCALE });
+    cleanups.push(() => refused.close());
+    const first = await EnrichmentEngine.start({ client: refused, store: s.store, mode: "polling" });
+    const firstSummary = await first.enrich(people(15), { batchSize: 10, jobId: "rerun", name: "rerun" })
+      .summary;
+    await first.close();
+    expect(firstSummary.failures.map((failure) => failure.state)).toEqual(["rejected", "rejected"]);
+    expect(s.sim.simulator.enrichments()).toHaveLength(0);
+
+    // The same job again, with the right key (s.engine): both batches are sent, once each.
+    const job = s.engine.enrich(people(15), { batchSize: 10, jobId: "rerun", name: "rerun" });
+    const results: ContactResult[] = [];
+    await new Promise<void>((resolve, reject) =>
+      job.results$.subscribe({ next: (r) => results.push(r), complete: resolve, error: reject }),
+    );
+    const summary = await job.summary;
+    expect(summary.failures).toEqual([]);
+    expect(summary.resolved).toBe(15);
+    expectExactlyOnceWithRightData(s, results, 15);
+    expect(s.sim.simulator.enrichments()).toHaveLength(2);
+  });
+});
+
 describe("a child process killed with SIGKILL mid-run, then resumed from the same SQLite file", () => {
   const child = fileURLToPath(new URL("../support/engine-child.mjs", import.meta.url));
 

@@ -3,11 +3,10 @@ import { z } from "zod";
 import { type ContactResult, toContactResult } from "../../engine/contact-result.js";
 import { DEFAULT_CORRELATION_KEY } from "../../events/contact-key.js";
 import { parseEvent } from "../../events/event-types.js";
-import { openStore } from "../../events/stores/index.js";
 import { flag, parseFlags } from "../flags.js";
 import { type CliIo, print } from "../io.js";
 import { ResultWriter } from "../result-writer.js";
-import { storeLocation } from "../runtime.js";
+import { openExistingStore, storeLocation } from "../runtime.js";
 import { UsageError } from "../usage-error.js";
 import { DEFAULT_STORE } from "./lookup.js";
 
@@ -29,7 +28,7 @@ export async function exportCommand(args: readonly string[], io: CliIo): Promise
     z.enum(["jsonl", "csv"], { error: "must be jsonl or csv" }),
     values.format ?? "jsonl",
   );
-  const store = await openStore(storeLocation(io.cwd, values.store ?? DEFAULT_STORE));
+  const store = await openExistingStore(storeLocation(io.cwd, values.store ?? DEFAULT_STORE));
   let results: ContactResult[];
   try {
     results = (await store.read())

@@ -14,6 +14,7 @@ import { ProgressReporter } from "../progress.js";
 import { ResultWriter } from "../result-writer.js";
 import { openRuntime, storeLocation } from "../runtime.js";
 import { UsageError } from "../usage-error.js";
+import { webhookReachabilityWarning } from "../webhook-reachability.js";
 
 /** Where the CLI keeps its event log unless told otherwise. */
 export const DEFAULT_STORE = ".fullenrich-rx/events.db";
@@ -79,7 +80,7 @@ const rateLimit = z.coerce
   .int({ error: "must be a whole number" })
   .positive({ error: "must be at least 1" });
 const redisUrl = z.url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" });
-const webhookUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
+const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
 
 function parseFields(list: string | undefined): EnrichField[] {
   const fields = (list ?? "contact.work_emails")
@@ -145,7 +146,7 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
   const webhook =
     values["webhook-url"] !== undefined && values.listen !== undefined
       ? {
-          url: flag("webhook-url", webhookUrl, values["webhook-url"]),
+          url: flag("webhook-url", httpUrl, values["webhook-url"]),
           listen: flag("listen", hostPort, values.listen),
           contactEvents: values["contact-events"] === true,
         }
@@ -156,6 +157,13 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
       "no API key: pass --api-key KEY or set FULLENRICH_API_KEY (or try `fullenrich-rx demo`, which needs none)",
     );
   }
+  const baseUrl = flag(
+    "base-url",
+    httpUrl,
+    values["base-url"] ?? io.env.FULLENRICH_BASE_URL ?? DEFAULT_BASE_URL,
+  );
+  const unreachable = webhook ? webhookReachabilityWarning(webhook.url, baseUrl) : null;
+  if (unreachable) print(io.stderr, unreachable);
   const inputPath = resolve(io.cwd, values.input);
   const outPath = resolve(io.cwd, values.out);
   const name = values.name ?? basename(inputPath, extname(inputPath));
@@ -180,7 +188,7 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
 
   const runtime = await openRuntime({
     apiKey,
-    baseUrl: values["base-url"] ?? io.env.FULLENRICH_BASE_URL ?? DEFAULT_BASE_URL,
+    baseUrl,
     store: storeLocation(io.cwd, values.store ?? DEFAULT_STORE),
     ...(values.redis ? { redis: flag("redis", redisUrl, values.redis) } : {}),
     rateLimit: perMinute,
@@ -261,6 +269,12 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
       print(
         io.stderr,
         `batch ${failure.batchIndex + 1} (${failure.contacts} contacts) ${failure.state}: ${failure.message ?? "no result"}`,
+      );
+    }
+    if (summary.failures.some((failure) => failure.state === "rejected")) {
+      print(
+        io.stderr,
+        "nothing was started for the rejected batches: once the cause is fixed, run the same command again to send them (the others are not sent twice).",
       );
     }
     return 1;

@@ -1,10 +1,9 @@
 import { type DomainEvent, parseEvent } from "../../events/event-types.js";
 import { isSettled } from "../../events/projections/enrichment-state.js";
 import { EnrichmentsProjection } from "../../events/projections/enrichments-projection.js";
-import { openStore } from "../../events/stores/index.js";
 import { parseFlags } from "../flags.js";
 import { type CliIo, print } from "../io.js";
-import { storeLocation } from "../runtime.js";
+import { openExistingStore, storeLocation } from "../runtime.js";
 import { DEFAULT_STORE } from "./lookup.js";
 
 export const STATUS_USAGE = `fullenrich-rx status [--store PATH|URL] [--json]
@@ -28,7 +27,7 @@ interface BatchLine {
 export async function statusCommand(args: readonly string[], io: CliIo): Promise<number> {
   const values = parseFlags(args, { store: { type: "string" }, json: { type: "boolean" } });
   const path = storeLocation(io.cwd, values.store ?? DEFAULT_STORE);
-  const store = await openStore(path);
+  const store = await openExistingStore(path);
   try {
     const projection = new EnrichmentsProjection();
     const quarantined: { position: number; digest: string; reason: string }[] = [];
