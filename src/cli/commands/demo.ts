@@ -76,7 +76,17 @@ export async function demoCommand(args: readonly string[], io: CliIo): Promise<n
       }
     }
     if (reports.length === 2) printComparison(io, reports);
-    return io.signal.aborted ? 130 : 0;
+    if (io.signal.aborted) return 130;
+    const short = reports.filter(
+      (report) => report.summary.resolved !== contacts.length || report.summary.failures.length > 0,
+    );
+    for (const report of short) {
+      print(
+        io.stderr,
+        `${report.label}: ${report.summary.resolved} of ${contacts.length} contacts resolved, ${report.summary.failures.length} batches failed — the demo should resolve them all; please report this`,
+      );
+    }
+    return short.length > 0 ? 1 : 0;
   } finally {
     await simulator.close();
     if (directory) await rm(directory, { recursive: true, force: true });
