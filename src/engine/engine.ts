@@ -40,7 +40,8 @@ import { EnrichmentJob, type JobStart } from "./job.js";
 import { LocalPollLeases, type PollLeases } from "./poll-leases.js";
 import { PollingScheduler } from "./polling-scheduler.js";
 import { reconcile } from "./reconcile.js";
-import { DEFAULT_TIMINGS, errorDelay, scaleTimings, type Timings } from "./timings.js";
+import { type LookupKind, type RunningCount, RunningLimit } from "./running-limit.js";
+import { DEFAULT_TIMINGS, errorDelay, scaleTimings, type Timings, webhookDeadline } from "./timings.js";
 
 /** How results are collected: webhooks (polling dormant until needed), polling only, or both. */
 export type EngineMode = "webhook" | "polling" | "both";
@@ -96,6 +97,14 @@ export interface EngineOptions {
   leases?: PollLeases;
   /** This instance's name in the leases. Default: random. */
   instanceId?: string;
+  /**
+   * The most enrichments (and, separately, reverse lookups) running at the provider at once: the
+   * provider allows 100 per workspace. Further batches wait their turn (in order) until one
+   * finishes, counted from the log, other instances on it included. An enrichment stops counting
+   * once it is settled or its webhook deadline passed (by then the provider has finished it).
+   * Default 100.
+   */
+  maxRunning?: number;
 }
 
 /** Per-job options. */
@@ -186,6 +195,7 @@ export class EnrichmentEngine {
   private readonly newId: () => string;
   private readonly polling: PollingScheduler;
   private readonly inFlight = new Set<string>();
+  private readonly runningLimit: RunningLimit;
   private readonly jobCalls = new Map<string, number>();
   private readonly callsChanged = new Subject<string>();
   private readonly subscriptions: Subscription[] = [];
@@ -242,6 +252,35 @@ export class EnrichmentEngine {
         if (jobId !== undefined) this.countCall(jobId);
       },
     });
+    this.runningLimit = new RunningLimit({
+      max: options.maxRunning ?? 100,
+      scheduler: this.scheduler,
+      running: (kind, now) => this.runningAtProvider(kind, now),
+    });
+  }
+
+  /**
+   * Enrichments (or reverse lookups) running at the provider as the log tells, leaving out batches
+   * this process is submitting (the running limit holds those): accepted and not settled, or
+   * requested without an answer yet, until their webhook deadline.
+   */
+  private runningAtProvider(kind: LookupKind, now: number): RunningCount {
+    let count = 0;
+    let nextChangeAt: number | null = null;
+    for (const batch of this.projection.batches.values()) {
+      if (batch.kind !== kind || this.inFlight.has(batch.batchId)) continue;
+      if (batch.enrichmentId !== null) {
+        const enrichment = this.projection.enrichments.get(batch.enrichmentId);
+        if (enrichment && isSettled(enrichment)) continue;
+      } else if (batch.rejected !== null && !batch.rejected.outcomeUnknown) {
+        continue;
+      }
+      const until = webhookDeadline(this.timings, batch.acceptedAt ?? batch.requestedAt);
+      if (until <= now) continue;
+      count++;
+      nextChangeAt = Math.min(nextChangeAt ?? until, until);
+    }
+    return { count, nextChangeAt };
   }
 
   /** Creates an engine and replays the log into its projections before resolving. */
@@ -413,6 +452,7 @@ export class EnrichmentEngine {
     if (this.closed) return;
     this.closed = true;
     this.polling.close();
+    this.runningLimit.close();
     for (const subscription of this.subscriptions) subscription.unsubscribe();
     this.events.complete();
     this.callsChanged.complete();
@@ -472,6 +512,7 @@ export class EnrichmentEngine {
       }
     }
     if (event.position > this.startHead) this.react(event);
+    this.runningLimit.recheck();
     this.events.next(event);
     this.processedUpTo = event.position;
     for (const waiter of this.processedWaiters) {
@@ -500,16 +541,23 @@ export class EnrichmentEngine {
     }
   }
 
-  /** Appends, retrying with back-off while the store fails: a decision must not be lost. */
+  /**
+   * Appends, retrying with back-off while the store fails: a decision must not be lost. Resolves
+   * with the position of the last event (appended now, or already stored under its dedup key).
+   */
   private async appendReliably(
     stream: string,
     events: NewEvent[],
     options: AppendOptions = {},
-  ): Promise<void> {
+  ): Promise<number> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.store.append(stream, events, options);
-        return;
+        const result = await this.store.append(stream, events, options);
+        return Math.max(
+          0,
+          ...result.appended.map((e) => e.position),
+          ...result.duplicates.map((d) => d.position),
+        );
       } catch (error) {
         if (this.closed) throw error;
         this.logger.warn("appending to the log failed; retrying", { error: errorMessage(error), attempt });
@@ -606,18 +654,25 @@ export class EnrichmentEngine {
         return;
       }
     }
-    const keyed = keyPreparedBatch(batch, this.newId(), this.keying);
-    await this.submitBatch(kind, jobId, name, keyed, options.signal);
+    const release = await this.runningLimit.acquire(kind, options.signal);
+    try {
+      const keyed = keyPreparedBatch(batch, this.newId(), this.keying);
+      const position = await this.submitBatch(kind, jobId, name, keyed, options.signal);
+      // Until the engine has seen the answer, the log does not count this batch yet.
+      await this.whenProcessed(position);
+    } finally {
+      release();
+    }
   }
 
-  /** Records the request, POSTs, records the answer. Never POSTs twice. */
+  /** Records the request, POSTs, records the answer (resolving with its position). Never POSTs twice. */
   private async submitBatch(
     kind: "enrich" | "reverse",
     jobId: string,
     name: string,
     batch: KeyedBatch,
     signal: AbortSignal | undefined,
-  ): Promise<void> {
+  ): Promise<number> {
     const { batchId } = batch;
     const webhookUrl = this.mode === "polling" ? null : (this.webhook?.url ?? null);
     const contactWebhookUrl =
@@ -677,7 +732,7 @@ export class EnrichmentEngine {
       } catch (error) {
         const outcomeUnknown = error instanceof OutcomeUnknownError;
         this.logger.warn("a batch was not accepted", { batchId, outcomeUnknown, error: errorMessage(error) });
-        await this.appendReliably(streams.batch(batchId), [
+        return await this.appendReliably(streams.batch(batchId), [
           newEvent(
             "enrichment.rejected",
             {
@@ -689,9 +744,8 @@ export class EnrichmentEngine {
             dedupKeys.rejected(batchId),
           ),
         ]);
-        return;
       }
-      await this.appendReliably(streams.batch(batchId), [
+      return await this.appendReliably(streams.batch(batchId), [
         newEvent(
           "enrichment.accepted",
           { batchId, enrichmentId, acceptedAt: this.scheduler.now() },

@@ -208,6 +208,94 @@ describe("sharing the budget", () => {
   });
 });
 
+/** The most enrichments the simulator had running (created, not yet finished) at any instant. */
+function mostRunningAtOnce(w: World): number {
+  const edges = w.simulator
+    .enrichments()
+    .flatMap((e) => [
+      { at: e.createdAt, delta: 1 },
+      { at: e.finishedAt ?? Number.POSITIVE_INFINITY, delta: -1 },
+    ])
+    .sort((a, b) => a.at - b.at || a.delta - b.delta);
+  let running = 0;
+  let most = 0;
+  for (const edge of edges) {
+    running += edge.delta;
+    most = Math.max(most, running);
+  }
+  return most;
+}
+
+describe("the provider's limit of enrichments running at once", () => {
+  it("holds batches back, in order, while maxRunning are running, and still emits every contact once", async () => {
+    const w = await start({ mode: "webhook", engine: { maxRunning: 2 } });
+    const seen = collect(w.engine.enrich(contacts(7), { batchSize: 1, name: "queued" }));
+    await w.advance(30 * MINUTE);
+    expect(seen.done).toBe(true);
+    expectEachOnce(seen.results, 7);
+    expect(w.simulator.enrichments()).toHaveLength(7);
+    expect(mostRunningAtOnce(w)).toBe(2);
+    // Submitted in batch order, the third only after one of the first two finished.
+    const started = [...w.simulator.enrichments()].sort((a, b) => a.createdAt - b.createdAt);
+    expect(started.slice(2).map((e) => e.name)).toEqual([3, 4, 5, 6, 7].map((i) => `queued (${i}/7)`));
+    const firstFinish = Math.min(...started.slice(0, 2).map((e) => e.finishedAt ?? Number.POSITIVE_INFINITY));
+    expect(started[2]?.createdAt).toBeGreaterThanOrEqual(firstFinish);
+  });
+
+  it("without the limit in the way (the default 100), the same batches all start at once", async () => {
+    const w = await start({ mode: "webhook" });
+    const seen = collect(w.engine.enrich(contacts(7), { batchSize: 1 }));
+    await w.advance(30 * MINUTE);
+    expectEachOnce(seen.results, 7);
+    expect(mostRunningAtOnce(w)).toBe(7);
+  });
+
+  it("counts enrichments and reverse lookups separately", async () => {
+    const w = await start({ mode: "webhook", engine: { maxRunning: 1 } });
+    const enriched = collect(w.engine.enrich(contacts(1)));
+    const reversed = collect(w.engine.reverseLookup([{ email: "ada@example.com" }]));
+    await w.advance(MINUTE / 2);
+    expect(
+      w.simulator
+        .enrichments()
+        .map((e) => e.kind)
+        .sort(),
+    ).toEqual(["enrich", "reverse"]);
+    await w.advance(30 * MINUTE);
+    expect(enriched.results).toHaveLength(1);
+    expect(reversed.results).toHaveLength(1);
+  });
+
+  it("an enrichment that never settles (its webhook lost, no fallback) frees its slot at its webhook deadline", async () => {
+    const w = await start({
+      mode: "webhook",
+      engine: { maxRunning: 1, fallback: false },
+      simulator: { faults: { loseBatchWebhook: ({ ordinal }) => ordinal === 0 } },
+    });
+    w.engine.enrich(contacts(2), { batchSize: 1 });
+    await w.advance(30 * MINUTE);
+    const [first, second] = [...w.simulator.enrichments()].sort((a, b) => a.createdAt - b.createdAt);
+    expect(second).toBeDefined();
+    // Not before the first one's deadline (accepted at about its creation), and soon after it.
+    const deadline = webhookDeadline(DEFAULT_TIMINGS, first?.createdAt ?? 0);
+    expect(second?.createdAt).toBeGreaterThanOrEqual(deadline - SECOND);
+    expect(second?.createdAt).toBeLessThan(deadline + 10 * SECOND);
+  });
+
+  it("a batch waiting for room is not sent once its job is aborted", async () => {
+    const w = await start({ mode: "webhook", engine: { maxRunning: 1 } });
+    const controller = new AbortController();
+    const job = w.engine.enrich(contacts(3), { batchSize: 1, signal: controller.signal });
+    const summary = job.summary.catch((error: unknown) => error);
+    await w.advance(10 * SECOND);
+    expect(posts(w)).toHaveLength(1);
+    controller.abort();
+    await w.advance(30 * MINUTE);
+    expect(posts(w)).toHaveLength(1);
+    expect(await summary).toBeInstanceOf(Error);
+  });
+});
+
 describe("webhooks, and polling as their fallback", () => {
   it("webhook mode: no poll at all when the webhooks arrive", async () => {
     const w = await start({ mode: "webhook" });
