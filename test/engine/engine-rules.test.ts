@@ -1,6 +1,7 @@
 import { Observable } from "rxjs";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ContactResult } from "../../src/engine/contact-result.js";
+import { EnrichmentEngine } from "../../src/engine/engine.js";
 import type { EnrichmentJob } from "../../src/engine/job.js";
 import { DEFAULT_TIMINGS, firstPollDelay, webhookDeadline } from "../../src/engine/timings.js";
 import type { EventOf, EventType } from "../../src/events/event-types.js";
@@ -463,6 +464,24 @@ describe("a failing log subscription", () => {
     expect(store.failures).toBe(1);
     expectEachOnce(seen.results, 5);
     expectEachOnce(engineWide, 5);
+  });
+});
+
+describe("configuration errors", () => {
+  it("webhook or both mode without a public URL says to use polling", async () => {
+    const w = await start({ mode: "polling" });
+    for (const mode of ["webhook", "both"] as const) {
+      await expect(EnrichmentEngine.start({ client: w.client, store: w.store, mode })).rejects.toThrow(
+        `${mode} mode needs webhook settings (the public URL the provider can reach); without a public URL, use mode "polling"`,
+      );
+    }
+  });
+
+  it("a maxRunning below 1 is refused, naming the option", async () => {
+    const w = await start({ mode: "polling" });
+    await expect(EnrichmentEngine.start({ client: w.client, store: w.store, maxRunning: 0 })).rejects.toThrow(
+      /maxRunning must be a whole number of at least 1, not 0/,
+    );
   });
 });
 
