@@ -41,7 +41,9 @@ export const ENRICH_USAGE = `fullenrich-rx enrich --input FILE --out FILE [flags
 Enriches the contacts of a .csv (columns first_name,last_name,domain,company_name,linkedin_url and
 any custom.<key>) or a .jsonl file (one API contact object per line) and writes one JSON line per
 contact to --out, exactly once. Run the same command again after a crash (even kill -9): nothing
-already submitted is sent again, and --out ends up with every contact once.
+already submitted is sent again, and --out ends up with every contact once. A batch refused
+outright (a wrong key, no credits, no network) is sent by that same command once the cause is fixed.
+At most 100 batches run at the provider at once (its limit); the others wait their turn.
 ${FLAGS_USAGE}`;
 
 export const REVERSE_USAGE = `fullenrich-rx reverse --input FILE --out FILE [flags]
