@@ -568,15 +568,6 @@ export function renderMarkdown(output) {
       "",
     );
   }
-  const hybridJobs = output.runs.find(
-    (run) =>
-      run.modeId === "hybrid" &&
-      run.batchSize === 100 &&
-      run.enrichments === 100 &&
-      run.outageMin === 0 &&
-      !run.singleJob &&
-      run.result.run,
-  );
   parts.push(
     "## CPU per resolved contact",
     "",
@@ -584,8 +575,7 @@ export function renderMarkdown(output) {
     "",
     cpuTable(output),
     "",
-    "One `enrich()` call per enrichment still costs more per contact than one call holding every batch: every live job follows the engine's event stream twice (its `results$` subscriber and its summary) and folds each event into its own tracker, so the cost per event grows with the jobs alive at once — but the log is read and validated once, by the engine, for all of them (an earlier version had every job re-read and re-validate the whole log through its own store subscription: 10.7 ms per contact for 100 hybrid jobs" +
-      (hybridJobs ? `, against ${fmtNum(hybridJobs.result.run.cpuMsPerContact, 2)} ms now).` : ")."),
+    "One `enrich()` call per enrichment still costs more per contact than one call holding every batch: every live job follows the engine's event stream twice (its `results$` subscriber and its summary) and folds each event into its own tracker, so the cost per event grows with the jobs alive at once — but the log is read and validated once, by the engine, for all of them.",
     "",
   );
   parts.push("## All scenarios", "");
