@@ -73,6 +73,8 @@ export const EVENT_SCHEMAS = {
     verified: z.boolean(),
     payload: JsonObject,
     receivedAt: z.number(),
+    /** Set when this is a quarantined delivery parsed again later (e.g. after an upgrade). */
+    reprocessedAt: z.number().optional(),
   }),
   /** A delivery that is not JSON or not of the expected shape: kept (raw) and acknowledged, for an operator. */
   "webhook.quarantined": z.object({
@@ -241,6 +243,7 @@ export const dedupKeys = {
   accepted: (batchId: string) => `accepted:${batchId}`,
   rejected: (batchId: string) => `rejected:${batchId}`,
   delivery: (digest: string) => `delivery:${digest}`,
+  reprocessed: (digest: string) => `reprocessed:${digest}`,
   resolved: (enrichmentId: string, contactKey: string) => `resolved:${enrichmentId}:${contactKey}`,
   duplicate: (enrichmentId: string, contactKey: string, observation: number) =>
     `duplicate:${enrichmentId}:${contactKey}:${observation}`,

@@ -19,4 +19,5 @@ export {
   WebhookReceiver,
   type WebhookReceiverOptions,
 } from "./receiver.js";
+export { type ReprocessReport, reprocessQuarantined } from "./reprocess.js";
 export { SIGNATURE_HEADER, signBody, verifySignature } from "./signature.js";

@@ -250,10 +250,11 @@ export class WebhookReceiver {
  * JSON whitespace, valid where it lands; a byte order mark is not, and is dropped (the UTF-8
  * decoder already removes one; a second would have failed JSON.parse).
  */
-function receivedEvent(
+export function receivedEvent(
   fields: Omit<EventData<"webhook.received">, "payload">,
   payload: EventData<"webhook.received">["payload"],
   text: string,
+  dedupKey: string = dedupKeys.delivery(fields.digest),
 ): NewEvent {
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   const head = JSON.stringify({
@@ -262,12 +263,9 @@ function receivedEvent(
     enrichmentId: fields.enrichmentId,
     verified: fields.verified,
     receivedAt: fields.receivedAt,
+    ...(fields.reprocessedAt === undefined ? {} : { reprocessedAt: fields.reprocessedAt }),
   });
-  const event: NewEvent = newEvent(
-    "webhook.received",
-    { ...fields, payload },
-    dedupKeys.delivery(fields.digest),
-  );
+  const event: NewEvent = newEvent("webhook.received", { ...fields, payload }, dedupKey);
   event.dataJson = `${head.slice(0, -1)},"payload":${body}}`;
   return event;
 }

@@ -10,7 +10,8 @@ export const STATUS_USAGE = `fullenrich-rx status [--store PATH|URL] [--json]
 
 The enrichments in the event log and where each stands: submitted, waiting on webhooks, polling,
 completed or failed, contacts resolved, by webhook or by polling; ambiguous submissions; webhook
-deliveries quarantined because they could not be parsed (kept, for re-processing after an upgrade).`;
+deliveries quarantined because they could not be parsed (kept: \`reprocess\` parses them again
+after an upgrade).`;
 
 interface BatchLine {
   job: string;
@@ -30,14 +31,23 @@ export async function statusCommand(args: readonly string[], io: CliIo): Promise
   const store = await openExistingStore(path);
   try {
     const projection = new EnrichmentsProjection();
-    const quarantined: { position: number; digest: string; reason: string }[] = [];
+    const seenQuarantined: { position: number; digest: string; reason: string }[] = [];
     const events: DomainEvent[] = (await store.read()).map(parseEvent);
+    const reprocessed = new Set<string>();
     for (const event of events) {
       projection.apply(event);
       if (event.type === "webhook.quarantined") {
-        quarantined.push({ position: event.position, digest: event.data.digest, reason: event.data.reason });
+        seenQuarantined.push({
+          position: event.position,
+          digest: event.data.digest,
+          reason: event.data.reason,
+        });
+      } else if (event.type === "webhook.received" && event.data.reprocessedAt !== undefined) {
+        reprocessed.add(event.data.digest);
       }
     }
+    // Those parsed again since (`reprocess`) are no longer waiting for anyone.
+    const quarantined = seenQuarantined.filter((item) => !reprocessed.has(item.digest));
     const lines: BatchLine[] = [...projection.batches.values()].map((batch) => {
       const enrichment = batch.enrichmentId ? projection.enrichments.get(batch.enrichmentId) : undefined;
       let state: string;
@@ -114,7 +124,7 @@ export async function statusCommand(args: readonly string[], io: CliIo): Promise
     if (quarantined.length > 0) {
       print(
         io.stdout,
-        `${quarantined.length} webhook deliveries QUARANTINED (signed, stored, but not parseable):`,
+        `${quarantined.length} webhook deliveries QUARANTINED (signed, stored, but not parseable; after upgrading, \`fullenrich-rx reprocess\` parses them again):`,
       );
       for (const item of quarantined)
         print(io.stdout, `  position ${item.position}, sha256 ${item.digest.slice(0, 12)}…: ${item.reason}`);
