@@ -1,5 +1,5 @@
 import { Observable } from "rxjs";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ContactResult } from "../../src/engine/contact-result.js";
 import { EnrichmentEngine } from "../../src/engine/engine.js";
 import type { EnrichmentJob } from "../../src/engine/job.js";
@@ -8,29 +8,12 @@ import type { EventOf, EventType } from "../../src/events/event-types.js";
 import { parseEvent } from "../../src/events/event-types.js";
 import type { AppendOptions, NewEvent, StoredEvent } from "../../src/events/store.js";
 import { MemoryEventStore } from "../../src/events/stores/memory-store.js";
-import {
-  contacts,
-  useVirtualTime,
-  virtualWorld,
-  type World,
-  type WorldOptions,
-} from "../support/virtual-world.js";
+import { contacts, virtualWorldPerTest, type World } from "../support/virtual-world.js";
 
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
 
-let world: World | undefined;
-beforeEach(() => useVirtualTime());
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-  vi.useRealTimers();
-});
-
-async function start(options: WorldOptions): Promise<World> {
-  world = await virtualWorld(options);
-  return world;
-}
+const start = virtualWorldPerTest();
 
 function collect(job: EnrichmentJob): { results: ContactResult[]; done: boolean } {
   const state = { results: [] as ContactResult[], done: false };

@@ -1,4 +1,4 @@
-import { vi } from "vitest";
+import { afterEach, beforeEach, vi } from "vitest";
 import { FullEnrichClient, type FullEnrichClientOptions } from "../../src/api/client.js";
 import { type EngineMode, type EngineOptions, EnrichmentEngine } from "../../src/engine/engine.js";
 import type { EventStore } from "../../src/events/store.js";
@@ -17,6 +17,24 @@ export function useVirtualTime(): void {
     toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"],
     now: 0,
   });
+}
+
+/**
+ * For a test file (or describe block) whose tests each run in one virtual world: fakes time before
+ * each test, closes its world and restores real time after; returns the function that starts it.
+ */
+export function virtualWorldPerTest(): (options?: WorldOptions) => Promise<World> {
+  let world: World | undefined;
+  beforeEach(() => useVirtualTime());
+  afterEach(async () => {
+    await world?.close();
+    world = undefined;
+    vi.useRealTimers();
+  });
+  return async (options = {}) => {
+    world = await virtualWorld(options);
+    return world;
+  };
 }
 
 /** One API call as the provider received it. */

@@ -1,11 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ContactResult } from "../../src/engine/contact-result.js";
 import { dedupKeys, newEvent, parseEvent, streams } from "../../src/events/event-types.js";
 import type { EventStore } from "../../src/events/store.js";
 import { MemoryEventStore } from "../../src/events/stores/memory-store.js";
 import { sha256Hex } from "../../src/internal/crypto.js";
 import { reprocessQuarantined } from "../../src/webhooks/reprocess.js";
-import { contacts, KEY, useVirtualTime, virtualWorld, type World } from "../support/virtual-world.js";
+import { contacts, KEY, virtualWorldPerTest } from "../support/virtual-world.js";
 
 const MINUTE = 60_000;
 
@@ -63,22 +63,15 @@ describe("reprocessQuarantined", () => {
 });
 
 describe("a quarantined batch event, re-processed after an upgrade, resolves its contacts", () => {
-  let world: World | undefined;
-  beforeEach(() => useVirtualTime());
-  afterEach(async () => {
-    await world?.close();
-    world = undefined;
-    vi.useRealTimers();
-  });
+  const start = virtualWorldPerTest();
 
   it("through the running engine, by webhook, each contact once", async () => {
     // Its batch webhook "arrived" but was quarantined: no fallback polling, so nothing else resolves it.
-    const w = await virtualWorld({
+    const w = await start({
       mode: "webhook",
       engine: { fallback: false },
       simulator: { faults: { loseBatchWebhook: () => true } },
     });
-    world = w;
     const job = w.engine.enrich(contacts(4));
     const results: ContactResult[] = [];
     job.results$.subscribe((result) => results.push(result));
