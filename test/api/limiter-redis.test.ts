@@ -10,7 +10,6 @@ import {
   pause,
   takeWhenFree,
 } from "../support/limiter-contract.js";
-import { forkChild } from "../support/pg-processes.js";
 import {
   assertLimiterBuilt,
   assertRedisReachable,
@@ -20,7 +19,7 @@ import {
   uniquePrefix,
 } from "../support/redis-fixture.js";
 import type { Child } from "../support/store-processes.js";
-import { within } from "../support/store-processes.js";
+import { forkChild, within } from "../support/store-processes.js";
 
 const childScript = fileURLToPath(new URL("../support/redis-limiter-child.mjs", import.meta.url));
 const prefixes: string[] = [];

@@ -14,7 +14,6 @@ import {
   uniqueSchema,
   urlWithSchema,
 } from "../support/pg-fixture.js";
-import { startPgChild } from "../support/pg-processes.js";
 import {
   collect,
   describeStoreContract,
@@ -23,7 +22,7 @@ import {
   record,
   waitUntil,
 } from "../support/store-contract.js";
-import { assertStoreBuilt, within } from "../support/store-processes.js";
+import { assertStoreBuilt, startChild, within } from "../support/store-processes.js";
 
 const schemas: string[] = [];
 const stores: PostgresEventStore[] = [];
@@ -533,7 +532,7 @@ describe("PostgresEventStore", () => {
       const schema = newSchema();
       const url = urlWithSchema(schema);
       const children = ["p1", "p2"].map((id) =>
-        startPgChild(["writer", url, id, "300", "5", "2", "both-try-this", "1"]),
+        startChild(["writer", url, id, "300", "5", "2", "both-try-this", "1"]),
       );
       await within(
         Promise.all(children.map((child) => child.ready)),
@@ -583,7 +582,7 @@ describe("PostgresEventStore", () => {
 
     it("a process killed with SIGKILL mid-append leaves every acknowledged batch whole and no partial batch", async () => {
       const schema = newSchema();
-      const child = startPgChild(["crash", urlWithSchema(schema), "7", "4"]);
+      const child = startChild(["crash", urlWithSchema(schema), "7", "4"]);
       const acked = (): number => child.lines.filter((line) => line.startsWith("ack ")).length;
       await waitUntil(() => acked() >= 300 || child.stderr.length > 0, "300 acknowledged batches", 15_000);
       expect(child.stderr.join("")).toBe("");
@@ -618,7 +617,7 @@ describe("PostgresEventStore", () => {
       const schema = newSchema();
       const store = await open(schema, { pollIntervalMs: 60_000 });
       await store.append("local", [ev("mine")]);
-      const child = startPgChild(["trickle", urlWithSchema(schema), "40", "3"]);
+      const child = startChild(["trickle", urlWithSchema(schema), "40", "3"]);
       const live = collect(store.subscribe(0), 41, 15_000);
       await child.ready;
       child.process.send("go");

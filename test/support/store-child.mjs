@@ -1,5 +1,6 @@
-// A child process for the SQLite store's multi-process tests. Plain ESM on purpose: it imports the
-// COMPILED store from dist/ (the test command builds first), so no TypeScript loader is needed.
+// A child process for the event stores' multi-process tests. Plain ESM on purpose: it imports the
+// COMPILED stores from dist/ (the test command builds first), so no TypeScript loader is needed.
+// <path> is a SQLite file, or a postgres:// URL (with a ?schema= parameter) for the PostgreSQL store.
 //
 //   node store-child.mjs writer <path> <id> <count> <batchSize> <inFlight> <sharedKey> <pauseMs>
 //     waits for "go" on the IPC channel, appends <count> events {proc, seq} in batches of
@@ -15,9 +16,16 @@
 //   node store-child.mjs natural <path>
 //     opens, appends one event, awaits close() and prints "closed", then lets the process end by
 //     itself (no process.exit): an awaited close() must complete even with nothing else to do.
-import { SqliteEventStore } from "../../dist/events/stores/index.js";
+import { PostgresEventStore, SqliteEventStore } from "../../dist/events/stores/index.js";
 
 const [mode, path, ...args] = process.argv.slice(2);
+
+/** The store at `path`: PostgreSQL for a postgres:// URL, else SQLite with `sqliteOptions`. */
+function open(sqliteOptions = {}) {
+  return /^postgres(ql)?:\/\//.test(path)
+    ? PostgresEventStore.open(path)
+    : SqliteEventStore.open(path, sqliteOptions);
+}
 
 function waitForGo() {
   if (typeof process.send !== "function") return Promise.resolve();
@@ -35,7 +43,7 @@ async function writer() {
   const count = Number(countText);
   const batchSize = Number(batchText);
   const inFlight = Number(inFlightText);
-  const store = await SqliteEventStore.open(path, { checkpointIntervalMs: 50 });
+  const store = await open({ checkpointIntervalMs: 50 });
   await waitForGo();
   const pending = new Set();
   let appended = 0;
@@ -51,7 +59,7 @@ async function writer() {
     pending.add(promise);
     promise.finally(() => pending.delete(promise));
     if (barrier) {
-      // Barrier through the file itself: after our first commit, wait until another process has
+      // Barrier through the store itself: after our first commit, wait until another process has
       // written too, so that the two writers certainly overlap.
       barrier = false;
       await promise;
@@ -79,7 +87,7 @@ async function crash() {
   const [maxKText, lanesText] = args;
   const maxK = Number(maxKText);
   const lanes = Number(lanesText);
-  const store = await SqliteEventStore.open(path, { durability: "full", checkpointIntervalMs: 10 });
+  const store = await open({ durability: "full", checkpointIntervalMs: 10 });
   let next = 0;
   const lane = async () => {
     for (;;) {
@@ -99,7 +107,7 @@ async function crash() {
 
 async function trickle() {
   const [countText, delayText] = args;
-  const store = await SqliteEventStore.open(path);
+  const store = await open();
   await waitForGo();
   for (let n = 1; n <= Number(countText); n += 1) {
     await store.append("trickle", [{ type: "trickled", version: 1, data: { n } }]);
@@ -110,7 +118,7 @@ async function trickle() {
 }
 
 async function natural() {
-  const store = await SqliteEventStore.open(path);
+  const store = await open();
   await store.append("natural", [{ type: "natural", version: 1, data: {} }]);
   await store.close();
   process.stdout.write("closed\n");

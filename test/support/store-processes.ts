@@ -2,7 +2,7 @@ import { type ChildProcess, fork } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-/** The child script the multi-process SQLite tests run (plain ESM importing the compiled store). */
+/** The child script the multi-process store tests run (plain ESM importing the compiled stores). */
 export const storeChildScript = fileURLToPath(new URL("./store-child.mjs", import.meta.url));
 
 const distEntry = fileURLToPath(new URL("../../dist/events/stores/index.js", import.meta.url));
@@ -38,9 +38,12 @@ export interface Child {
   ready: Promise<void>;
 }
 
-/** Starts `store-child.mjs` with `args`, plain `node` (no loader), with an IPC channel. */
-export function startChild(args: readonly string[]): Child {
-  const child = fork(storeChildScript, [...args], { execArgv: [], stdio: ["ignore", "pipe", "pipe", "ipc"] });
+/**
+ * Starts `script` with `args` under plain `node` (no loader), with an IPC channel, and collects its
+ * stdout lines and stderr. Used for the stores' and the Redis limiter's children.
+ */
+export function forkChild(script: string, args: readonly string[]): Child {
+  const child = fork(script, [...args], { execArgv: [], stdio: ["ignore", "pipe", "pipe", "ipc"] });
   const lines: string[] = [];
   const stderr: string[] = [];
   let partial = "";
@@ -66,6 +69,11 @@ export function startChild(args: readonly string[]): Child {
   // Only the tests that wait for readiness care; don't report an unhandled rejection otherwise.
   ready.catch(() => {});
   return { process: child, lines, stderr, exited, ready };
+}
+
+/** Starts `store-child.mjs` with `args` (a SQLite path or a postgres:// URL first). */
+export function startChild(args: readonly string[]): Child {
+  return forkChild(storeChildScript, args);
 }
 
 /** Resolves with `promise`, or rejects after `ms` saying what did not happen (and the child's stderr). */
