@@ -14,15 +14,8 @@ import {
   uniqueSchema,
   urlWithSchema,
 } from "../support/pg-fixture.js";
-import {
-  collect,
-  describeStoreContract,
-  ev,
-  realDelay,
-  record,
-  waitUntil,
-} from "../support/store-contract.js";
-import { assertStoreBuilt, startChild, within } from "../support/store-processes.js";
+import { describeStoreContract, ev, realDelay, record, waitUntil } from "../support/store-contract.js";
+import { describeProcessContract } from "../support/store-process-contract.js";
 
 const schemas: string[] = [];
 const stores: PostgresEventStore[] = [];
@@ -525,107 +518,15 @@ describe("PostgresEventStore", () => {
     });
   });
 
-  describe("several processes (children run the compiled store from dist/)", () => {
-    beforeAll(() => assertStoreBuilt());
-
-    it("two processes append at once: nothing lost, contiguous, one shared key stored once", async () => {
-      const schema = newSchema();
-      const url = urlWithSchema(schema);
-      const children = ["p1", "p2"].map((id) =>
-        startChild(["writer", url, id, "300", "5", "2", "both-try-this", "1"]),
-      );
-      await within(
-        Promise.all(children.map((child) => child.ready)),
-        10_000,
-        "both children ready",
-        children,
-      );
-      for (const child of children) child.process.send("go");
-      const codes = await within(
-        Promise.all(children.map((child) => child.exited)),
-        15_000,
-        "both exits",
-        children,
-      );
-      expect(codes, children.flatMap((child) => child.stderr).join("\n")).toEqual([0, 0]);
-      const reports = children.map(
-        (child) =>
-          JSON.parse(child.lines[0] ?? "{}") as {
-            id: string;
-            appended: number;
-            sharedAppended: boolean;
-            sharedPosition: number;
-          },
-      );
-      expect(reports.map((report) => report.appended)).toEqual([300, 300]);
-      expect(reports.filter((report) => report.sharedAppended)).toHaveLength(1);
-      expect(reports[0]?.sharedPosition).toBe(reports[1]?.sharedPosition);
-
-      const store = await open(schema);
-      const all = await store.read();
-      expect(positionsOf(all)).toEqual(range(1, 601));
-      const switches = all.filter((event, i) => i > 0 && event.stream !== all[i - 1]?.stream).length;
-      expect(switches).toBeGreaterThanOrEqual(2);
-      expect(
-        all.filter((event) => event.dedupKey === "both-try-this").map((event) => event.position),
-      ).toEqual([reports[0]?.sharedPosition]);
-      for (const id of ["p1", "p2"]) {
-        const seqs = all
-          .filter((event) => event.type === "child.wrote" && (event.data as { proc: string }).proc === id)
-          .map((event) => (event.data as { seq: number }).seq);
-        expect(seqs).toEqual(range(0, 299));
-        const versions = all.filter((event) => event.stream === `proc-${id}`).map((e) => e.streamVersion);
-        expect(versions).toEqual(range(1, versions.length));
-      }
-      await store.close();
-    });
-
-    it("a process killed with SIGKILL mid-append leaves every acknowledged batch whole and no partial batch", async () => {
-      const schema = newSchema();
-      const child = startChild(["crash", urlWithSchema(schema), "7", "4"]);
-      const acked = (): number => child.lines.filter((line) => line.startsWith("ack ")).length;
-      await waitUntil(() => acked() >= 300 || child.stderr.length > 0, "300 acknowledged batches", 15_000);
-      expect(child.stderr.join("")).toBe("");
-      child.process.kill("SIGKILL");
-      expect(await child.exited).toBe("SIGKILL");
-      const acknowledged = child.lines
-        .filter((line) => line.startsWith("ack "))
-        .map((line) => Number(line.slice(4)));
-      expect(acknowledged.length).toBeGreaterThanOrEqual(300);
-
-      // The killed session's transaction is rolled back by the server; the lock frees at once.
-      const store = await open(schema, { lockTimeoutMs: 5_000 });
-      await store.append("after", [ev("after the crash")]);
-      const all = await store.read();
-      expect(positionsOf(all)).toEqual(range(1, all.length));
-      const batches = new Map<number, { k: number; items: Set<number> }>();
-      for (const event of all.slice(0, -1)) {
-        const { batch, k, i } = event.data as { batch: number; k: number; i: number };
-        const entry = batches.get(batch) ?? { k, items: new Set<number>() };
-        entry.items.add(i);
-        batches.set(batch, entry);
-      }
-      for (const [batch, entry] of batches) {
-        expect(entry.items.size, `batch ${batch} is partial`).toBe(entry.k);
-        expect(entry.k).toBe(1 + (batch % 7));
-      }
-      for (const batch of acknowledged) expect(batches.has(batch), `acknowledged batch ${batch}`).toBe(true);
-      await store.close();
-    });
-
-    it("a subscription notices events appended by another process, in order", async () => {
-      const schema = newSchema();
-      const store = await open(schema, { pollIntervalMs: 60_000 });
-      await store.append("local", [ev("mine")]);
-      const child = startChild(["trickle", urlWithSchema(schema), "40", "3"]);
-      const live = collect(store.subscribe(0), 41, 15_000);
-      await child.ready;
-      child.process.send("go");
-      const events = await live;
-      expect(await child.exited).toBe(0);
-      expect(events[0]?.data).toBe("mine");
-      expect(events.slice(1).map((event) => (event.data as { n: number }).n)).toEqual(range(1, 40));
-      expect(positionsOf(events)).toEqual(range(1, 41));
-    });
+  describeProcessContract({
+    location: async () => urlWithSchema(newSchema()),
+    // Without polling for the tail: it must hear the other process through LISTEN/NOTIFY.
+    open: (location, options) =>
+      PostgresEventStore.open(
+        location,
+        options?.tail ? { pollIntervalMs: 60_000 } : { lockTimeoutMs: 5_000 },
+      ),
+    writerPauseMs: 1,
+    timeoutMs: 15_000,
   });
 });

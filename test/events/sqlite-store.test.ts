@@ -5,9 +5,10 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ConcurrencyError, type StoredEvent, StoreUnavailableError } from "../../src/events/store.js";
-import { openStore, SqliteEventStore, type SqliteEventStoreOptions } from "../../src/events/stores/index.js";
+import { openStore, SqliteEventStore } from "../../src/events/stores/index.js";
 import type { WriterThread } from "../../src/events/stores/sqlite-writer.js";
-import { collect, describeStoreContract, ev, record, waitUntil } from "../support/store-contract.js";
+import { describeStoreContract, ev, record, waitUntil } from "../support/store-contract.js";
+import { describeProcessContract } from "../support/store-process-contract.js";
 import { assertStoreBuilt, startChild, within } from "../support/store-processes.js";
 
 const directories: string[] = [];
@@ -607,102 +608,20 @@ describe("SqliteEventStore", () => {
     });
   });
 
-  describe("several processes (children run the compiled store from dist/)", () => {
-    beforeAll(() => assertStoreBuilt());
-
-    it("two processes append to one file at once: nothing lost, contiguous, per-process order kept", async () => {
-      const path = await tempPath();
-      const children = ["p1", "p2"].map((id) =>
-        startChild(["writer", path, id, "300", "5", "2", "both-try-this", "2"]),
-      );
-      await within(
-        Promise.all(children.map((child) => child.ready)),
-        10_000,
-        "both children ready",
-        children,
-      );
-      for (const child of children) child.process.send("go");
-      const codes = await within(
-        Promise.all(children.map((child) => child.exited)),
-        15_000,
-        "both exits",
-        children,
-      );
-      expect(codes, children.flatMap((child) => child.stderr).join("\n")).toEqual([0, 0]);
-      const reports = children.map(
-        (child) =>
-          JSON.parse(child.lines[0] ?? "{}") as {
-            id: string;
-            appended: number;
-            sharedAppended: boolean;
-            sharedPosition: number;
-          },
-      );
-      expect(reports.map((report) => report.appended)).toEqual([300, 300]);
-      expect(reports.filter((report) => report.sharedAppended)).toHaveLength(1);
-      expect(reports[0]?.sharedPosition).toBe(reports[1]?.sharedPosition);
-
-      const store = await SqliteEventStore.open(path);
-      const all = await store.read();
-      await store.close();
-      expect(positionsOf(all)).toEqual(Array.from({ length: 601 }, (_, i) => i + 1));
-      // The two processes really wrote at the same time: their events interleave (the children's
-      // barrier guarantees at least two switches; in practice there are dozens).
-      const switches = all.filter((event, i) => i > 0 && event.stream !== all[i - 1]?.stream).length;
-      expect(switches).toBeGreaterThanOrEqual(2);
-      expect(
-        all.filter((event) => event.dedupKey === "both-try-this").map((event) => event.position),
-      ).toEqual([reports[0]?.sharedPosition]);
-      for (const id of ["p1", "p2"]) {
-        const seqs = all
-          .filter((event) => event.type === "child.wrote" && (event.data as { proc: string }).proc === id)
-          .map((event) => (event.data as { seq: number }).seq);
-        expect(seqs).toEqual(Array.from({ length: 300 }, (_, i) => i));
-        expect(
-          all.filter((event) => event.stream === `proc-${id}`).map((event) => event.streamVersion),
-        ).toEqual(
-          Array.from(
-            { length: seqs.length + (reports.find((r) => r.id === id)?.sharedAppended ? 1 : 0) },
-            (_, i) => i + 1,
-          ),
-        );
-      }
-    });
-
-    it("a process killed with SIGKILL mid-append leaves every acknowledged batch whole and no partial batch", async () => {
-      const path = await tempPath();
-      const child = startChild(["crash", path, "7", "4"]);
-      const acked = (): number => child.lines.filter((line) => line.startsWith("ack ")).length;
-      await waitUntil(() => acked() >= 300 || child.stderr.length > 0, "300 acknowledged batches", 20_000);
-      expect(child.stderr.join("")).toBe("");
-      child.process.kill("SIGKILL");
-      expect(await child.exited).toBe("SIGKILL");
-      const acknowledged = child.lines
-        .filter((line) => line.startsWith("ack "))
-        .map((line) => Number(line.slice(4)));
-      expect(acknowledged.length).toBeGreaterThanOrEqual(300);
-
-      const store = await SqliteEventStore.open(path);
-      const all = await store.read();
-      await store.close();
-      expect(positionsOf(all)).toEqual(Array.from({ length: all.length }, (_, i) => i + 1));
-      const batches = new Map<number, { k: number; items: Set<number> }>();
-      for (const event of all) {
-        const { batch, k, i } = event.data as { batch: number; k: number; i: number };
-        const entry = batches.get(batch) ?? { k, items: new Set<number>() };
-        entry.items.add(i);
-        batches.set(batch, entry);
-      }
-      for (const [batch, entry] of batches) {
-        expect(entry.items.size, `batch ${batch} is partial`).toBe(entry.k);
-        expect(entry.k).toBe(1 + (batch % 7));
-      }
-      for (const batch of acknowledged) expect(batches.has(batch), `acknowledged batch ${batch}`).toBe(true);
-      expect(batches.size).toBeGreaterThanOrEqual(acknowledged.length);
+  describeProcessContract({
+    location: tempPath,
+    open: (path, options) => SqliteEventStore.open(path, options?.tail ? { pollIntervalMs: 25 } : {}),
+    writerPauseMs: 2,
+    timeoutMs: 20_000,
+    afterCrash: (path) => {
       const raw = rawConnection(path);
       expect(raw.pragma("integrity_check", { simple: true })).toBe("ok");
       raw.close();
-    });
+    },
+  });
+
+  describe("a child process", () => {
+    beforeAll(() => assertStoreBuilt());
 
     it("an awaited close() completes in a process with nothing else to do, and removes the WAL", async () => {
       const path = await tempPath();
@@ -710,25 +629,6 @@ describe("SqliteEventStore", () => {
       expect(await child.exited).toBe(0);
       expect(child.lines).toContain("closed");
       expect(existsSync(`${path}-wal`)).toBe(false);
-    });
-
-    it("a subscription notices events appended by another process", async () => {
-      const path = await tempPath();
-      const options: SqliteEventStoreOptions = { pollIntervalMs: 25 };
-      const store = await SqliteEventStore.open(path, options);
-      await store.append("local", [ev("mine")]);
-      const child = startChild(["trickle", path, "40", "3"]);
-      const live = collect(store.subscribe(0), 41, 20_000);
-      await child.ready;
-      child.process.send("go");
-      const events = await live;
-      expect(await child.exited).toBe(0);
-      expect(events[0]?.data).toBe("mine");
-      expect(events.slice(1).map((event) => (event.data as { n: number }).n)).toEqual(
-        Array.from({ length: 40 }, (_, i) => i + 1),
-      );
-      expect(positionsOf(events)).toEqual(Array.from({ length: 41 }, (_, i) => i + 1));
-      await store.close();
     });
   });
 });
