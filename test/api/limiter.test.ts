@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { CallLimiter, type CallPriority } from "../../src/api/limiter.js";
 import { LocalWindowBudget } from "../../src/api/window-budget.js";
+import { worstWindow } from "../support/limiter-contract.js";
 
 beforeEach(() => {
   vi.useFakeTimers({ now: 0 });
@@ -12,26 +13,6 @@ afterEach(() => {
 
 function limiter(limit: number, windowMs: number): CallLimiter {
   return new CallLimiter(new LocalWindowBudget(limit, windowMs));
-}
-
-/**
- * The most calls whose [start, end] interval meets one window of `windowMs`: the most the provider
- * could count in one window, wherever between start and end each call reached it.
- */
-function worstWindow(calls: { start: number; end: number }[], windowMs: number): number {
-  let worst = 0;
-  const candidates = calls.flatMap((call) => [
-    call.start,
-    call.end,
-    call.end - windowMs + 1,
-    call.start - windowMs + 1,
-  ]);
-  for (const from of candidates) {
-    const to = from + windowMs;
-    const count = calls.filter((call) => call.start < to && call.end >= from).length;
-    worst = Math.max(worst, count);
-  }
-  return worst;
 }
 
 describe("CallLimiter (virtual time)", () => {
