@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { ConcurrencyError, type StoredEvent, StoreUnavailableError } from "../../src/events/store.js";
+import { type StoredEvent, StoreUnavailableError } from "../../src/events/store.js";
 import {
   openStore,
   PostgresEventStore,
@@ -59,7 +59,12 @@ describeStoreContract(
       },
     };
   },
-  { sharedStorage: true, crossHandleTimeoutMs: 5_000, propertyRuns: 15 },
+  {
+    sharedStorage: true,
+    crossHandleTimeoutMs: 5_000,
+    propertyRuns: 15,
+    transactions: (store) => (store as PostgresEventStore).diagnostics().transactions,
+  },
 );
 
 function positionsOf(events: readonly StoredEvent[]): number[] {
@@ -244,33 +249,6 @@ describe("PostgresEventStore", () => {
         await observer.end();
         await store.close();
       }
-    });
-
-    it("rolls back only the append whose expected version fails, keeping the rest of the group", async () => {
-      const store = await open(newSchema());
-      await store.append("taken", [ev("x")]);
-      const before = store.diagnostics().transactions;
-      const [ok1, bad, ok2, dup] = await Promise.allSettled([
-        store.append("a", [ev(1, "same")]),
-        store.append("taken", [ev(2), ev(3)], {
-          expectedVersion: "no-stream",
-          checkpoint: { name: "c", position: 9 },
-        }),
-        store.append("b", [ev(4), ev(5)], { checkpoint: { name: "d", position: 2 } }),
-        store.append("c", [ev(6, "same")]),
-      ]);
-      expect(store.diagnostics().transactions - before).toBe(1);
-      expect(ok1.status === "fulfilled" && positionsOf(ok1.value.appended)).toEqual([2]);
-      expect(bad.status === "rejected" && bad.reason).toBeInstanceOf(ConcurrencyError);
-      expect(ok2.status === "fulfilled" && positionsOf(ok2.value.appended)).toEqual([3, 4]);
-      expect(dup.status === "fulfilled" && dup.value).toEqual({
-        appended: [],
-        duplicates: [{ index: 0, dedupKey: "same", position: 2 }],
-      });
-      expect(await store.getCheckpoint("c")).toBe(0);
-      expect(await store.getCheckpoint("d")).toBe(2);
-      expect(positionsOf(await store.read())).toEqual([1, 2, 3, 4]);
-      await store.close();
     });
 
     it("retries a failing group one append per transaction, so one bad append fails alone", async () => {

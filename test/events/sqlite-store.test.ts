@@ -48,7 +48,7 @@ describeStoreContract(
       },
     };
   },
-  { sharedStorage: true },
+  { sharedStorage: true, transactions: (store) => (store as SqliteEventStore).diagnostics().transactions },
 );
 
 function rawConnection(path: string): Database.Database {
@@ -209,33 +209,6 @@ describe("SqliteEventStore", () => {
       } finally {
         observer.close();
       }
-    });
-
-    it("rolls back only the append whose expected version fails, keeping the rest of the group", async () => {
-      const store = await SqliteEventStore.open(await tempPath());
-      await store.append("taken", [ev("x")]);
-      const before = store.diagnostics().transactions;
-      const [ok1, bad, ok2, dup] = await Promise.allSettled([
-        store.append("a", [ev(1, "same")]),
-        store.append("taken", [ev(2), ev(3)], {
-          expectedVersion: "no-stream",
-          checkpoint: { name: "c", position: 9 },
-        }),
-        store.append("b", [ev(4), ev(5)], { checkpoint: { name: "d", position: 2 } }),
-        store.append("c", [ev(6, "same")]),
-      ]);
-      expect(store.diagnostics().transactions - before).toBe(1);
-      expect(ok1.status === "fulfilled" && positionsOf(ok1.value.appended)).toEqual([2]);
-      expect(bad.status === "rejected" && bad.reason).toBeInstanceOf(ConcurrencyError);
-      expect(ok2.status === "fulfilled" && positionsOf(ok2.value.appended)).toEqual([3, 4]);
-      expect(dup.status === "fulfilled" && dup.value).toEqual({
-        appended: [],
-        duplicates: [{ index: 0, dedupKey: "same", position: 2 }],
-      });
-      expect(await store.getCheckpoint("c")).toBe(0);
-      expect(await store.getCheckpoint("d")).toBe(2);
-      expect(positionsOf(await store.read())).toEqual([1, 2, 3, 4]);
-      await store.close();
     });
   });
 

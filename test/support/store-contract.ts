@@ -32,6 +32,11 @@ export interface StoreContractCapabilities {
   crossHandleTimeoutMs?: number;
   /** Runs of the model-based property test. Default 25. */
   propertyRuns?: number;
+  /**
+   * For a store that groups concurrent appends into one transaction (group commit): its count of
+   * committed transactions. The group-commit tests run only with it.
+   */
+  transactions?: (store: EventStore) => number;
 }
 
 // Captured before any test installs fake timers, so waits in this suite always use real time.
@@ -334,6 +339,35 @@ export function describeStoreContract(
           expect(await store.getCheckpoint("c")).toBe(0);
         }));
     });
+
+    if (capabilities.transactions) {
+      const transactions = capabilities.transactions;
+      it("group commit: rolls back only the append whose expected version fails, keeping the rest of the group", () =>
+        withStore(async (store) => {
+          await store.append("taken", [ev("x")]);
+          const before = transactions(store);
+          const [ok1, bad, ok2, dup] = await Promise.allSettled([
+            store.append("a", [ev(1, "same")]),
+            store.append("taken", [ev(2), ev(3)], {
+              expectedVersion: "no-stream",
+              checkpoint: { name: "c", position: 9 },
+            }),
+            store.append("b", [ev(4), ev(5)], { checkpoint: { name: "d", position: 2 } }),
+            store.append("c", [ev(6, "same")]),
+          ]);
+          expect(transactions(store) - before).toBe(1);
+          expect(ok1.status === "fulfilled" && positions(ok1.value.appended)).toEqual([2]);
+          expect(bad.status === "rejected" && bad.reason).toBeInstanceOf(ConcurrencyError);
+          expect(ok2.status === "fulfilled" && positions(ok2.value.appended)).toEqual([3, 4]);
+          expect(dup.status === "fulfilled" && dup.value).toEqual({
+            appended: [],
+            duplicates: [{ index: 0, dedupKey: "same", position: 2 }],
+          });
+          expect(await store.getCheckpoint("c")).toBe(0);
+          expect(await store.getCheckpoint("d")).toBe(2);
+          expect(positions(await store.read())).toEqual([1, 2, 3, 4]);
+        }));
+    }
 
     describe("idempotent appends (dedup keys)", () => {
       it("skips an event whose dedup key is stored, reporting the stored position", () =>
