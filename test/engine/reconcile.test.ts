@@ -39,7 +39,11 @@ function record(person: Person, found = true) {
   };
 }
 
-function requestBatch(log: LogBuilder, contacts: Person[]): string[] {
+/**
+ * Appends the request event of one batch of `contacts` (webhook mode when `accepted` is false, as a
+ * batch whose POST answer was never recorded), then its accepted event unless told otherwise.
+ */
+function requestBatch(log: LogBuilder, contacts: Person[], { accepted = true } = {}): string[] {
   const keys = keyBatch(testKeying, contacts, "request");
   log.append("enrichment.requested", {
     batchId: BATCH,
@@ -50,12 +54,13 @@ function requestBatch(log: LogBuilder, contacts: Person[]): string[] {
     name: "n",
     contacts: contacts.map((contact, i) => ({ key: keys[i] as string, contact })),
     keying: testKeying,
-    webhookUrl: null,
+    webhookUrl: accepted ? null : "http://x",
     contactWebhookUrl: null,
-    mode: "both",
+    mode: accepted ? "both" : "webhook",
     requestedAt: 0,
   });
-  log.append("enrichment.accepted", { batchId: BATCH, enrichmentId: ENRICHMENT, acceptedAt: 0 });
+  if (accepted)
+    log.append("enrichment.accepted", { batchId: BATCH, enrichmentId: ENRICHMENT, acceptedAt: 0 });
   return keys;
 }
 
@@ -224,21 +229,7 @@ describe("reconciliation", () => {
   it("links a delivery to a batch whose accepted event was never written, by its correlation ids", () => {
     const log = new LogBuilder();
     const contacts = people(2);
-    const keys = keyBatch(testKeying, contacts, "request");
-    log.append("enrichment.requested", {
-      batchId: BATCH,
-      jobId: "job",
-      batchIndex: 0,
-      contactsDigest: "d",
-      kind: "enrich",
-      name: "n",
-      contacts: contacts.map((contact, i) => ({ key: keys[i] as string, contact })),
-      keying: testKeying,
-      webhookUrl: "http://x",
-      contactWebhookUrl: null,
-      mode: "webhook",
-      requestedAt: 0,
-    });
+    const keys = requestBatch(log, contacts, { accepted: false });
     observe(log, contacts, { kind: "batch", status: "FINISHED" }, 1, 1);
     const accepted = log.ofType("enrichment.accepted");
     expect(accepted).toHaveLength(1);
