@@ -1,10 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { createServer, request, type Server } from "node:http";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { PostgresEventStore } from "../../src/events/stores/postgres-store.js";
 import { type RunningSimulator, startSimulator } from "../../src/simulator/index.js";
-import { freePort, waitFor } from "../support/cli-process.js";
+import { freePort, type JsonLinesChild, startJsonLinesChild, waitFor } from "../support/cli-process.js";
 import { assertDatabaseReachable, dropSchemas, uniqueSchema, urlWithSchema } from "../support/pg-fixture.js";
 import { assertRedisReachable, deletePrefix, redisUrl, uniquePrefix } from "../support/redis-fixture.js";
 
@@ -21,18 +20,10 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
 
-interface Instance {
-  proc: ChildProcess;
-  lines(): Record<string, unknown>[];
-}
-
-function startInstance(args: string[]): Instance {
-  const proc = spawn(process.execPath, [CHILD, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  proc.stdout?.on("data", (chunk: Buffer) => {
-    out += chunk.toString();
-  });
-  proc.stderr?.on("data", (chunk: Buffer) => process.stderr.write(chunk));
+/** Starts one engine process; the test's cleanup stops it if it is still running. */
+function startInstance(args: string[]): JsonLinesChild {
+  const instance = startJsonLinesChild(CHILD, args);
+  const { proc } = instance;
   cleanups.push(async () => {
     if (proc.exitCode === null && proc.signalCode === null) {
       proc.kill("SIGTERM");
@@ -40,14 +31,7 @@ function startInstance(args: string[]): Instance {
       proc.kill("SIGKILL");
     }
   });
-  return {
-    proc,
-    lines: () =>
-      out
-        .split("\n")
-        .filter((line) => line.startsWith("{"))
-        .map((line) => JSON.parse(line) as Record<string, unknown>),
-  };
+  return instance;
 }
 
 /** A load balancer in front of the two receivers: round robin; a backend that is down gets skipped. */

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
@@ -12,7 +11,7 @@ import { SqliteEventStore } from "../../src/events/stores/sqlite-store.js";
 import { type RunningSimulator, type SimulatorFaults, startSimulator } from "../../src/simulator/index.js";
 import { createNodeListener } from "../../src/webhooks/node-adapter.js";
 import { WebhookReceiver } from "../../src/webhooks/receiver.js";
-import { freePort, waitFor } from "../support/cli-process.js";
+import { freePort, startJsonLinesChild, waitFor } from "../support/cli-process.js";
 
 const KEY = "engine-http-key";
 const SCALE = 0.01;
@@ -211,27 +210,7 @@ describe("a rerun of a job after a refused submission", () => {
 describe("a child process killed with SIGKILL mid-run, then resumed from the same SQLite file", () => {
   const child = fileURLToPath(new URL("../support/engine-child.mjs", import.meta.url));
 
-  function start(args: string[]): {
-    proc: ChildProcess;
-    lines: () => Record<string, unknown>[];
-    done: Promise<number | null>;
-  } {
-    const proc = spawn(process.execPath, [child, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    proc.stdout?.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    proc.stderr?.on("data", (chunk: Buffer) => process.stderr.write(chunk));
-    return {
-      proc,
-      lines: () =>
-        out
-          .split("\n")
-          .filter((line) => line.startsWith("{"))
-          .map((line) => JSON.parse(line) as Record<string, unknown>),
-      done: new Promise((resolve) => proc.on("close", (code) => resolve(code))),
-    };
-  }
+  const start = (args: string[]) => startJsonLinesChild(child, args);
 
   for (const mode of ["polling", "webhook"] as const) {
     it(`${mode} mode`, async () => {

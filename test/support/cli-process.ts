@@ -71,6 +71,34 @@ export function runCli(
   return runNode(CLI, args, options);
 }
 
+/** A child that reports as JSON lines on stdout (lines starting with `{`); its stderr goes to ours. */
+export interface JsonLinesChild {
+  proc: ChildProcess;
+  /** The JSON lines printed so far, parsed. */
+  lines(): Record<string, unknown>[];
+  /** The exit code once the child has closed (null when a signal ended it). */
+  done: Promise<number | null>;
+}
+
+/** Starts `node SCRIPT ARGS…` with this process's environment, reading its JSON lines. */
+export function startJsonLinesChild(script: string, args: readonly string[]): JsonLinesChild {
+  const proc = spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  proc.stdout?.on("data", (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  proc.stderr?.on("data", (chunk: Buffer) => process.stderr.write(chunk));
+  return {
+    proc,
+    lines: () =>
+      out
+        .split("\n")
+        .filter((line) => line.startsWith("{"))
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+    done: new Promise((resolve) => proc.on("close", (code) => resolve(code))),
+  };
+}
+
 /** A free TCP port on 127.0.0.1. */
 export async function freePort(): Promise<number> {
   const server = createServer();
