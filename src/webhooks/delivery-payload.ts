@@ -62,6 +62,11 @@ function deeperThan(value: object, levels: number): boolean {
   return false;
 }
 
+/** {@link parseDelivery} of a body's UTF-8 text, as {@link decodeUtf8} gave it (undefined: not UTF-8). */
+export function parseDeliveryText(text: string | undefined): DeliveryParse {
+  return text === undefined ? { ok: false, reason: "not valid UTF-8" } : parseDelivery(text);
+}
+
 /**
  * Parses a webhook body: the batch event (a final status, the same body as GET's) or a per-contact
  * event (`IN_PROGRESS`, one record), for enrichments and reverse lookups alike. It needs the

@@ -4,7 +4,7 @@ import type { EventStore, NewEvent } from "../events/store.js";
 import { sha256Hex } from "../internal/crypto.js";
 import { type Logger, silentLogger } from "../internal/logger.js";
 import { defaultScheduler, type Scheduler } from "../internal/time.js";
-import { decodeUtf8, parseDelivery } from "./delivery-payload.js";
+import { decodeUtf8, parseDeliveryText } from "./delivery-payload.js";
 import { SIGNATURE_HEADER, verifySignature } from "./signature.js";
 
 /** Default largest body accepted: 10 MB. */
@@ -152,8 +152,7 @@ export class WebhookReceiver {
     const digest = sha256Hex(rawBody);
     const receivedAt = this.scheduler.now();
     const text = decodeUtf8(rawBody);
-    const parsed =
-      text === undefined ? ({ ok: false, reason: "not valid UTF-8" } as const) : parseDelivery(text);
+    const parsed = parseDeliveryText(text);
     if (!parsed.ok && !this.verify) return this.refuse("malformed", `malformed delivery: ${parsed.reason}`);
 
     const event: NewEvent = parsed.ok

@@ -1,6 +1,6 @@
 import { dedupKeys, parseEvent, streams } from "../events/event-types.js";
 import type { EventStore } from "../events/store.js";
-import { decodeUtf8, parseDelivery } from "./delivery-payload.js";
+import { decodeUtf8, parseDeliveryText } from "./delivery-payload.js";
 import { receivedEvent } from "./receiver.js";
 
 /** What {@link reprocessQuarantined} did. */
@@ -41,8 +41,7 @@ export async function reprocessQuarantined(
       if (event.type !== "webhook.quarantined") continue;
       const { digest, body, encoding, verified, receivedAt } = event.data;
       const text = encoding === "utf8" ? body : decodeUtf8(Buffer.from(body, "base64"));
-      const parsed =
-        text === undefined ? ({ ok: false, reason: "not valid UTF-8" } as const) : parseDelivery(text);
+      const parsed = parseDeliveryText(text);
       if (!parsed.ok) {
         report.stillQuarantined.push({ digest, reason: parsed.reason, position: stored.position });
         continue;
