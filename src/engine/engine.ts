@@ -27,8 +27,8 @@ import {
   parseEvent,
   streams,
 } from "../events/event-types.js";
-import { type BatchState, isSettled } from "../events/projections/enrichment-state.js";
-import { EnrichmentsProjection } from "../events/projections/enrichments-projection.js";
+import { type BatchState, isCleanlyRejected } from "../events/projections/enrichment-state.js";
+import { EnrichmentsProjection, type RunningCount } from "../events/projections/enrichments-projection.js";
 import type { AppendOptions, EventStore, NewEvent, StoredEvent } from "../events/store.js";
 import { type Logger, silentLogger } from "../internal/logger.js";
 import { type Random, systemRandom } from "../internal/random.js";
@@ -39,8 +39,8 @@ import { type ContactResult, toContactResult } from "./contact-result.js";
 import { EnrichmentJob, type JobStart } from "./job.js";
 import { LocalPollLeases, type PollLeases } from "./poll-leases.js";
 import { PollingScheduler } from "./polling-scheduler.js";
-import { reconcile } from "./reconcile.js";
-import { type LookupKind, type RunningCount, RunningLimit } from "./running-limit.js";
+import { decide } from "./reconcile.js";
+import { type LookupKind, RunningLimit } from "./running-limit.js";
 import { DEFAULT_TIMINGS, errorDelay, scaleTimings, type Timings, webhookDeadline } from "./timings.js";
 
 /** How results are collected: webhooks (polling dormant until needed), polling only, or both. */
@@ -152,8 +152,7 @@ const REPLAY_PAGE = 500;
  */
 function willResubmit(batch: BatchState, options: JobOptions): boolean {
   if (batch.enrichmentId !== null) return false;
-  const cleanlyRejected = batch.rejected !== null && !batch.rejected.outcomeUnknown;
-  return cleanlyRejected || options.onAmbiguous === "resubmit";
+  return isCleanlyRejected(batch) || options.onAmbiguous === "resubmit";
 }
 
 function randomId(): string {
@@ -265,22 +264,12 @@ export class EnrichmentEngine {
    * requested without an answer yet, until their webhook deadline.
    */
   private runningAtProvider(kind: LookupKind, now: number): RunningCount {
-    let count = 0;
-    let nextChangeAt: number | null = null;
-    for (const batch of this.projection.batches.values()) {
-      if (batch.kind !== kind || this.inFlight.has(batch.batchId)) continue;
-      if (batch.enrichmentId !== null) {
-        const enrichment = this.projection.enrichments.get(batch.enrichmentId);
-        if (enrichment && isSettled(enrichment)) continue;
-      } else if (batch.rejected !== null && !batch.rejected.outcomeUnknown) {
-        continue;
-      }
-      const until = webhookDeadline(this.timings, batch.acceptedAt ?? batch.requestedAt);
-      if (until <= now) continue;
-      count++;
-      nextChangeAt = Math.min(nextChangeAt ?? until, until);
-    }
-    return { count, nextChangeAt };
+    return this.projection.runningCount(
+      kind,
+      now,
+      (batch) => webhookDeadline(this.timings, batch.acceptedAt ?? batch.requestedAt),
+      this.inFlight,
+    );
   }
 
   /** Creates an engine and replays the log into its projections before resolving. */
@@ -432,7 +421,7 @@ export class EnrichmentEngine {
   /** The batches and enrichments in the log, as the engine's projection holds them. */
   snapshot(): { batches: BatchState[]; unfinished: number; ambiguous: number } {
     return {
-      batches: [...this.projection.batches.values()],
+      batches: [...this.projection.batches()],
       unfinished: this.projection.unfinished().length,
       ambiguous: this.projection.ambiguous().length,
     };
@@ -496,12 +485,15 @@ export class EnrichmentEngine {
 
   /** The log, one event at a time: projection, reconciliation, reactions, then subscribers. */
   private async process(event: DomainEvent): Promise<number> {
-    this.projection.apply(event);
+    this.projection.evolve(event);
     if (event.position > this.reconciledUpTo) {
-      const decisions = reconcile(this.projection, event, {
+      const decisions = decide(this.projection, event, {
         defaultKeying: this.keying,
         now: this.scheduler.now(),
       });
+      // Folded before they are read back, so that the next observation sees this one's outcome.
+      for (const decision of decisions)
+        for (const decided of decision.events) this.projection.evolve(decided);
       for (const [index, decision] of decisions.entries()) {
         const last = index === decisions.length - 1;
         await this.appendReliably(
@@ -527,9 +519,8 @@ export class EnrichmentEngine {
   private react(event: DomainEvent): void {
     switch (event.type) {
       case "enrichment.accepted": {
-        const batch = this.projection.batches.get(event.data.batchId);
-        const enrichment = this.projection.enrichments.get(event.data.enrichmentId);
-        if (batch && !(enrichment && isSettled(enrichment))) this.polling.track(batch);
+        const batch = this.projection.batch(event.data.batchId);
+        if (batch && !this.projection.isSettled(event.data.enrichmentId)) this.polling.track(batch);
         return;
       }
       case "enrichment.completed":
@@ -607,12 +598,7 @@ export class EnrichmentEngine {
     options: JobOptions,
     resolveStart: (start: JobStart) => void,
   ): Promise<void> {
-    const prior = new Map<number, BatchState>();
-    for (const batch of this.projection.batches.values()) {
-      if (batch.jobId !== jobId) continue;
-      const known = prior.get(batch.batchIndex);
-      if (!known || known.position < batch.position) prior.set(batch.batchIndex, batch);
-    }
+    const prior = this.projection.latestBatchesOfJob(jobId);
     const positions = [...prior.values()].map((batch) => batch.position);
     const superseded = new Set(
       [...prior.values()].filter((batch) => willResubmit(batch, options)).map((batch) => batch.batchId),
@@ -645,8 +631,7 @@ export class EnrichmentEngine {
         );
       }
       if (prior.enrichmentId !== null) {
-        const enrichment = this.projection.enrichments.get(prior.enrichmentId);
-        if (!enrichment || !isSettled(enrichment)) this.polling.track(prior, true);
+        if (!this.projection.isSettled(prior.enrichmentId)) this.polling.track(prior, true);
         return;
       }
       if (!willResubmit(prior, options)) {

@@ -10,17 +10,17 @@ import {
   dedupKeys,
   type EventData,
   type Keying,
+  type NewDomainEvent,
   newEvent,
   streams,
 } from "../events/event-types.js";
-import type { BatchState, EnrichmentState } from "../events/projections/enrichment-state.js";
+import type { BatchState } from "../events/projections/enrichment-state.js";
 import type { EnrichmentsProjection } from "../events/projections/enrichments-projection.js";
-import type { NewEvent } from "../events/store.js";
 
 /** Events to append to one stream. */
 export interface Decision {
   stream: string;
-  events: NewEvent[];
+  events: NewDomainEvent[];
 }
 
 export interface ReconcileContext {
@@ -48,11 +48,12 @@ interface Observation {
  *   `data` with that status and no record, then completes the batch.
  * - Anything else (still running, a `forceResults` partial) resolves nothing.
  *
- * Pure: it reads the projection and returns events; every event carries a dedup key, so appending
- * the same decision twice (a replay, a second process) stores it once. The projection is updated
- * optimistically so that the next observation sees this one's outcome before it is read back.
+ * Pure: it reads the projection and returns events, changing nothing. Every event carries a dedup
+ * key, so appending the same decision twice (a replay, a second process) stores it once. The
+ * engine folds the decided events into the projection before appending them, so that the next
+ * observation sees this one's outcome before it is read back from the log.
  */
-export function reconcile(
+export function decide(
   projection: EnrichmentsProjection,
   event: DomainEvent,
   context: ReconcileContext,
@@ -89,18 +90,30 @@ function observationOf(event: DomainEvent): Observation | undefined {
   return undefined;
 }
 
+/** What a decision knows of an enrichment: the projection's view, plus what it decided so far. */
+interface Deciding {
+  enrichmentId: string;
+  resolved: Set<string>;
+  completed: boolean;
+}
+
 function reconcileObservation(
   projection: EnrichmentsProjection,
   observation: Observation,
   context: ReconcileContext,
 ): Decision[] {
   const decisions: Decision[] = [];
-  const enrichment = projection.ensure(observation.enrichmentId, observation.kind);
-  const batch = linkBatch(projection, enrichment, observation, context, decisions);
-  if (enrichment.failed !== null) return decisions;
+  const known = projection.enrichment(observation.enrichmentId);
+  const enrichment: Deciding = {
+    enrichmentId: observation.enrichmentId,
+    resolved: new Set(known?.resolved),
+    completed: known?.completed != null,
+  };
+  const batch = linkBatch(projection, observation, context, decisions);
+  if (known?.failed) return decisions;
   const keying = batch?.keying ?? context.defaultKeying;
   const final = isFinalStatus(observation.result.status);
-  const events: NewEvent[] = [];
+  const events: NewDomainEvent[] = [];
 
   if (observation.via === "contact-event") {
     for (const record of observation.result.data) {
@@ -122,7 +135,7 @@ function reconcileObservation(
           : resolution(enrichment, batch, key, record, status, observation, context),
       );
     });
-    if (enrichment.completed === null) {
+    if (!enrichment.completed) {
       if (batch) {
         for (const key of batch.keys) {
           if (!enrichment.resolved.has(key))
@@ -138,7 +151,7 @@ function reconcileObservation(
         contacts: batch ? batch.keys.length : enrichment.resolved.size,
         completedAt: context.now,
       };
-      enrichment.completed = completed;
+      enrichment.completed = true;
       events.push(newEvent("enrichment.completed", completed, dedupKeys.completed(enrichment.enrichmentId)));
     }
   }
@@ -154,30 +167,27 @@ function reconcileObservation(
  */
 function linkBatch(
   projection: EnrichmentsProjection,
-  enrichment: EnrichmentState,
   observation: Observation,
   context: ReconcileContext,
   decisions: Decision[],
 ): BatchState | undefined {
-  const known = projection.batchOf(enrichment.enrichmentId);
+  const { enrichmentId } = observation;
+  const known = projection.batchOf(enrichmentId);
   if (known) return known;
   const correlationKey = context.defaultKeying.correlationKey;
   if (correlationKey === null) return undefined;
   for (const record of observation.result.data) {
     const id = record.custom?.[correlationKey];
     if (typeof id !== "string") continue;
-    const batch = projection.batches.get(id.slice(0, id.lastIndexOf(".")));
-    if (!batch || (batch.enrichmentId !== null && batch.enrichmentId !== enrichment.enrichmentId)) continue;
-    enrichment.batchId = batch.batchId;
+    const batch = projection.batch(id.slice(0, id.lastIndexOf(".")));
+    if (!batch || (batch.enrichmentId !== null && batch.enrichmentId !== enrichmentId)) continue;
     if (batch.enrichmentId === null) {
-      batch.enrichmentId = enrichment.enrichmentId;
-      batch.acceptedAt = context.now;
       decisions.push({
         stream: streams.batch(batch.batchId),
         events: [
           newEvent(
             "enrichment.accepted",
-            { batchId: batch.batchId, enrichmentId: enrichment.enrichmentId, acceptedAt: context.now },
+            { batchId: batch.batchId, enrichmentId, acceptedAt: context.now },
             dedupKeys.accepted(batch.batchId),
           ),
         ],
@@ -198,17 +208,22 @@ function completeLateBatch(
   context: ReconcileContext,
 ): Decision[] {
   const { enrichmentId } = accepted.data;
-  const enrichment = projection.enrichments.get(enrichmentId);
+  const known = projection.enrichment(enrichmentId);
   const batch = projection.batchOf(enrichmentId);
-  if (!enrichment?.completed || !batch) return [];
-  const { status } = enrichment.completed;
-  const events: NewEvent[] = [];
+  if (!known?.completed || !batch) return [];
+  const enrichment: Deciding = {
+    enrichmentId,
+    resolved: new Set(known.resolved),
+    completed: true,
+  };
+  const { status } = known.completed;
+  const events: NewDomainEvent[] = [];
   for (const key of batch.keys) {
     if (enrichment.resolved.has(key)) continue;
     const observation: Observation = {
       enrichmentId,
       kind: batch.kind,
-      via: enrichment.completed.source === "poll" ? "poll" : "batch-event",
+      via: known.completed.source === "poll" ? "poll" : "batch-event",
       position: accepted.position,
       result: { status: "FINISHED", data: [] },
     };
@@ -219,7 +234,7 @@ function completeLateBatch(
 
 /** For a single record: its key, or the next free occurrence of it when several contacts share one. */
 function nextFreeKey(
-  enrichment: EnrichmentState,
+  enrichment: Deciding,
   batch: BatchState | undefined,
   base: string,
 ): { key: string; free: boolean } {
@@ -234,14 +249,14 @@ function nextFreeKey(
 }
 
 function resolution(
-  enrichment: EnrichmentState,
+  enrichment: Deciding,
   batch: BatchState | undefined,
   contactKey: string,
   record: ResultRecord | null,
   status: string,
   observation: Observation,
   context: ReconcileContext,
-): NewEvent {
+): NewDomainEvent {
   enrichment.resolved.add(contactKey);
   return newEvent(
     "contact.resolved",
@@ -263,7 +278,7 @@ function resolution(
   );
 }
 
-function duplicate(enrichment: EnrichmentState, contactKey: string, observation: Observation): NewEvent {
+function duplicate(enrichment: Deciding, contactKey: string, observation: Observation): NewDomainEvent {
   return newEvent(
     "contact.duplicate",
     {

@@ -1,16 +1,10 @@
 import type { Subscription } from "rxjs";
 import { FullEnrichError } from "../api/errors.js";
+import type { RunningCount } from "../events/projections/enrichments-projection.js";
 import { abortReason, type Scheduler } from "../internal/time.js";
 
 /** The two kinds of job the provider limits separately. */
 export type LookupKind = "enrich" | "reverse";
-
-/** How many of a kind are running at the provider, as far as the log tells, and when that may drop. */
-export interface RunningCount {
-  count: number;
-  /** When one of them stops counting without any new event (its time bound), or null. */
-  nextChangeAt: number | null;
-}
 
 /** What a {@link RunningLimit} needs. */
 export interface RunningLimitOptions {

@@ -170,6 +170,19 @@ export type DomainEvent = {
 /** A typed stored event of type `T`. */
 export type EventOf<T extends EventType> = Extract<DomainEvent, { type: T }>;
 
+/** A typed event about to be appended (see {@link newEvent}). */
+export type NewDomainEvent = {
+  [T in EventType]: { type: T; version: number; data: EventData<T>; dedupKey?: string; dataJson?: string };
+}[EventType];
+
+/**
+ * What a projection folds: an event's type and data, with its log position once it is stored (an
+ * event decided by the engine is folded before it is read back from the log).
+ */
+export type EventBody = {
+  [T in EventType]: { type: T; data: EventData<T>; position?: number };
+}[EventType];
+
 /** Raised when a stored event fails its schema: replay stops here. */
 export class EventSchemaError extends Error {
   override name = "EventSchemaError";
@@ -233,8 +246,17 @@ export function parseEvent(stored: StoredEvent): DomainEvent {
 }
 
 /** Builds a new event of the current version. */
-export function newEvent<T extends EventType>(type: T, data: EventData<T>, dedupKey?: string) {
-  return { type, version: CURRENT_VERSION[type], data, ...(dedupKey === undefined ? {} : { dedupKey }) };
+export function newEvent<T extends EventType>(
+  type: T,
+  data: EventData<T>,
+  dedupKey?: string,
+): Extract<NewDomainEvent, { type: T }> {
+  return {
+    type,
+    version: CURRENT_VERSION[type],
+    data,
+    ...(dedupKey === undefined ? {} : { dedupKey }),
+  } as Extract<NewDomainEvent, { type: T }>;
 }
 
 /** The dedup keys that make appends idempotent. */

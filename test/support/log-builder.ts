@@ -1,4 +1,4 @@
-import { reconcile } from "../../src/engine/reconcile.js";
+import { decide } from "../../src/engine/reconcile.js";
 import {
   type DomainEvent,
   type EventData,
@@ -12,7 +12,7 @@ const keying = { correlationKey: "_fxr", idField: null };
 
 /**
  * An in-memory log driven through the projection and the reconciler exactly as the engine does:
- * apply, reconcile, append the decisions (dedup keys honoured), and so on until quiet.
+ * fold, decide, fold the decisions, append them (dedup keys honoured), and so on until quiet.
  */
 export class LogBuilder {
   readonly projection = new EnrichmentsProjection();
@@ -40,8 +40,10 @@ export class LogBuilder {
       recordedAt: new Date(this.now).toISOString(),
     });
     this.events.push(stored);
-    this.projection.apply(stored);
-    for (const decision of reconcile(this.projection, stored, { defaultKeying: keying, now: this.now })) {
+    this.projection.evolve(stored);
+    const decisions = decide(this.projection, stored, { defaultKeying: keying, now: this.now });
+    for (const decision of decisions) for (const next of decision.events) this.projection.evolve(next);
+    for (const decision of decisions) {
       for (const next of decision.events) this.appendNew(next, decision.stream);
     }
     return stored;

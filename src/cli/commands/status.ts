@@ -1,5 +1,5 @@
 import { type DomainEvent, parseEvent } from "../../events/event-types.js";
-import { isSettled } from "../../events/projections/enrichment-state.js";
+import { isAmbiguous, isSettled } from "../../events/projections/enrichment-state.js";
 import { EnrichmentsProjection } from "../../events/projections/enrichments-projection.js";
 import { parseFlags } from "../flags.js";
 import { type CliIo, print } from "../io.js";
@@ -35,7 +35,7 @@ export async function statusCommand(args: readonly string[], io: CliIo): Promise
     const events: DomainEvent[] = (await store.read()).map(parseEvent);
     const reprocessed = new Set<string>();
     for (const event of events) {
-      projection.apply(event);
+      projection.evolve(event);
       if (event.type === "webhook.quarantined") {
         seenQuarantined.push({
           position: event.position,
@@ -48,12 +48,12 @@ export async function statusCommand(args: readonly string[], io: CliIo): Promise
     }
     // Those parsed again since (`reprocess`) are no longer waiting for anyone.
     const quarantined = seenQuarantined.filter((item) => !reprocessed.has(item.digest));
-    const lines: BatchLine[] = [...projection.batches.values()].map((batch) => {
-      const enrichment = batch.enrichmentId ? projection.enrichments.get(batch.enrichmentId) : undefined;
+    const lines: BatchLine[] = [...projection.batches()].map((batch) => {
+      const enrichment = batch.enrichmentId ? projection.enrichment(batch.enrichmentId) : undefined;
       let state: string;
       let detail: string | null = null;
       if (batch.enrichmentId === null) {
-        state = batch.rejected?.outcomeUnknown || batch.rejected === null ? "ambiguous" : "rejected";
+        state = isAmbiguous(batch) ? "ambiguous" : "rejected";
         detail = batch.rejected?.error.message ?? "requested; no answer recorded";
       } else if (enrichment?.completed) {
         state = `completed ${enrichment.completed.status}`;
@@ -78,7 +78,7 @@ export async function statusCommand(args: readonly string[], io: CliIo): Promise
         detail,
       };
     });
-    const foreign = [...projection.enrichments.values()].filter((enrichment) => enrichment.batchId === null);
+    const foreign = [...projection.enrichments()].filter((enrichment) => enrichment.batchId === null);
     const bySource = { webhook: 0, poll: 0 };
     for (const event of events) if (event.type === "contact.resolved") bySource[event.data.source]++;
     const unfinished = lines.filter(

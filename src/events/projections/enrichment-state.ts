@@ -44,6 +44,23 @@ export interface EnrichmentState {
   webhookSeen: boolean;
 }
 
+/** Whether an enrichment reached its end: completed or failed. */
 export function isSettled(state: EnrichmentState): boolean {
   return state.completed !== null || state.failed !== null;
+}
+
+/**
+ * Whether a batch was refused outright: never accepted, and its POST surely did not start anything
+ * (a bad key, no credits, no network). A rerun of its job sends it again.
+ */
+export function isCleanlyRejected(batch: BatchState): boolean {
+  return batch.enrichmentId === null && batch.rejected !== null && !batch.rejected.outcomeUnknown;
+}
+
+/**
+ * Whether a batch's POST may or may not have started an enrichment: requested, never accepted, and
+ * not refused outright (no answer recorded, or an answer that left the outcome unknown).
+ */
+export function isAmbiguous(batch: BatchState): boolean {
+  return batch.enrichmentId === null && (batch.rejected === null || batch.rejected.outcomeUnknown);
 }

@@ -1,135 +1,219 @@
 import { inferLookupKind } from "../../api/response-schemas.js";
-import type { DomainEvent } from "../event-types.js";
+import type { EventBody } from "../event-types.js";
 import type { BatchState, EnrichmentState } from "./enrichment-state.js";
-import { isSettled } from "./enrichment-state.js";
+import { isAmbiguous, isSettled } from "./enrichment-state.js";
+
+/** Per-batch and per-enrichment state, folded from the log. */
+export interface ProjectionState {
+  readonly batches: Map<string, BatchState>;
+  readonly enrichments: Map<string, EnrichmentState>;
+  /** Position of the last stored event folded in. */
+  position: number;
+}
+
+/** The state before the first event. */
+export function emptyProjection(): ProjectionState {
+  return { batches: new Map(), enrichments: new Map(), position: 0 };
+}
+
+/** The state of an enrichment, created empty when first heard of. */
+function ensure(state: ProjectionState, enrichmentId: string, kind: "enrich" | "reverse"): EnrichmentState {
+  let enrichment = state.enrichments.get(enrichmentId);
+  if (!enrichment) {
+    enrichment = {
+      enrichmentId,
+      kind,
+      batchId: null,
+      resolved: new Set(),
+      completed: null,
+      failed: null,
+      fallback: null,
+      lastObservedAt: null,
+      webhookSeen: false,
+    };
+    state.enrichments.set(enrichmentId, enrichment);
+  }
+  return enrichment;
+}
 
 /**
- * Per-batch and per-enrichment state, folded from the log. Rebuilt by replaying every event from
- * position 0; `apply` is idempotent, so an event seen twice (replay, then live) changes nothing.
+ * Folds one event into the state. Idempotent: an event folded twice (decided and folded by the
+ * engine, then read back from the log; or replayed, then live) changes nothing the second time.
+ */
+export function evolve(state: ProjectionState, event: EventBody): void {
+  if (event.position !== undefined && event.position > state.position) state.position = event.position;
+  switch (event.type) {
+    case "enrichment.requested": {
+      const { data } = event;
+      if (state.batches.has(data.batchId)) return;
+      state.batches.set(data.batchId, {
+        batchId: data.batchId,
+        jobId: data.jobId,
+        batchIndex: data.batchIndex,
+        contactsDigest: data.contactsDigest,
+        kind: data.kind,
+        name: data.name,
+        keying: data.keying,
+        keys: data.contacts.map((contact) => contact.key),
+        inputs: new Map(data.contacts.map((contact) => [contact.key, contact.contact])),
+        mode: data.mode,
+        requestedAt: data.requestedAt,
+        position: event.position ?? 0,
+        enrichmentId: null,
+        acceptedAt: null,
+        rejected: null,
+      });
+      return;
+    }
+    case "enrichment.accepted": {
+      const batch = state.batches.get(event.data.batchId);
+      if (batch && batch.enrichmentId === null) {
+        batch.enrichmentId = event.data.enrichmentId;
+        batch.acceptedAt = event.data.acceptedAt;
+      }
+      const enrichment = ensure(state, event.data.enrichmentId, batch?.kind ?? "enrich");
+      enrichment.batchId ??= event.data.batchId;
+      return;
+    }
+    case "enrichment.rejected": {
+      const batch = state.batches.get(event.data.batchId);
+      if (batch && batch.rejected === null) batch.rejected = event.data;
+      return;
+    }
+    case "webhook.received": {
+      const enrichment = ensure(state, event.data.enrichmentId, inferLookupKind(event.data.payload.data));
+      enrichment.webhookSeen = true;
+      enrichment.lastObservedAt = event.data.receivedAt;
+      return;
+    }
+    case "poll.observed": {
+      ensure(state, event.data.enrichmentId, event.data.kind).lastObservedAt = event.data.observedAt;
+      return;
+    }
+    case "contact.resolved": {
+      const enrichment = ensure(state, event.data.enrichmentId, event.data.kind);
+      enrichment.resolved.add(event.data.contactKey);
+      enrichment.batchId ??= event.data.batchId;
+      return;
+    }
+    case "enrichment.completed": {
+      ensure(state, event.data.enrichmentId, "enrich").completed ??= event.data;
+      return;
+    }
+    case "enrichment.failed": {
+      ensure(state, event.data.enrichmentId, "enrich").failed ??= event.data;
+      return;
+    }
+    case "fallback.activated": {
+      ensure(state, event.data.enrichmentId, "enrich").fallback ??= event.data;
+      return;
+    }
+    case "webhook.quarantined":
+    case "contact.duplicate":
+      return;
+  }
+}
+
+/** How many of a kind are running at the provider, as far as the log tells, and when that may drop. */
+export interface RunningCount {
+  count: number;
+  /** When one of them stops counting without any new event (its time bound), or null. */
+  nextChangeAt: number | null;
+}
+
+/**
+ * The projection of batches and enrichments: {@link evolve} over the log, and the questions the
+ * engine, the CLI and reconciliation ask of it.
  */
 export class EnrichmentsProjection {
-  readonly batches = new Map<string, BatchState>();
-  readonly enrichments = new Map<string, EnrichmentState>();
-  /** Position of the last event applied. */
-  position = 0;
+  private readonly state = emptyProjection();
 
-  /** Folds one event in (idempotent). */
-  apply(event: DomainEvent): void {
-    if (event.position > this.position) this.position = event.position;
-    switch (event.type) {
-      case "enrichment.requested": {
-        const { data } = event;
-        if (this.batches.has(data.batchId)) return;
-        this.batches.set(data.batchId, {
-          batchId: data.batchId,
-          jobId: data.jobId,
-          batchIndex: data.batchIndex,
-          contactsDigest: data.contactsDigest,
-          kind: data.kind,
-          name: data.name,
-          keying: data.keying,
-          keys: data.contacts.map((contact) => contact.key),
-          inputs: new Map(data.contacts.map((contact) => [contact.key, contact.contact])),
-          mode: data.mode,
-          requestedAt: data.requestedAt,
-          position: event.position,
-          enrichmentId: null,
-          acceptedAt: null,
-          rejected: null,
-        });
-        return;
-      }
-      case "enrichment.accepted": {
-        const batch = this.batches.get(event.data.batchId);
-        if (batch && batch.enrichmentId === null) {
-          batch.enrichmentId = event.data.enrichmentId;
-          batch.acceptedAt = event.data.acceptedAt;
-        }
-        const enrichment = this.ensure(event.data.enrichmentId, batch?.kind ?? "enrich");
-        enrichment.batchId ??= event.data.batchId;
-        return;
-      }
-      case "enrichment.rejected": {
-        const batch = this.batches.get(event.data.batchId);
-        if (batch && batch.rejected === null) batch.rejected = event.data;
-        return;
-      }
-      case "webhook.received": {
-        const enrichment = this.ensure(event.data.enrichmentId, inferLookupKind(event.data.payload.data));
-        enrichment.webhookSeen = true;
-        enrichment.lastObservedAt = event.data.receivedAt;
-        return;
-      }
-      case "poll.observed": {
-        this.ensure(event.data.enrichmentId, event.data.kind).lastObservedAt = event.data.observedAt;
-        return;
-      }
-      case "contact.resolved": {
-        const enrichment = this.ensure(event.data.enrichmentId, event.data.kind);
-        enrichment.resolved.add(event.data.contactKey);
-        enrichment.batchId ??= event.data.batchId;
-        return;
-      }
-      case "enrichment.completed": {
-        const enrichment = this.ensure(event.data.enrichmentId, "enrich");
-        enrichment.completed ??= event.data;
-        return;
-      }
-      case "enrichment.failed": {
-        const enrichment = this.ensure(event.data.enrichmentId, "enrich");
-        enrichment.failed ??= event.data;
-        return;
-      }
-      case "fallback.activated": {
-        const enrichment = this.ensure(event.data.enrichmentId, "enrich");
-        enrichment.fallback ??= event.data;
-        return;
-      }
-      case "webhook.quarantined":
-      case "contact.duplicate":
-        return;
-    }
+  /** Position of the last stored event folded in. */
+  get position(): number {
+    return this.state.position;
   }
 
-  /** The state of an enrichment, created empty when first heard of. */
-  ensure(enrichmentId: string, kind: "enrich" | "reverse"): EnrichmentState {
-    let state = this.enrichments.get(enrichmentId);
-    if (!state) {
-      state = {
-        enrichmentId,
-        kind,
-        batchId: null,
-        resolved: new Set(),
-        completed: null,
-        failed: null,
-        fallback: null,
-        lastObservedAt: null,
-        webhookSeen: false,
-      };
-      this.enrichments.set(enrichmentId, state);
-    }
-    return state;
+  /** Folds one event in (idempotent). */
+  evolve(event: EventBody): void {
+    evolve(this.state, event);
+  }
+
+  /** A batch by id. */
+  batch(batchId: string): BatchState | undefined {
+    return this.state.batches.get(batchId);
+  }
+
+  /** Every batch in the log, in the order they were requested. */
+  batches(): IterableIterator<BatchState> {
+    return this.state.batches.values();
+  }
+
+  /** An enrichment by id. */
+  enrichment(enrichmentId: string): EnrichmentState | undefined {
+    return this.state.enrichments.get(enrichmentId);
+  }
+
+  /** Every enrichment heard of, in the order they were first heard of. */
+  enrichments(): IterableIterator<EnrichmentState> {
+    return this.state.enrichments.values();
   }
 
   /** The batch an enrichment came from, when known. */
   batchOf(enrichmentId: string): BatchState | undefined {
-    const batchId = this.enrichments.get(enrichmentId)?.batchId;
-    return batchId ? this.batches.get(batchId) : undefined;
+    const batchId = this.state.enrichments.get(enrichmentId)?.batchId;
+    return batchId ? this.state.batches.get(batchId) : undefined;
+  }
+
+  /** Whether the enrichment completed or failed (false when unknown). */
+  isSettled(enrichmentId: string): boolean {
+    const enrichment = this.state.enrichments.get(enrichmentId);
+    return enrichment !== undefined && isSettled(enrichment);
+  }
+
+  /** The latest request of each batch index of a job, by index. */
+  latestBatchesOfJob(jobId: string): Map<number, BatchState> {
+    const latest = new Map<number, BatchState>();
+    for (const batch of this.state.batches.values()) {
+      if (batch.jobId !== jobId) continue;
+      const known = latest.get(batch.batchIndex);
+      if (!known || known.position < batch.position) latest.set(batch.batchIndex, batch);
+    }
+    return latest;
   }
 
   /** Batches accepted by the provider whose enrichment has not settled yet. */
   unfinished(): BatchState[] {
-    return [...this.batches.values()].filter((batch) => {
-      if (batch.enrichmentId === null) return false;
-      const enrichment = this.enrichments.get(batch.enrichmentId);
-      return !enrichment || !isSettled(enrichment);
-    });
+    return [...this.state.batches.values()].filter(
+      (batch) => batch.enrichmentId !== null && !this.isSettled(batch.enrichmentId),
+    );
   }
 
-  /** Batches whose POST may or may not have started an enrichment: requested, never accepted, not cleanly rejected. */
+  /** Batches whose POST may or may not have started an enrichment (see {@link isAmbiguous}). */
   ambiguous(): BatchState[] {
-    return [...this.batches.values()].filter(
-      (batch) => batch.enrichmentId === null && (batch.rejected === null || batch.rejected.outcomeUnknown),
-    );
+    return [...this.state.batches.values()].filter(isAmbiguous);
+  }
+
+  /**
+   * Batches of `kind` running at the provider as the log tells: accepted and not settled, or
+   * requested without a clean refusal, each until `until(batch)` (after which it counts no more,
+   * whether or not its end was seen). Batches in `exclude` are left out.
+   */
+  runningCount(
+    kind: "enrich" | "reverse",
+    now: number,
+    until: (batch: BatchState) => number,
+    exclude: ReadonlySet<string>,
+  ): RunningCount {
+    let count = 0;
+    let nextChangeAt: number | null = null;
+    for (const batch of this.state.batches.values()) {
+      if (batch.kind !== kind || exclude.has(batch.batchId)) continue;
+      if (batch.enrichmentId !== null ? this.isSettled(batch.enrichmentId) : !isAmbiguous(batch)) continue;
+      const end = until(batch);
+      if (end <= now) continue;
+      count++;
+      nextChangeAt = Math.min(nextChangeAt ?? end, end);
+    }
+    return { count, nextChangeAt };
   }
 }
