@@ -1,15 +1,15 @@
 export { type ContactResult, toContactResult } from "./contact-result.js";
-export {
-  type EngineMode,
-  type EngineOptions,
-  EnrichmentEngine,
-  JobMismatchError,
-  type JobOptions,
-  type ResumeReport,
-  type WebhookSettings,
-} from "./engine.js";
+export { EnrichmentEngine } from "./engine.js";
+export type {
+  EngineMode,
+  EngineOptions,
+  JobOptions,
+  ResumeReport,
+  WebhookSettings,
+} from "./engine-options.js";
 export { type BatchFailure, EnrichmentJob, type JobSummary, type LiveJobProgress } from "./job.js";
 export type { BatchProgress, JobProgress } from "./job-tracker.js";
+export { JobMismatchError } from "./jobs.js";
 export { LocalPollLeases, type PollLeases } from "./poll-leases.js";
 export type { PollOutcome } from "./poll-waiter.js";
 export type { PollingSchedulerDeps } from "./polling-scheduler.js";

@@ -11,6 +11,7 @@ import {
 import type { DomainEvent } from "../events/event-types.js";
 import type { Scheduler } from "../internal/time.js";
 import { type ContactResult, toContactResult } from "./contact-result.js";
+import type { JobCalls } from "./job-calls.js";
 import { type BatchProgress, type JobProgress, JobTracker } from "./job-tracker.js";
 
 /** A job's progress, with the figures that are not in the log. */
@@ -42,6 +43,14 @@ export interface JobStart {
   superseded: ReadonlySet<string>;
 }
 
+/** @internal The log as the engine processed it. */
+export interface JobLog {
+  /** Every event after `after`: read back, then live; never ahead of the engine. */
+  replay(after: number): Observable<DomainEvent>;
+  /** Resolves once the engine processed the log up to a position (so its own streams are not behind). */
+  whenProcessed(position: number): Promise<void>;
+}
+
 /** @internal What a job needs from its engine. */
 export interface JobContext {
   id: string;
@@ -55,12 +64,9 @@ export interface JobContext {
   start: Promise<JobStart>;
   /** Settles when every batch was submitted (or found already submitted); rejects on failure. */
   submission: Promise<void>;
-  replay(after: number): Observable<DomainEvent>;
-  /** Resolves once the engine processed the log up to a position (so its own streams are not behind). */
-  whenProcessed(position: number): Promise<void>;
-  /** The engine's count of API calls for this job, and its changes. */
-  apiCalls(): number;
-  apiCalls$: Observable<unknown>;
+  log: JobLog;
+  /** The engine's count of API calls for each job, and its changes. */
+  calls: JobCalls;
   correlationKey: string | null;
   scheduler: Scheduler;
 }
@@ -117,7 +123,7 @@ export class EnrichmentJob {
           }
           if (tracker.settled && !settled) {
             settled = true;
-            void context.whenProcessed(event.position).then(() => subscriber.complete());
+            void context.log.whenProcessed(event.position).then(() => subscriber.complete());
           }
         },
         error: (error: unknown) => subscriber.error(error),
@@ -130,7 +136,7 @@ export class EnrichmentJob {
     return defer(() => this.context.start).pipe(
       switchMap(({ after, superseded }) => {
         tracker.supersede(superseded);
-        return this.context.replay(after);
+        return this.context.log.replay(after);
       }),
     );
   }
@@ -148,7 +154,7 @@ export class EnrichmentJob {
       subscription = merge(
         events,
         from(context.submission).pipe(ignoreElements()),
-        context.apiCalls$,
+        context.calls.changes$(context.id),
       ).subscribe({
         next: (value) => {
           if (done) return;
@@ -158,7 +164,7 @@ export class EnrichmentJob {
           if (tracker.settled && isDomainEvent(value)) {
             done = true;
             subscription?.unsubscribe();
-            void context.whenProcessed(value.position).then(() => this.settle(tracker, resolve));
+            void context.log.whenProcessed(value.position).then(() => this.settle(tracker, resolve));
           }
         },
         error: fail,
@@ -191,7 +197,7 @@ export class EnrichmentJob {
   private live(tracker: JobTracker): LiveJobProgress {
     return {
       ...tracker.progress(),
-      apiCalls: this.context.apiCalls(),
+      apiCalls: this.context.calls.of(this.context.id),
       elapsedMs: this.context.scheduler.now() - this.startedAt,
     };
   }

@@ -45,8 +45,11 @@ export interface PollDeps {
   timings: Timings;
   scheduler: Scheduler;
   random: Random;
-  /** Called for every HTTP call the waiter makes (to count a job's API calls). */
-  onCall?: (enrichmentId: string) => void;
+  /** Told of every HTTP call the waiter makes (to count a job's API calls). */
+  calls?: {
+    /** One call about `enrichmentId`. */
+    countForEnrichment(enrichmentId: string): void;
+  };
 }
 
 /**
@@ -108,7 +111,7 @@ export function pollUntilSettled(deps: PollDeps, target: PollTarget): Observable
     const pollOnce = async (): Promise<Step> => {
       let outcome: ResultOutcome;
       try {
-        deps.onCall?.(target.enrichmentId);
+        deps.calls?.countForEnrichment(target.enrichmentId);
         outcome = await client.getResult(target.kind, target.enrichmentId, {
           priority: "poll",
           retries: 0,

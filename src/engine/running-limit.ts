@@ -1,10 +1,38 @@
 import type { Subscription } from "rxjs";
 import { FullEnrichError } from "../api/errors.js";
-import type { RunningCount } from "../events/projections/enrichments-projection.js";
+import type { EnrichmentsProjection, RunningCount } from "../events/projections/enrichments-projection.js";
 import { abortReason, type Scheduler } from "../internal/time.js";
+import { type Timings, webhookDeadline } from "./timings.js";
 
 /** The two kinds of job the provider limits separately. */
 export type LookupKind = "enrich" | "reverse";
+
+/** How many of a kind run at the provider now, leaving out the batches a running limit holds. */
+export interface RunningQuery {
+  running(kind: LookupKind, now: number): RunningCount;
+}
+
+/**
+ * Running at the provider as the log tells: accepted and not settled, or requested without an
+ * answer yet, each until its webhook deadline — leaving out the batches being submitted (the
+ * running limit holds those).
+ */
+export class RunningAtProvider implements RunningQuery {
+  constructor(
+    private readonly projection: EnrichmentsProjection,
+    private readonly timings: Timings,
+    private readonly submissions: { readonly submitting: ReadonlySet<string> },
+  ) {}
+
+  running(kind: LookupKind, now: number): RunningCount {
+    return this.projection.runningCount(
+      kind,
+      now,
+      (batch) => webhookDeadline(this.timings, batch.acceptedAt ?? batch.requestedAt),
+      this.submissions.submitting,
+    );
+  }
+}
 
 /** What a {@link RunningLimit} needs. */
 export interface RunningLimitOptions {
@@ -12,7 +40,7 @@ export interface RunningLimitOptions {
   max: number;
   scheduler: Scheduler;
   /** Running at the provider, from the log, leaving out the batches this limit holds. */
-  running(kind: LookupKind, now: number): RunningCount;
+  running: RunningQuery;
 }
 
 interface Waiter {
@@ -73,7 +101,7 @@ export class RunningLimit {
     for (const kind of ["enrich", "reverse"] as const) {
       let running: RunningCount | null = null;
       for (const waiter of this.waiting.filter((w) => w.kind === kind)) {
-        running ??= this.options.running(kind, now);
+        running ??= this.options.running.running(kind, now);
         if (running.count + this.held[kind] >= this.options.max) {
           if (running.nextChangeAt !== null)
             wakeAt = Math.min(wakeAt ?? running.nextChangeAt, running.nextChangeAt);

@@ -11,6 +11,7 @@ export {
   type DomainEvent,
   EVENT_SCHEMAS,
   EVENT_TYPES,
+  type EventBody,
   type EventData,
   type EventOf,
   EventSchemaError,
@@ -22,7 +23,7 @@ export {
   type Upcaster,
 } from "./event-types.js";
 export type { BatchState, EnrichmentState } from "./projections/enrichment-state.js";
-export { EnrichmentsProjection } from "./projections/enrichments-projection.js";
+export { EnrichmentsProjection, type RunningCount } from "./projections/enrichments-projection.js";
 export {
   type AppendOptions,
   type AppendResult,

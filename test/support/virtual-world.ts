@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, vi } from "vitest";
 import { FullEnrichClient, type FullEnrichClientOptions } from "../../src/api/client.js";
-import { type EngineMode, type EngineOptions, EnrichmentEngine } from "../../src/engine/engine.js";
+import { EnrichmentEngine } from "../../src/engine/engine.js";
+import type { EngineMode, EngineOptions } from "../../src/engine/engine-options.js";
 import type { EventStore } from "../../src/events/store.js";
 import { MemoryEventStore } from "../../src/events/stores/memory-store.js";
 import { seededRandom } from "../../src/internal/random.js";

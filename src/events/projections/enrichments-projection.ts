@@ -188,7 +188,7 @@ export class EnrichmentsProjection {
     );
   }
 
-  /** Batches whose POST may or may not have started an enrichment (see {@link isAmbiguous}). */
+  /** Batches whose POST may or may not have started an enrichment (requested, never accepted, not refused outright). */
   ambiguous(): BatchState[] {
     return [...this.state.batches.values()].filter(isAmbiguous);
   }

@@ -1,0 +1,164 @@
+import { randomBytes } from "node:crypto";
+import type { FullEnrichClient } from "../api/client.js";
+import { FullEnrichError } from "../api/errors.js";
+import type { EnrichField } from "../api/request-schemas.js";
+import { DEFAULT_CORRELATION_KEY } from "../events/contact-key.js";
+import type { Keying } from "../events/event-types.js";
+import type { EventStore } from "../events/store.js";
+import { type Logger, silentLogger } from "../internal/logger.js";
+import { type Random, systemRandom } from "../internal/random.js";
+import { assertTimeScale, defaultScheduler, type Scheduler } from "../internal/time.js";
+import type { WebhookReceiver } from "../webhooks/receiver.js";
+import type { PollLeases } from "./poll-leases.js";
+import { DEFAULT_TIMINGS, scaleTimings, type Timings } from "./timings.js";
+
+/** How results are collected: webhooks (polling dormant until needed), polling only, or both. */
+export type EngineMode = "webhook" | "polling" | "both";
+
+/** Where the provider should deliver webhooks. */
+export interface WebhookSettings {
+  /** The public URL the provider POSTs the batch event to. */
+  url: string;
+  /** Also ask for one event per contact as it finishes. Default false. */
+  contactEvents?: boolean;
+  /** Where per-contact events go. Default: `url`. */
+  contactUrl?: string;
+  /**
+   * The receiver storing the deliveries, so that the engine hears when one was answered non-2xx
+   * (then polling takes over once the provider's retries would be spent).
+   */
+  receiver?: WebhookReceiver;
+}
+
+/** What {@link EnrichmentEngine.start} takes. */
+export interface EngineOptions {
+  client: FullEnrichClient;
+  store: EventStore;
+  /** Webhook settings; without them the engine polls. */
+  webhook?: WebhookSettings;
+  /** Default: "webhook" when `webhook` is given, else "polling". */
+  mode?: EngineMode;
+  /**
+   * In webhook mode, whether polling takes over when a batch webhook is overdue or a delivery failed
+   * here. Default true; false gives a plain webhook integration (what is lost is lost: for comparisons).
+   */
+  fallback?: boolean;
+  /** Contacts per batch, 1..100. Default 100. */
+  batchSize?: number;
+  /**
+   * The reserved `custom` key for the library's correlation id (default `_fxr`; null to never
+   * write one), and a `custom` field the user names as each contact's id.
+   */
+  keying?: { correlationKey?: string | null; idField?: string | null };
+  /** Overrides of the built-in timings (at time scale 1). */
+  timings?: Partial<Timings>;
+  /** Multiplies every built-in duration. Default: the client's. */
+  timeScale?: number;
+  scheduler?: Scheduler;
+  random?: Random;
+  logger?: Logger;
+  /** Id generator for jobs and batches (no dots). Default: random. */
+  newId?: () => string;
+  /**
+   * Several instances on one log: who polls which enrichment (e.g. {@link RedisPollLeases}).
+   * Default: this instance polls everything it follows.
+   */
+  leases?: PollLeases;
+  /** This instance's name in the leases. Default: random. */
+  instanceId?: string;
+  /**
+   * The most enrichments (and, separately, reverse lookups) running at the provider at once: the
+   * provider allows 100 per workspace. Further batches wait their turn (in order) until one
+   * finishes, counted from the log, other instances on it included. An enrichment stops counting
+   * once it is settled or its webhook deadline passed (by then the provider has finished it).
+   * Default 100.
+   */
+  maxRunning?: number;
+}
+
+/** Per-job options. */
+export interface JobOptions {
+  /** The enrichment's name in the provider's dashboard. Default "fullenrich-rx". */
+  name?: string;
+  /**
+   * A stable id makes the job resumable: calling again with the same id and contacts (after a crash)
+   * submits only what was never submitted and replays the results from before.
+   */
+  jobId?: string;
+  batchSize?: number;
+  /** enrich_fields for contacts that do not list their own. */
+  enrichFields?: readonly EnrichField[];
+  /**
+   * A batch whose POST may have reached the provider without an answer (or whose process died in
+   * between): "report" (default) records it as ambiguous and moves on; "resubmit" posts it again,
+   * at the risk of paying twice if the first POST did start it.
+   */
+  onAmbiguous?: "report" | "resubmit";
+  signal?: AbortSignal;
+}
+
+/** What `resume()` found and did. */
+export interface ResumeReport {
+  /** Unfinished enrichments now followed again. */
+  resumed: { enrichmentId: string; batchId: string; mode: EngineMode; polling: boolean }[];
+  /** Batches whose POST may or may not have started an enrichment. */
+  ambiguous: { batchId: string; jobId: string; contacts: number; message: string }[];
+}
+
+/** The engine's options with every default applied. */
+export interface ResolvedEngineOptions {
+  client: FullEnrichClient;
+  store: EventStore;
+  webhook: WebhookSettings | undefined;
+  mode: EngineMode;
+  fallback: boolean;
+  batchSize: number;
+  keying: Keying;
+  timings: Timings;
+  scheduler: Scheduler;
+  random: Random;
+  logger: Logger;
+  newId: () => string;
+  leases: PollLeases | undefined;
+  instanceId: string;
+  maxRunning: number;
+}
+
+/** A random id without dots or dashes (ids of jobs, batches and instances). */
+export function randomId(): string {
+  return randomBytes(9).toString("base64url").replace(/[-_]/g, "x");
+}
+
+/** Applies the defaults; throws {@link FullEnrichError} on a contradiction (webhook mode without a URL). */
+export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOptions {
+  const mode = options.mode ?? (options.webhook ? "webhook" : "polling");
+  if (mode !== "polling" && !options.webhook) {
+    throw new FullEnrichError(
+      `${mode} mode needs webhook settings (the public URL the provider can reach); without a public URL, use mode "polling"`,
+    );
+  }
+  const timeScale = assertTimeScale(options.timeScale ?? options.client.timeScale);
+  return {
+    client: options.client,
+    store: options.store,
+    webhook: options.webhook,
+    mode,
+    fallback: options.fallback !== false,
+    batchSize: options.batchSize ?? 100,
+    keying: {
+      correlationKey:
+        options.keying?.correlationKey === undefined
+          ? DEFAULT_CORRELATION_KEY
+          : options.keying.correlationKey,
+      idField: options.keying?.idField ?? null,
+    },
+    timings: scaleTimings({ ...DEFAULT_TIMINGS, ...options.timings }, timeScale),
+    scheduler: options.scheduler ?? defaultScheduler,
+    random: options.random ?? systemRandom,
+    logger: options.logger ?? silentLogger,
+    newId: options.newId ?? randomId,
+    leases: options.leases,
+    instanceId: options.instanceId ?? `instance-${randomId()}`,
+    maxRunning: options.maxRunning ?? 100,
+  };
+}

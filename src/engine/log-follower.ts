@@ -1,0 +1,179 @@
+import {
+  concatMap,
+  defer,
+  Observable,
+  retry,
+  Subject,
+  type Subscription,
+  tap,
+  throwError,
+  timer,
+} from "rxjs";
+import { errorMessage } from "../api/errors.js";
+import { type DomainEvent, parseEvent } from "../events/event-types.js";
+import type { EventStore, StoredEvent } from "../events/store.js";
+import type { Logger } from "../internal/logger.js";
+import type { Scheduler } from "../internal/time.js";
+import { errorDelay, type Timings } from "./timings.js";
+
+/** Events read per page when a subscriber catches up with the log. */
+const REPLAY_PAGE = 500;
+
+/** What a {@link LogFollower} needs. */
+export interface LogFollowerDeps {
+  store: EventStore;
+  timings: Timings;
+  scheduler: Scheduler;
+  logger: Logger;
+}
+
+/** What the follower does with each event, in log order, one at a time. `live`: appended after the start. */
+export type EventHandler = (event: DomainEvent, live: boolean) => Promise<void>;
+
+/**
+ * Follows the log from its first event: each event, parsed once, goes through the handler, then
+ * to the subscribers of {@link events$}, strictly in position order. It knows how far it got
+ * ({@link whenProcessed}), and replays the log up to there for late subscribers ({@link replay}).
+ */
+export class LogFollower {
+  private readonly events = new Subject<DomainEvent>();
+  /** Every event of the log as it is processed, from the start on (hot). */
+  readonly events$: Observable<DomainEvent> = this.events.asObservable();
+  private readonly waiters = new Set<{ position: number; resolve: () => void }>();
+  private subscription: Subscription | null = null;
+  private startHead = 0;
+  private processedUpTo = 0;
+  private closed = false;
+  private failed: Error | null = null;
+
+  constructor(private readonly deps: LogFollowerDeps) {}
+
+  /** Why following stopped, if it did. */
+  get failure(): Error | null {
+    return this.failed;
+  }
+
+  /** Starts following; resolves once every event stored at the start was handled. */
+  async start(handle: EventHandler): Promise<void> {
+    this.startHead = await this.deps.store.head();
+    let markReady: () => void = () => {};
+    let markFailed: (error: unknown) => void = () => {};
+    const ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      markFailed = reject;
+    });
+    if (this.startHead === 0) markReady();
+    this.subscription = this.tail(0)
+      .pipe(concatMap((stored) => defer(() => this.process(parseEvent(stored), handle))))
+      .subscribe({
+        next: (position) => {
+          if (position >= this.startHead) markReady();
+        },
+        error: (error: unknown) => {
+          this.failed = error instanceof Error ? error : new Error(String(error));
+          this.deps.logger.error("the engine stopped reading the log", { error: this.failed.message });
+          markFailed(error);
+          this.events.error(error);
+        },
+      });
+    await ready;
+  }
+
+  /**
+   * Resolves once the log is processed up to `position`: the handler and `events$` have seen
+   * everything before.
+   */
+  whenProcessed(position: number): Promise<void> {
+    if (position <= this.processedUpTo || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.add({ position, resolve }));
+  }
+
+  /**
+   * Every event after `after` (exclusive): read back from the log up to what was processed, then
+   * the live events — parsed once for every subscriber, and never ahead of `events$`.
+   */
+  replay(after = 0): Observable<DomainEvent> {
+    return new Observable<DomainEvent>((subscriber) => {
+      let last = after;
+      let caughtUp = false;
+      const waiting: DomainEvent[] = [];
+      const emit = (event: DomainEvent): void => {
+        if (event.position <= last) return;
+        last = event.position;
+        subscriber.next(event);
+      };
+      const live = this.events.subscribe({
+        next: (event) => (caughtUp ? emit(event) : waiting.push(event)),
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      });
+      const catchUp = async (): Promise<void> => {
+        for (;;) {
+          const target = this.processedUpTo;
+          if (last >= target || subscriber.closed) break;
+          // Positions have no gaps: read exactly up to what was processed, no further.
+          const page = await this.deps.store.read({
+            after: last,
+            limit: Math.min(REPLAY_PAGE, target - last),
+          });
+          if (page.length === 0) break;
+          for (const stored of page) {
+            if (stored.position > target || subscriber.closed) break;
+            emit(parseEvent(stored));
+          }
+        }
+        caughtUp = true;
+        for (const event of waiting.splice(0)) emit(event);
+      };
+      catchUp().catch((error: unknown) => subscriber.error(error));
+      return () => live.unsubscribe();
+    });
+  }
+
+  /** Stops following; completes `events$` and releases every waiter. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.subscription?.unsubscribe();
+    this.events.complete();
+    for (const waiter of this.waiters) waiter.resolve();
+    this.waiters.clear();
+  }
+
+  private async process(event: DomainEvent, handle: EventHandler): Promise<number> {
+    await handle(event, event.position > this.startHead);
+    this.events.next(event);
+    this.processedUpTo = event.position;
+    for (const waiter of this.waiters) {
+      if (waiter.position <= event.position) {
+        this.waiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
+    return event.position;
+  }
+
+  /**
+   * The store's subscription from `after`; if it fails (a lost database connection), it is opened
+   * again after the last event received: no gap, no repeat.
+   */
+  private tail(after: number): Observable<StoredEvent> {
+    let received = after;
+    return defer(() => this.deps.store.subscribe(received)).pipe(
+      tap((stored) => {
+        received = stored.position;
+      }),
+      retry({
+        resetOnSuccess: true,
+        delay: (error: unknown, attempt) => {
+          if (this.closed) return throwError(() => error);
+          this.deps.logger.warn("a log subscription failed; subscribing again", {
+            error: errorMessage(error),
+            attempt,
+          });
+          return timer(errorDelay(this.deps.timings, attempt - 1), this.deps.scheduler);
+        },
+      }),
+    );
+  }
+}
