@@ -10,9 +10,11 @@ import {
   type StoredEvent,
   StoreUnavailableError,
 } from "../../src/events/store.js";
+import { describeIndexContract, indexCallsAfterClose } from "./store-contract-indexes.js";
 import {
   collect,
   ev,
+  expectInvalidInputRejected,
   positions,
   type Recorder,
   range,
@@ -31,6 +33,8 @@ export interface StoreFixture {
   cleanup: () => Promise<void>;
   /** Opens another, independent handle on the same storage (needs `capabilities.sharedStorage`). */
   openAnother?: () => Promise<EventStore>;
+  /** Damages the stored snapshot `name` so that it no longer parses (behind the store's back). */
+  corruptSnapshot: (name: string) => Promise<void>;
 }
 
 /** Optional features a store may have; the matching contract tests run only when set. */
@@ -70,6 +74,17 @@ export function describeStoreContract(
   }
 
   describe(`EventStore contract: ${name}`, () => {
+    describeIndexContract({
+      withStore: (run) =>
+        withStore((store, fixture) =>
+          run(store, {
+            corruptSnapshot: fixture.corruptSnapshot,
+            ...(fixture.openAnother === undefined ? {} : { openAnother: fixture.openAnother }),
+          }),
+        ),
+      propertyRuns: capabilities.propertyRuns ?? 25,
+    });
+
     describe("positions and reads", () => {
       it("starts empty", () =>
         withStore(async (store) => {
@@ -251,14 +266,7 @@ export function describeStoreContract(
             () => store.read({ limit: 1.5 }),
             () => store.setCheckpoint("c", Number.NaN),
           ];
-          for (const attempt of attempts) {
-            let promise: Promise<unknown> | undefined;
-            expect(() => {
-              promise = attempt();
-            }).not.toThrow();
-            const error = await rejection(promise ?? Promise.resolve());
-            expect(error instanceof TypeError || error instanceof RangeError).toBe(true);
-          }
+          await expectInvalidInputRejected(attempts);
           expect(await store.head()).toBe(0);
           expect(await store.getCheckpoint("c")).toBe(0);
         }));
@@ -656,6 +664,7 @@ export function describeStoreContract(
             () => store.findByDedupKey("k"),
             () => store.getCheckpoint("c"),
             () => store.setCheckpoint("c", 9),
+            ...indexCallsAfterClose(store),
           ];
           for (const call of calls) {
             expect(await rejection(call())).toBeInstanceOf(StoreUnavailableError);

@@ -1,5 +1,6 @@
 import type { Observable, Subscription } from "rxjs";
 import { take } from "rxjs";
+import { expect } from "vitest";
 import type { NewEvent, StoredEvent } from "../../src/events/store.js";
 
 /*
@@ -93,4 +94,21 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
     return error;
   }
   throw new Error("expected the promise to reject");
+}
+
+/**
+ * Each attempt must return a promise (not throw) that rejects with a TypeError or RangeError: a
+ * store checks its input asynchronously, like any other failure.
+ */
+export async function expectInvalidInputRejected(
+  attempts: readonly (() => Promise<unknown>)[],
+): Promise<void> {
+  for (const attempt of attempts) {
+    let promise: Promise<unknown> | undefined;
+    expect(() => {
+      promise = attempt();
+    }).not.toThrow();
+    const error = await rejection(promise ?? Promise.resolve());
+    expect(error instanceof TypeError || error instanceof RangeError).toBe(true);
+  }
 }
