@@ -178,7 +178,7 @@ describe("SqliteEventStore", () => {
     });
   });
 
-  describe("tags and snapshots", () => {
+  describe("tags, snapshots and private files", () => {
     /** The schema of version 1 (before tags and snapshots), as fullenrich-rx 0.1 wrote it. */
     const SCHEMA_V1 = `
       CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -271,6 +271,74 @@ describe("SqliteEventStore", () => {
       } finally {
         raw.close();
       }
+    });
+
+    it("creates its directories 0700 and the file, its WAL and shared memory 0600, whatever the umask", async () => {
+      const base = await tempDirectory();
+      const path = join(base, "private", "nested", "events.db");
+      const previous = process.umask(0);
+      try {
+        const store = await SqliteEventStore.open(path, { checkpointIntervalMs: 20 });
+        for (let n = 0; n < 20; n += 1) await store.append("s", [ev({ n, pad: "x".repeat(2_000) })]);
+        // The checkpointer copies the WAL into the file and truncates it: the modes stay.
+        await waitUntil(() => store.diagnostics().walTruncations > 0, "a WAL truncation");
+        await store.append("s", [ev("after the truncation")]);
+        const modeOf = (file: string): string => (statSync(file).mode & 0o777).toString(8);
+        expect(modeOf(join(base, "private"))).toBe("700");
+        expect(modeOf(join(base, "private", "nested"))).toBe("700");
+        expect([modeOf(path), modeOf(`${path}-wal`), modeOf(`${path}-shm`)]).toEqual(["600", "600", "600"]);
+        await store.close();
+        // Opened again (the WAL was removed at close, so it is created anew).
+        const again = await SqliteEventStore.open(path);
+        await again.append("s", [ev("again")]);
+        expect([modeOf(path), modeOf(`${path}-wal`), modeOf(`${path}-shm`)]).toEqual(["600", "600", "600"]);
+        await again.close();
+      } finally {
+        process.umask(previous);
+      }
+      // A directory that existed is left as it was.
+      expect((statSync(base).mode & 0o777).toString(8)).toBe("700");
+    });
+
+    it("warns once, naming the files and the chmod that fixes them, when others may read an existing file", async () => {
+      const path = await tempPath();
+      await (await SqliteEventStore.open(path)).close();
+      await chmod(path, 0o644);
+      const warnings: { message: string; fields: Record<string, unknown> | undefined }[] = [];
+      const logger = {
+        debug: () => {},
+        info: () => {},
+        warn: (message: string, fields?: Record<string, unknown>) => void warnings.push({ message, fields }),
+        error: () => {},
+      };
+      const store = await SqliteEventStore.open(path, { logger });
+      await store.append("s", [ev(1)]);
+      await store.close();
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]?.message).toContain(path);
+      expect(warnings[0]?.message).toContain(`chmod 600 ${path}`);
+      expect(warnings[0]?.fields).toEqual({ path });
+      // The mode is the user's: the store only warns.
+      expect(statSync(path).mode & 0o777).toBe(0o644);
+
+      // Without a logger, the warning goes to stderr.
+      const written: string[] = [];
+      const stderr = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+        written.push(String(chunk));
+        return true;
+      });
+      try {
+        await (await SqliteEventStore.open(path)).close();
+        await chmod(path, 0o600);
+        await (await SqliteEventStore.open(path)).close();
+      } finally {
+        stderr.mockRestore();
+      }
+      expect(written).toHaveLength(1);
+      expect(written[0]).toMatch(
+        /^\[fullenrich-rx\] warn: the event store's files can be read by other users/,
+      );
+      expect(written[0]).toContain(`chmod 600 ${path}`);
     });
   });
 

@@ -1,8 +1,7 @@
-import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { type Observable, tap } from "rxjs";
-import { type Logger, silentLogger } from "../../internal/logger.js";
+import { type Logger, silentLogger, streamLogger } from "../../internal/logger.js";
 import {
   type AppendOptions,
   type AppendResult,
@@ -20,6 +19,14 @@ import { appendResultOf } from "./append-core.js";
 import { ReadCounter } from "./read-counters.js";
 import { snapshotOfRow } from "./snapshot-row.js";
 import { type CheckpointerMessage, WalCheckpointer } from "./sqlite-checkpointer.js";
+import {
+  createPrivateDirectory,
+  createPrivateFile,
+  makePrivate,
+  sqliteFilesOf,
+  wideFilesWarning,
+  widerThanPrivate,
+} from "./sqlite-files.js";
 import { errorOfFailure, type GroupReply, type WriterOp, WriterThread } from "./sqlite-writer.js";
 import { type TailHandle, tailEvents } from "./tail.js";
 import {
@@ -57,7 +64,10 @@ export interface SqliteEventStoreOptions {
   pageSize?: number;
   /** The clock used for `recordedAt`, in epoch milliseconds. Default `Date.now`. */
   now?: () => number;
-  /** Where background problems (a failing checkpoint or poll) are reported. Default: silent. */
+  /**
+   * Where background problems (a failing checkpoint or poll) are reported. Default: silent, except
+   * the warning about an existing file that other users may read, which then goes to stderr.
+   */
   logger?: Logger;
 }
 
@@ -288,13 +298,23 @@ export class SqliteEventStore implements EventStore {
     }
     const directory = dirname(settings.path);
     try {
-      mkdirSync(directory, { recursive: true });
+      createPrivateDirectory(directory);
     } catch (error) {
       throw new StoreUnavailableError(
         `cannot create the directory ${directory} for the event store: ${messageOf(error)}. ` +
           "Check that the path is right and that this user may write there.",
         { cause: error },
       );
+    }
+    const wide = widerThanPrivate(sqliteFilesOf(settings.path));
+    if (wide.length > 0) {
+      (options.logger ?? streamLogger("warn")).warn(wideFilesWarning(wide), { path: settings.path });
+    }
+    let created: boolean;
+    try {
+      created = createPrivateFile(settings.path);
+    } catch (error) {
+      throw unavailable(error, settings, "open");
     }
     // `PRAGMA journal_mode = WAL` (and reading a file another process is creating) can fail with
     // SQLITE_BUSY at once, without the busy handler, when SQLite sees a possible deadlock; this
@@ -306,6 +326,8 @@ export class SqliteEventStore implements EventStore {
       try {
         candidate = new Database(settings.path, { timeout: settings.busyTimeoutMs });
         initialize(candidate, settings);
+        // SQLite gives -wal and -shm the database file's mode; set it explicitly all the same.
+        if (created) makePrivate(sqliteFilesOf(settings.path));
         db = candidate;
       } catch (error) {
         try {
