@@ -32,7 +32,11 @@ export {
   type ExpectedVersion,
   type NewEvent,
   type ReadOptions,
+  SnapshotError,
   type StoredEvent,
+  type StoredSnapshot,
+  type StoreReadCounters,
   StoreUnavailableError,
+  type TagReadOptions,
 } from "./store.js";
 export * from "./stores/index.js";

@@ -19,6 +19,11 @@ export interface NewEvent {
    * again (by a retry, a second process, anything): it is reported in {@link AppendResult.duplicates}.
    */
   dedupKey?: string;
+  /**
+   * Index keys: the event can be found by any of them with `readByTags` (e.g. `job:<id>`,
+   * `identity:<hash>`). Stored in the same transaction as the event. Order and repeats do not matter.
+   */
+  tags?: readonly string[];
 }
 
 /** An event as the store holds it. */
@@ -82,6 +87,49 @@ export interface ReadOptions {
   limit?: number;
 }
 
+/** Options of {@link EventStore.readByTags}. */
+export interface TagReadOptions {
+  /** Only events after this position (exclusive). */
+  after?: number;
+  /** Only events of these types. */
+  types?: readonly string[];
+}
+
+/** A projection's saved state and the log position it reflects. */
+export interface StoredSnapshot {
+  /** The last log position folded into `data`. */
+  position: number;
+  /** The format version of `data`, as the writer defines it. */
+  version: number;
+  /** JSON-serialisable. */
+  data: unknown;
+}
+
+/** How much the store has handed out to readers since it was opened. */
+export interface StoreReadCounters {
+  /** read/readStream/readByTags/findByDedupKey calls, and subscriptions opened. */
+  queries: number;
+  /** Events returned by those (a subscription's catch-up and live events included). */
+  events: number;
+}
+
+/**
+ * Thrown by {@link EventStore.loadSnapshot} when the stored snapshot cannot be read back (its data
+ * is not JSON, or its position or version is not a non-negative integer). The store itself stays
+ * usable: a snapshot is an optimisation, so the caller can ignore it and replay the log.
+ */
+export class SnapshotError extends Error {
+  override name = "SnapshotError";
+  constructor(
+    /** The snapshot's name. */
+    readonly snapshot: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
 /**
  * The append-only event log every fullenrich-rx component writes to and reads from.
  *
@@ -112,6 +160,23 @@ export interface EventStore {
   getCheckpoint(name: string): Promise<number>;
   /** Moves a named consumer's checkpoint (it never moves backwards). */
   setCheckpoint(name: string, position: number): Promise<void>;
+  /** Every event carrying at least one of `tags`, in position order, each once. */
+  readByTags(tags: readonly string[], options?: TagReadOptions): Promise<StoredEvent[]>;
+  /**
+   * Adds tags to events already stored (a one-off backfill when an older log is first opened by a
+   * version that tags events). Idempotent; unknown positions are ignored.
+   */
+  addTags(entries: readonly { position: number; tags: readonly string[] }[]): Promise<void>;
+  /**
+   * The snapshot saved under `name`, or null when there is none. Rejects with
+   * {@link SnapshotError} when the stored snapshot cannot be read back (the store stays usable:
+   * catch it, ignore the snapshot and replay the log).
+   */
+  loadSnapshot(name: string): Promise<StoredSnapshot | null>;
+  /** Saves (replaces) the snapshot under `name`. */
+  saveSnapshot(name: string, snapshot: StoredSnapshot): Promise<void>;
+  /** Read counters since the store was opened. */
+  readCounters(): StoreReadCounters;
   /** Waits for pending appends, then releases the store; later calls reject with {@link StoreUnavailableError}. */
   close(): Promise<void>;
 }

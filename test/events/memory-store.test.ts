@@ -5,7 +5,16 @@ import { describeStoreContract, ev } from "../support/store-contract.js";
 
 describeStoreContract("MemoryEventStore", async () => {
   const store = new MemoryEventStore();
-  return { store, cleanup: () => store.close() };
+  return {
+    store,
+    cleanup: () => store.close(),
+    corruptSnapshot: async (name) => {
+      // Behind the store's back: its private map of saved snapshots (data kept as JSON text).
+      const saved = (store as unknown as { snapshots: Map<string, { json: string }> }).snapshots.get(name);
+      if (saved === undefined) throw new Error(`no snapshot ${name} to corrupt`);
+      saved.json = "{not json";
+    },
+  };
 });
 
 describe("MemoryEventStore", () => {

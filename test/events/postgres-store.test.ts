@@ -53,6 +53,14 @@ describeStoreContract(
     return {
       store,
       openAnother: openHandle,
+      corruptSnapshot: async (name) => {
+        const raw = await rawClient();
+        try {
+          await raw.query(`UPDATE "${schema}".snapshots SET data = '{not json' WHERE name = $1`, [name]);
+        } finally {
+          await raw.end();
+        }
+      },
       cleanup: async () => {
         for (const handle of handles) await handle.close();
         await dropSchemas([schema]);
@@ -98,9 +106,11 @@ describe("PostgresEventStore", () => {
           "events",
           "head",
           "schema_version",
+          "snapshots",
+          "tags",
         ]);
         const version = await raw.query(`SELECT version FROM "${schema}".schema_version`);
-        expect(version.rows).toEqual([{ version: 1 }]);
+        expect(version.rows).toEqual([{ version: 2 }]);
         const data = await raw.query(`SELECT data::text AS data FROM "${schema}".events ORDER BY position`);
         expect(data.rows.map((row: { data: string }) => row.data)).toEqual([
           '{"text":"é ✓"}',
@@ -118,6 +128,69 @@ describe("PostgresEventStore", () => {
       expect(more.duplicates).toEqual([{ index: 0, dedupKey: "k1", position: 1 }]);
       expect(more.appended.map((event) => [event.position, event.streamVersion])).toEqual([[4, 3]]);
       await second.close();
+    });
+
+    it("migrates a version-1 schema in place: its events, head and checkpoints stay, tags and snapshots work", async () => {
+      const schema = newSchema();
+      const raw = await rawClient();
+      try {
+        // Version 1, as fullenrich-rx 0.1 created it.
+        await raw.query(`
+          CREATE SCHEMA "${schema}";
+          CREATE TABLE "${schema}".schema_version (
+            singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), version integer NOT NULL);
+          INSERT INTO "${schema}".schema_version VALUES (true, 1);
+          CREATE TABLE "${schema}".events (
+            position bigint PRIMARY KEY, stream text NOT NULL, stream_version bigint NOT NULL,
+            type text NOT NULL, version bigint NOT NULL, data json NOT NULL, dedup_key text UNIQUE,
+            recorded_at text NOT NULL, UNIQUE (stream, stream_version));
+          CREATE TABLE "${schema}".head (
+            singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), position bigint NOT NULL);
+          CREATE TABLE "${schema}".checkpoints (name text PRIMARY KEY, position bigint NOT NULL);
+          INSERT INTO "${schema}".events VALUES
+            (1, 'job-1', 1, 't', 1, '{"n":1}', 'k1', '2024-01-01T00:00:00.000Z'),
+            (2, 'job-2', 1, 't', 1, '{"n":2}', NULL, '2024-01-01T00:00:00.000Z'),
+            (3, 'job-1', 2, 't', 1, '{"n":3}', NULL, '2024-01-01T00:00:00.000Z');
+          INSERT INTO "${schema}".head VALUES (true, 3);
+          INSERT INTO "${schema}".checkpoints VALUES ('reconciler', 2);`);
+      } finally {
+        await raw.end();
+      }
+      const store = await open(schema);
+      expect((await store.read()).map((event) => [event.position, event.stream, event.data])).toEqual([
+        [1, "job-1", { n: 1 }],
+        [2, "job-2", { n: 2 }],
+        [3, "job-1", { n: 3 }],
+      ]);
+      expect(await store.getCheckpoint("reconciler")).toBe(2);
+      expect((await store.findByDedupKey("k1"))?.position).toBe(1);
+      await store.addTags([
+        { position: 1, tags: ["job:1"] },
+        { position: 3, tags: ["job:1"] },
+      ]);
+      const more = await store.append("job-1", [{ type: "t", version: 1, data: { n: 4 }, tags: ["job:1"] }]);
+      expect(more.appended.map((event) => [event.position, event.streamVersion])).toEqual([[4, 3]]);
+      expect(positionsOf(await store.readByTags(["job:1"]))).toEqual([1, 3, 4]);
+      await store.saveSnapshot("projection", { position: 4, version: 1, data: { open: [] } });
+      await store.close();
+      const check = await rawClient();
+      try {
+        const version = await check.query(`SELECT version FROM "${schema}".schema_version`);
+        expect(version.rows).toEqual([{ version: 2 }]);
+        const data = await check.query(
+          `SELECT data::text AS data FROM "${schema}".events WHERE position = 1`,
+        );
+        expect(data.rows).toEqual([{ data: '{"n":1}' }]);
+      } finally {
+        await check.end();
+      }
+      const reopened = await open(schema);
+      expect(await reopened.loadSnapshot("projection")).toEqual({
+        position: 4,
+        version: 1,
+        data: { open: [] },
+      });
+      await reopened.close();
     });
 
     it("lets many handles open a new schema at once (the advisory lock serialises the migration)", async () => {

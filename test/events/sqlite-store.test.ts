@@ -42,6 +42,14 @@ describeStoreContract(
     return {
       store,
       openAnother: open,
+      corruptSnapshot: async (name) => {
+        const raw = rawConnection(path);
+        try {
+          raw.prepare("UPDATE snapshots SET data = '{not json' WHERE name = ?").run(name);
+        } finally {
+          raw.close();
+        }
+      },
       cleanup: async () => {
         for (const handle of handles) await handle.close();
         await rm(directory, { recursive: true, force: true });
@@ -87,7 +95,9 @@ describe("SqliteEventStore", () => {
         expect(sqlOf("events")).toMatch(/dedup_key TEXT UNIQUE/);
         expect(sqlOf("events")).toMatch(/UNIQUE \(stream, stream_version\)/);
         expect(sqlOf("checkpoints")).toMatch(/name TEXT PRIMARY KEY/);
-        expect(raw.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe("1");
+        expect(sqlOf("tags")).toMatch(/PRIMARY KEY \(tag, position\)\s*\) WITHOUT ROWID/);
+        expect(sqlOf("snapshots")).toMatch(/name TEXT PRIMARY KEY/);
+        expect(raw.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe("2");
         expect(raw.pragma("journal_mode", { simple: true })).toBe("wal");
         expect(raw.prepare("SELECT data FROM events").pluck().get()).toBe("1");
       } finally {
@@ -165,6 +175,170 @@ describe("SqliteEventStore", () => {
         "2030-06-01T12:00:01.500Z",
       ]);
       await store.close();
+    });
+  });
+
+  describe("tags, snapshots and private files", () => {
+    /** The schema of version 1 (before tags and snapshots), as fullenrich-rx 0.1 wrote it. */
+    const SCHEMA_V1 = `
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE events (
+        position INTEGER PRIMARY KEY AUTOINCREMENT,
+        stream TEXT NOT NULL,
+        stream_version INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        dedup_key TEXT UNIQUE,
+        recorded_at TEXT NOT NULL,
+        UNIQUE (stream, stream_version)
+      );
+      CREATE TABLE checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+      INSERT INTO meta (key, value) VALUES ('schema_version', '1');`;
+
+    it("migrates a version-1 file in place: its events and checkpoints stay, tags and snapshots work", async () => {
+      const path = await tempPath();
+      const v1 = new Database(path);
+      v1.pragma("journal_mode = WAL");
+      v1.exec(SCHEMA_V1);
+      const insert = v1.prepare(
+        "INSERT INTO events (stream, stream_version, type, version, data, dedup_key, recorded_at) VALUES (?, ?, 't', 1, ?, ?, '2024-01-01T00:00:00.000Z')",
+      );
+      insert.run("job-1", 1, '{"n":1}', "k1");
+      insert.run("job-2", 1, '{"n":2}', null);
+      insert.run("job-1", 2, '{"n":3}', null);
+      v1.prepare("INSERT INTO checkpoints (name, position) VALUES ('reconciler', 2)").run();
+      v1.close();
+      await chmod(path, 0o600); // as a private file would be (a wider one gets a warning, tested below)
+
+      const store = await SqliteEventStore.open(path);
+      expect((await store.read()).map((event) => [event.position, event.stream, event.data])).toEqual([
+        [1, "job-1", { n: 1 }],
+        [2, "job-2", { n: 2 }],
+        [3, "job-1", { n: 3 }],
+      ]);
+      expect(await store.getCheckpoint("reconciler")).toBe(2);
+      expect(await store.readByTags(["job:1"])).toEqual([]);
+      await store.addTags([
+        { position: 1, tags: ["job:1"] },
+        { position: 3, tags: ["job:1"] },
+      ]);
+      const appended = await store.append("job-1", [
+        { type: "t", version: 1, data: { n: 4 }, tags: ["job:1"] },
+      ]);
+      expect(positionsOf(appended.appended)).toEqual([4]);
+      expect(positionsOf(await store.readByTags(["job:1"]))).toEqual([1, 3, 4]);
+      await store.saveSnapshot("projection", { position: 4, version: 1, data: { open: [] } });
+      await store.close();
+
+      const raw = rawConnection(path);
+      try {
+        expect(raw.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe("2");
+        expect(raw.prepare("SELECT data FROM events WHERE position = 1").pluck().get()).toBe('{"n":1}');
+        expect(raw.prepare("SELECT COUNT(*) FROM tags").pluck().get()).toBe(3);
+      } finally {
+        raw.close();
+      }
+      const reopened = await SqliteEventStore.open(path);
+      expect(await reopened.loadSnapshot("projection")).toEqual({
+        position: 4,
+        version: 1,
+        data: { open: [] },
+      });
+      await reopened.close();
+    });
+
+    it("looks tags up by the tags table's primary key and events by position: index searches, no scan", async () => {
+      const path = await tempPath();
+      const store = await SqliteEventStore.open(path);
+      await store.append("s", [{ type: "t", version: 1, data: 1, tags: ["a"] }]);
+      const source = (store as unknown as { statements: { byTags: Database.Statement } }).statements.byTags
+        .source;
+      await store.close();
+      const raw = rawConnection(path);
+      try {
+        for (const types of [null, '["t"]']) {
+          const plan = raw
+            .prepare<[{ tags: string; after: number; types: string | null }], { detail: string }>(
+              `EXPLAIN QUERY PLAN ${source}`,
+            )
+            .all({ tags: '["a","b"]', after: 0, types })
+            .map((row) => row.detail);
+          expect(plan).toContain("SEARCH tags USING PRIMARY KEY (tag=?)");
+          expect(plan).toContain("SEARCH events USING INTEGER PRIMARY KEY (rowid=?)");
+          expect(plan.filter((detail) => /^SCAN (tags|events)/.test(detail))).toEqual([]);
+        }
+      } finally {
+        raw.close();
+      }
+    });
+
+    it("creates its directories 0700 and the file, its WAL and shared memory 0600, whatever the umask", async () => {
+      const base = await tempDirectory();
+      const path = join(base, "private", "nested", "events.db");
+      const previous = process.umask(0);
+      try {
+        const store = await SqliteEventStore.open(path, { checkpointIntervalMs: 20 });
+        for (let n = 0; n < 20; n += 1) await store.append("s", [ev({ n, pad: "x".repeat(2_000) })]);
+        // The checkpointer copies the WAL into the file and truncates it: the modes stay.
+        await waitUntil(() => store.diagnostics().walTruncations > 0, "a WAL truncation");
+        await store.append("s", [ev("after the truncation")]);
+        const modeOf = (file: string): string => (statSync(file).mode & 0o777).toString(8);
+        expect(modeOf(join(base, "private"))).toBe("700");
+        expect(modeOf(join(base, "private", "nested"))).toBe("700");
+        expect([modeOf(path), modeOf(`${path}-wal`), modeOf(`${path}-shm`)]).toEqual(["600", "600", "600"]);
+        await store.close();
+        // Opened again (the WAL was removed at close, so it is created anew).
+        const again = await SqliteEventStore.open(path);
+        await again.append("s", [ev("again")]);
+        expect([modeOf(path), modeOf(`${path}-wal`), modeOf(`${path}-shm`)]).toEqual(["600", "600", "600"]);
+        await again.close();
+      } finally {
+        process.umask(previous);
+      }
+      // A directory that existed is left as it was.
+      expect((statSync(base).mode & 0o777).toString(8)).toBe("700");
+    });
+
+    it("warns once, naming the files and the chmod that fixes them, when others may read an existing file", async () => {
+      const path = await tempPath();
+      await (await SqliteEventStore.open(path)).close();
+      await chmod(path, 0o644);
+      const warnings: { message: string; fields: Record<string, unknown> | undefined }[] = [];
+      const logger = {
+        debug: () => {},
+        info: () => {},
+        warn: (message: string, fields?: Record<string, unknown>) => void warnings.push({ message, fields }),
+        error: () => {},
+      };
+      const store = await SqliteEventStore.open(path, { logger });
+      await store.append("s", [ev(1)]);
+      await store.close();
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]?.message).toContain(path);
+      expect(warnings[0]?.message).toContain(`chmod 600 ${path}`);
+      expect(warnings[0]?.fields).toEqual({ path });
+      // The mode is the user's: the store only warns.
+      expect(statSync(path).mode & 0o777).toBe(0o644);
+
+      // Without a logger, the warning goes to stderr.
+      const written: string[] = [];
+      const stderr = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+        written.push(String(chunk));
+        return true;
+      });
+      try {
+        await (await SqliteEventStore.open(path)).close();
+        await chmod(path, 0o600);
+        await (await SqliteEventStore.open(path)).close();
+      } finally {
+        stderr.mockRestore();
+      }
+      expect(written).toHaveLength(1);
+      expect(written[0]).toMatch(
+        /^\[fullenrich-rx\] warn: the event store's files can be read by other users/,
+      );
+      expect(written[0]).toContain(`chmod 600 ${path}`);
     });
   });
 
@@ -519,7 +693,9 @@ describe("SqliteEventStore", () => {
 
     it("rejects a file that is not a database", async () => {
       const path = await tempPath();
-      await writeFile(path, "this is not an SQLite file, just some text that is long enough. ".repeat(20));
+      await writeFile(path, "this is not an SQLite file, just some text that is long enough. ".repeat(20), {
+        mode: 0o600,
+      });
       const error = await SqliteEventStore.open(path).catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(StoreUnavailableError);
       expect(String(error)).toMatch(/not a usable SQLite event store.*Choose another path/);

@@ -1,5 +1,4 @@
 import * as fc from "fast-check";
-import type { Observable, Subscription } from "rxjs";
 import { firstValueFrom, take, toArray } from "rxjs";
 import { describe, expect, it, vi } from "vitest";
 import {
@@ -11,6 +10,21 @@ import {
   type StoredEvent,
   StoreUnavailableError,
 } from "../../src/events/store.js";
+import { describeIndexContract, indexCallsAfterClose } from "./store-contract-indexes.js";
+import {
+  collect,
+  ev,
+  expectInvalidInputRejected,
+  positions,
+  type Recorder,
+  range,
+  realDelay,
+  record,
+  rejection,
+  waitUntil,
+} from "./store-helpers.js";
+
+export { collect, ev, type Recorder, realDelay, record, waitUntil } from "./store-helpers.js";
 
 /** What a contract run needs from a store implementation. */
 export interface StoreFixture {
@@ -19,6 +33,8 @@ export interface StoreFixture {
   cleanup: () => Promise<void>;
   /** Opens another, independent handle on the same storage (needs `capabilities.sharedStorage`). */
   openAnother?: () => Promise<EventStore>;
+  /** Damages the stored snapshot `name` so that it no longer parses (behind the store's back). */
+  corruptSnapshot: (name: string) => Promise<void>;
 }
 
 /** Optional features a store may have; the matching contract tests run only when set. */
@@ -37,94 +53,6 @@ export interface StoreContractCapabilities {
    * committed transactions. The group-commit tests run only with it.
    */
   transactions?: (store: EventStore) => number;
-}
-
-// Captured before any test installs fake timers, so waits in this suite always use real time.
-const realSetTimeout = globalThis.setTimeout;
-const realNow = Date.now;
-
-/** A `NewEvent` (version 1) with `data`, an optional dedup key and a type (default `test.happened`). */
-export function ev(data: unknown, dedupKey?: string, type = "test.happened"): NewEvent {
-  return dedupKey === undefined ? { type, version: 1, data } : { type, version: 1, data, dedupKey };
-}
-
-/** Resolves after `ms` of real time, even under fake timers. */
-export function realDelay(ms: number): Promise<void> {
-  return new Promise((resolve) => realSetTimeout(resolve, ms));
-}
-
-/** Waits (in real time) until `predicate` holds; fails with `what` after `timeoutMs`. */
-export async function waitUntil(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = realNow() + timeoutMs;
-  while (!predicate()) {
-    if (realNow() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await realDelay(5);
-  }
-}
-
-/** A subscription that records what it receives. */
-export interface Recorder {
-  events: StoredEvent[];
-  completed: boolean;
-  error: unknown;
-  subscription: Subscription;
-}
-
-/** Subscribes and records every notification. */
-export function record(source: Observable<StoredEvent>): Recorder {
-  const recorder: Recorder = {
-    events: [],
-    completed: false,
-    error: undefined,
-    subscription: undefined as never,
-  };
-  recorder.subscription = source.subscribe({
-    next: (event) => recorder.events.push(event),
-    error: (error: unknown) => {
-      recorder.error = error;
-    },
-    complete: () => {
-      recorder.completed = true;
-    },
-  });
-  return recorder;
-}
-
-/** The first `count` events of `source`, failing after `timeoutMs` of real time. */
-export async function collect(
-  source: Observable<StoredEvent>,
-  count: number,
-  timeoutMs = 10_000,
-): Promise<StoredEvent[]> {
-  const recorder = record(source.pipe(take(count)));
-  try {
-    await waitUntil(
-      () => recorder.completed || recorder.error !== undefined,
-      `${count} events (got ${recorder.events.length})`,
-      timeoutMs,
-    );
-  } finally {
-    recorder.subscription.unsubscribe();
-  }
-  if (recorder.error !== undefined) throw recorder.error;
-  return recorder.events;
-}
-
-function positions(events: readonly StoredEvent[]): number[] {
-  return events.map((event) => event.position);
-}
-
-function range(from: number, to: number): number[] {
-  return Array.from({ length: Math.max(0, to - from + 1) }, (_, index) => from + index);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected the promise to reject");
 }
 
 /**
@@ -146,6 +74,17 @@ export function describeStoreContract(
   }
 
   describe(`EventStore contract: ${name}`, () => {
+    describeIndexContract({
+      withStore: (run) =>
+        withStore((store, fixture) =>
+          run(store, {
+            corruptSnapshot: fixture.corruptSnapshot,
+            ...(fixture.openAnother === undefined ? {} : { openAnother: fixture.openAnother }),
+          }),
+        ),
+      propertyRuns: capabilities.propertyRuns ?? 25,
+    });
+
     describe("positions and reads", () => {
       it("starts empty", () =>
         withStore(async (store) => {
@@ -327,14 +266,7 @@ export function describeStoreContract(
             () => store.read({ limit: 1.5 }),
             () => store.setCheckpoint("c", Number.NaN),
           ];
-          for (const attempt of attempts) {
-            let promise: Promise<unknown> | undefined;
-            expect(() => {
-              promise = attempt();
-            }).not.toThrow();
-            const error = await rejection(promise ?? Promise.resolve());
-            expect(error instanceof TypeError || error instanceof RangeError).toBe(true);
-          }
+          await expectInvalidInputRejected(attempts);
           expect(await store.head()).toBe(0);
           expect(await store.getCheckpoint("c")).toBe(0);
         }));
@@ -732,6 +664,7 @@ export function describeStoreContract(
             () => store.findByDedupKey("k"),
             () => store.getCheckpoint("c"),
             () => store.setCheckpoint("c", 9),
+            ...indexCallsAfterClose(store),
           ];
           for (const call of calls) {
             expect(await rejection(call())).toBeInstanceOf(StoreUnavailableError);

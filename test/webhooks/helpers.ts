@@ -12,6 +12,9 @@ import type {
   NewEvent,
   ReadOptions,
   StoredEvent,
+  StoredSnapshot,
+  StoreReadCounters,
+  TagReadOptions,
 } from "../../src/events/store.js";
 import { synthesizeEnrichRecord, synthesizeReverseRecord } from "../../src/simulator/synthetic.js";
 import { createNodeListener } from "../../src/webhooks/node-adapter.js";
@@ -198,6 +201,21 @@ export class FailingStore implements EventStore {
   }
   setCheckpoint(name: string, position: number): Promise<void> {
     return this.inner.setCheckpoint(name, position);
+  }
+  readByTags(tags: readonly string[], options?: TagReadOptions): Promise<StoredEvent[]> {
+    return this.inner.readByTags(tags, options);
+  }
+  addTags(entries: readonly { position: number; tags: readonly string[] }[]): Promise<void> {
+    return this.inner.addTags(entries);
+  }
+  loadSnapshot(name: string): Promise<StoredSnapshot | null> {
+    return this.inner.loadSnapshot(name);
+  }
+  saveSnapshot(name: string, snapshot: StoredSnapshot): Promise<void> {
+    return this.inner.saveSnapshot(name, snapshot);
+  }
+  readCounters(): StoreReadCounters {
+    return this.inner.readCounters();
   }
   close(): Promise<void> {
     return this.inner.close();

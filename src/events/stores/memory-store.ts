@@ -1,4 +1,4 @@
-import type { Observable } from "rxjs";
+import { type Observable, tap } from "rxjs";
 import {
   type AppendOptions,
   type AppendResult,
@@ -6,18 +6,28 @@ import {
   type NewEvent,
   type ReadOptions,
   type StoredEvent,
+  type StoredSnapshot,
+  type StoreReadCounters,
   StoreUnavailableError,
+  type TagReadOptions,
 } from "../store.js";
 import { type AppendBackend, applyAppend } from "./append-core.js";
+import { ReadCounter } from "./read-counters.js";
+import { snapshotOfRow } from "./snapshot-row.js";
 import { type TailHandle, tailEvents } from "./tail.js";
 import {
   checkCheckpointName,
   checkPosition,
+  checkSnapshotName,
   checkStream,
   type PreparedEvent,
+  type PreparedSnapshot,
   prepareAppendOptions,
   prepareEvents,
   prepareReadOptions,
+  prepareSnapshot,
+  prepareTagEntries,
+  prepareTagRead,
 } from "./validation.js";
 
 /** Options of {@link MemoryEventStore}. */
@@ -52,6 +62,11 @@ export class MemoryEventStore implements EventStore {
   private readonly streamPositions = new Map<string, number[]>();
   private readonly dedupKeys = new Map<string, number>();
   private readonly checkpoints = new Map<string, number>();
+  /** The positions of the events carrying each tag. */
+  private readonly tags = new Map<string, Set<number>>();
+  /** Snapshots as saved: data kept as JSON text, so that a load hands out a fresh copy. */
+  private readonly snapshots = new Map<string, PreparedSnapshot>();
+  private readonly counter = new ReadCounter();
   private readonly tails = new Set<TailHandle>();
   private readonly now: () => number;
   private readonly pageSize: number;
@@ -88,14 +103,59 @@ export class MemoryEventStore implements EventStore {
   async read(options?: ReadOptions): Promise<StoredEvent[]> {
     this.assertOpen();
     const { after, limit } = prepareReadOptions(options);
-    return this.page(after, limit ?? Number.POSITIVE_INFINITY);
+    return this.counter.counted(this.page(after, limit ?? Number.POSITIVE_INFINITY));
   }
 
   /** See {@link EventStore.readStream}. */
   async readStream(stream: string): Promise<StoredEvent[]> {
     this.assertOpen();
     const positions = this.streamPositions.get(checkStream(stream)) ?? [];
-    return positions.map((position) => this.eventAt(position));
+    return this.counter.counted(positions.map((position) => this.eventAt(position)));
+  }
+
+  /** See {@link EventStore.readByTags}. */
+  async readByTags(tags: readonly string[], options?: TagReadOptions): Promise<StoredEvent[]> {
+    this.assertOpen();
+    const checked = prepareTagRead(tags, options);
+    const types = checked.types === undefined ? undefined : new Set(checked.types);
+    const positions = new Set<number>();
+    for (const tag of checked.tags) {
+      for (const position of this.tags.get(tag) ?? []) if (position > checked.after) positions.add(position);
+    }
+    const events = [...positions]
+      .sort((a, b) => a - b)
+      .map((position) => this.eventAt(position))
+      .filter((event) => types === undefined || types.has(event.type));
+    return this.counter.counted(events);
+  }
+
+  /** See {@link EventStore.addTags}. */
+  async addTags(entries: readonly { position: number; tags: readonly string[] }[]): Promise<void> {
+    this.assertOpen();
+    for (const entry of prepareTagEntries(entries)) {
+      if (entry.position < 1 || entry.position > this.rows.length) continue;
+      this.tag(entry.position, entry.tags);
+    }
+  }
+
+  /** See {@link EventStore.loadSnapshot}. */
+  async loadSnapshot(name: string): Promise<StoredSnapshot | null> {
+    this.assertOpen();
+    const checked = checkSnapshotName(name);
+    const saved = this.snapshots.get(checked);
+    return saved === undefined ? null : snapshotOfRow(checked, { ...saved, data: saved.json });
+  }
+
+  /** See {@link EventStore.saveSnapshot}. */
+  async saveSnapshot(name: string, snapshot: StoredSnapshot): Promise<void> {
+    this.assertOpen();
+    const prepared = prepareSnapshot(name, snapshot);
+    this.snapshots.set(prepared.name, prepared);
+  }
+
+  /** See {@link EventStore.readCounters}. */
+  readCounters(): StoreReadCounters {
+    return this.counter.snapshot();
   }
 
   /** See {@link EventStore.subscribe}. Subscriptions complete when the store closes. */
@@ -106,6 +166,7 @@ export class MemoryEventStore implements EventStore {
         readPage: (cursor, limit) => this.page(cursor, limit),
         register: (handle) => {
           this.assertOpen();
+          this.counter.subscribed();
           this.tails.add(handle);
           return () => this.tails.delete(handle);
         },
@@ -113,7 +174,7 @@ export class MemoryEventStore implements EventStore {
       },
       from,
       this.pageSize,
-    );
+    ).pipe(tap(() => this.counter.emitted()));
   }
 
   /** See {@link EventStore.head}. */
@@ -126,7 +187,7 @@ export class MemoryEventStore implements EventStore {
   async findByDedupKey(dedupKey: string): Promise<StoredEvent | undefined> {
     this.assertOpen();
     const position = this.dedupKeys.get(dedupKey);
-    return position === undefined ? undefined : this.eventAt(position);
+    return this.counter.countedOne(position === undefined ? undefined : this.eventAt(position));
   }
 
   /** See {@link EventStore.getCheckpoint}. */
@@ -170,7 +231,16 @@ export class MemoryEventStore implements EventStore {
     if (positions === undefined) this.streamPositions.set(stream, [position]);
     else positions.push(position);
     if (event.dedupKey !== null) this.dedupKeys.set(event.dedupKey, position);
+    this.tag(position, event.tags);
     return position;
+  }
+
+  private tag(position: number, tags: readonly string[]): void {
+    for (const tag of tags) {
+      const positions = this.tags.get(tag);
+      if (positions === undefined) this.tags.set(tag, new Set([position]));
+      else positions.add(position);
+    }
   }
 
   private saveCheckpoint(name: string, position: number): void {

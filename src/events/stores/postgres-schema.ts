@@ -4,7 +4,7 @@ import { z } from "zod";
 import { StoreUnavailableError } from "../store.js";
 
 /** The schema version this code writes and understands. @internal */
-export const POSTGRES_SCHEMA_VERSION = 1;
+export const POSTGRES_SCHEMA_VERSION = 2;
 
 /** The default PostgreSQL schema (namespace) of the store's tables. @internal */
 export const DEFAULT_POSTGRES_SCHEMA = "fullenrich_rx";
@@ -30,6 +30,8 @@ export interface PostgresNames {
   events: string;
   head: string;
   checkpoints: string;
+  tags: string;
+  snapshots: string;
   schemaVersion: string;
   /** The LISTEN/NOTIFY channel (as a string for `pg_notify`). */
   channel: string;
@@ -52,6 +54,8 @@ export function namesOf(schema: string): PostgresNames {
     events: `${quotedSchema}.events`,
     head: `${quotedSchema}.head`,
     checkpoints: `${quotedSchema}.checkpoints`,
+    tags: `${quotedSchema}.tags`,
+    snapshots: `${quotedSchema}.snapshots`,
     schemaVersion: `${quotedSchema}.schema_version`,
     channel,
     quotedChannel: `"${channel}"`,
@@ -92,12 +96,35 @@ CREATE TABLE IF NOT EXISTS ${names.checkpoints} (
 `;
 }
 
+/**
+ * Version 2 adds, beside the version-1 tables (nothing of them is rewritten):
+ * - `tags`: the index keys of events (`readByTags`), one row per tag and position;
+ * - `snapshots`: projections' saved states by name, `data` as the JSON text the writer gave
+ *   (`text`: it is read back whole, never queried).
+ */
+function schemaV2(names: PostgresNames): string {
+  return `
+CREATE TABLE IF NOT EXISTS ${names.tags} (
+  tag text NOT NULL,
+  position bigint NOT NULL,
+  PRIMARY KEY (tag, position)
+);
+CREATE TABLE IF NOT EXISTS ${names.snapshots} (
+  name text PRIMARY KEY,
+  position bigint NOT NULL,
+  version bigint NOT NULL,
+  data text NOT NULL,
+  saved_at text NOT NULL
+);
+`;
+}
+
 const VersionRowSchema = z.object({ version: z.coerce.number().int() });
 const ExistsRowSchema = z.object({ present: z.boolean() });
 
 /**
- * Creates the schema and its tables, or checks (and, in later versions, migrates) an existing one,
- * in one transaction under a transaction-level advisory lock keyed on the schema's name: several
+ * Creates the schema and its tables, or checks an existing one and migrates it in place to
+ * {@link POSTGRES_SCHEMA_VERSION} (each version only adds tables), in one transaction under a transaction-level advisory lock keyed on the schema's name: several
  * processes opening the store at once wait for each other, and the first one creates everything.
  * @internal
  */
@@ -131,8 +158,9 @@ CREATE TABLE IF NOT EXISTS ${names.schemaVersion} (
           "another schema.",
       );
     }
-    if (current < 1) {
-      await client.query(schemaV1(names));
+    if (current < POSTGRES_SCHEMA_VERSION) {
+      if (current < 1) await client.query(schemaV1(names));
+      if (current < 2) await client.query(schemaV2(names));
       await client.query(
         `INSERT INTO ${names.schemaVersion} (singleton, version) VALUES (true, $1)
          ON CONFLICT (singleton) DO UPDATE SET version = excluded.version`,

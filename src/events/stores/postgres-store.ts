@@ -1,5 +1,5 @@
 import type { Client, Notification, Pool, PoolClient } from "pg";
-import type { Observable } from "rxjs";
+import { type Observable, tap } from "rxjs";
 import { z } from "zod";
 import { type Logger, silentLogger } from "../../internal/logger.js";
 import {
@@ -10,7 +10,10 @@ import {
   type NewEvent,
   type ReadOptions,
   type StoredEvent,
+  type StoredSnapshot,
+  type StoreReadCounters,
   StoreUnavailableError,
+  type TagReadOptions,
 } from "../store.js";
 import { type AppendBackend, applyAppend } from "./append-core.js";
 import {
@@ -21,16 +24,24 @@ import {
   type PostgresNames,
 } from "./postgres-schema.js";
 import { type AsyncTailHandle, tailEventsAsync } from "./postgres-tail.js";
+import { ReadCounter } from "./read-counters.js";
+import { snapshotOfRow } from "./snapshot-row.js";
 import {
   checkCheckpointName,
   checkPosition,
+  checkSnapshotName,
   checkStream,
   messageOf,
   type PreparedAppendOptions,
   type PreparedEvent,
+  type PreparedSnapshot,
+  type PreparedTagEntry,
   prepareAppendOptions,
   prepareEvents,
   prepareReadOptions,
+  prepareSnapshot,
+  prepareTagEntries,
+  prepareTagRead,
 } from "./validation.js";
 
 /** Options of {@link PostgresEventStore.open}. */
@@ -115,6 +126,9 @@ const PlanRowSchema = z.object({ kind: z.enum(["stream", "key"]), key: z.string(
 const EVENT_COLUMNS =
   "position, stream, stream_version, type, version, data::text AS data, dedup_key, recorded_at";
 
+/** How many tags one `readByTags` query looks up (a bigger call runs several). */
+const TAGS_PER_QUERY = 1000;
+
 type PendingOp =
   | {
       kind: "append";
@@ -128,6 +142,18 @@ type PendingOp =
       kind: "checkpoint";
       name: string;
       position: number;
+      resolve: () => void;
+      reject: (error: unknown) => void;
+    }
+  | {
+      kind: "tags";
+      entries: PreparedTagEntry[];
+      resolve: () => void;
+      reject: (error: unknown) => void;
+    }
+  | {
+      kind: "snapshot";
+      snapshot: PreparedSnapshot;
       resolve: () => void;
       reject: (error: unknown) => void;
     };
@@ -158,6 +184,7 @@ interface PlannedRow {
   version: number;
   json: string;
   dedupKey: string | null;
+  tags: string[];
 }
 
 /** What one group's planning decided to write. */
@@ -165,6 +192,10 @@ interface GroupPlan {
   outcomes: Outcome[];
   rows: PlannedRow[];
   checkpoints: Map<string, number>;
+  /** Tags for events already stored (`addTags`): tag and position. */
+  backfill: { tags: string[]; positions: number[] };
+  /** The snapshots to save, by name (the last save of a name wins). */
+  snapshots: Map<string, PreparedSnapshot>;
   recordedAt: string;
   /** The last position once the group is committed. */
   head: number;
@@ -201,6 +232,7 @@ interface GroupPlan {
  */
 export class PostgresEventStore implements EventStore {
   private readonly tails = new Set<AsyncTailHandle>();
+  private readonly counter = new ReadCounter();
   private queue: PendingOp[] = [];
   private flushLoop: Promise<void> | undefined;
   private pollTimer: ReturnType<typeof setInterval> | undefined;
@@ -312,20 +344,86 @@ export class PostgresEventStore implements EventStore {
   async read(options?: ReadOptions): Promise<StoredEvent[]> {
     this.assertOpen();
     const { after, limit } = prepareReadOptions(options);
-    if (limit === 0) return [];
-    return this.page(after, limit);
+    if (limit === 0) return this.counter.counted([]);
+    return this.counter.counted(await this.page(after, limit));
   }
 
   /** See {@link EventStore.readStream}. */
   async readStream(stream: string): Promise<StoredEvent[]> {
     this.assertOpen();
     const checked = checkStream(stream);
-    if (checked.includes("\0")) return [];
+    if (checked.includes("\0")) return this.counter.counted([]);
     const { rows } = await this.query(
       `SELECT ${EVENT_COLUMNS} FROM ${this.settings.names.events} WHERE stream = $1 ORDER BY stream_version`,
       [checked],
     );
-    return rows.map(toStoredEvent);
+    return this.counter.counted(rows.map(toStoredEvent));
+  }
+
+  /** See {@link EventStore.readByTags}: an index lookup in `tags`, 1000 tags per query. */
+  async readByTags(tags: readonly string[], options?: TagReadOptions): Promise<StoredEvent[]> {
+    this.assertOpen();
+    const checked = prepareTagRead(tags, options);
+    // PostgreSQL text cannot hold NUL: no stored tag or type has one.
+    const wanted = checked.tags.filter((tag) => !tag.includes("\0"));
+    const types = checked.types?.filter((type) => !type.includes("\0")) ?? null;
+    const { names } = this.settings;
+    const byPosition = new Map<number, StoredEvent>();
+    for (let from = 0; from < wanted.length; from += TAGS_PER_QUERY) {
+      const { rows } = await this.query(
+        // A join with the unnested list, so that each tag is an index lookup (`tag = ANY(...)`
+        // lets the planner scan the whole table for a long list).
+        `SELECT ${EVENT_COLUMNS} FROM ${names.events}
+         WHERE position IN (
+             SELECT t.position FROM unnest($1::text[]) AS wanted(tag) JOIN ${names.tags} t ON t.tag = wanted.tag)
+           AND position > $2 AND ($3::text[] IS NULL OR type = ANY($3::text[]))`,
+        [wanted.slice(from, from + TAGS_PER_QUERY), checked.after, types],
+      );
+      for (const row of rows) {
+        const event = toStoredEvent(row);
+        byPosition.set(event.position, event);
+      }
+    }
+    return this.counter.counted([...byPosition.values()].sort((a, b) => a.position - b.position));
+  }
+
+  /** See {@link EventStore.addTags}: committed with the appends of the same moment. */
+  addTags(entries: readonly { position: number; tags: readonly string[] }[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.assertOpen();
+      const prepared = prepareTagEntries(entries);
+      prepared.forEach((entry, index) => {
+        for (const tag of entry.tags) checkNoNul(tag, `entries[${index}].tags`);
+      });
+      this.enqueue({ kind: "tags", entries: prepared, resolve, reject });
+    });
+  }
+
+  /** See {@link EventStore.loadSnapshot}. */
+  async loadSnapshot(name: string): Promise<StoredSnapshot | null> {
+    this.assertOpen();
+    const checked = checkSnapshotName(name);
+    if (checked.includes("\0")) return null;
+    const { rows } = await this.query(
+      `SELECT position, version, data FROM ${this.settings.names.snapshots} WHERE name = $1`,
+      [checked],
+    );
+    return rows[0] === undefined ? null : snapshotOfRow(checked, rows[0]);
+  }
+
+  /** See {@link EventStore.saveSnapshot}: committed with the appends of the same moment. */
+  saveSnapshot(name: string, snapshot: StoredSnapshot): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.assertOpen();
+      const prepared = prepareSnapshot(name, snapshot);
+      checkNoNul(prepared.name, "snapshot name");
+      this.enqueue({ kind: "snapshot", snapshot: prepared, resolve, reject });
+    });
+  }
+
+  /** See {@link EventStore.readCounters}. */
+  readCounters(): StoreReadCounters {
+    return this.counter.snapshot();
   }
 
   /** See {@link EventStore.subscribe}. Subscriptions complete when the store closes. */
@@ -344,7 +442,7 @@ export class PostgresEventStore implements EventStore {
       },
       from,
       this.settings.pageSize,
-    );
+    ).pipe(tap(() => this.counter.emitted()));
   }
 
   /** See {@link EventStore.head}. */
@@ -356,13 +454,13 @@ export class PostgresEventStore implements EventStore {
   /** See {@link EventStore.findByDedupKey}. */
   async findByDedupKey(dedupKey: string): Promise<StoredEvent | undefined> {
     this.assertOpen();
-    if (typeof dedupKey !== "string" || dedupKey.includes("\0")) return undefined;
+    if (typeof dedupKey !== "string" || dedupKey.includes("\0")) return this.counter.countedOne(undefined);
     const { rows } = await this.query(
       `SELECT ${EVENT_COLUMNS} FROM ${this.settings.names.events} WHERE dedup_key = $1`,
       [dedupKey],
     );
     const row = rows[0];
-    return row === undefined ? undefined : toStoredEvent(row);
+    return this.counter.countedOne(row === undefined ? undefined : toStoredEvent(row));
   }
 
   /** See {@link EventStore.getCheckpoint}. */
@@ -637,12 +735,27 @@ export class PostgresEventStore implements EventStore {
 
     const rows: PlannedRow[] = [];
     const checkpoints = new Map<string, number>();
+    const backfill: GroupPlan["backfill"] = { tags: [], positions: [] };
+    const snapshots = new Map<string, PreparedSnapshot>();
     const saveCheckpoint = (target: Map<string, number>, name: string, position: number): void => {
       target.set(name, Math.max(position, target.get(name) ?? 0));
     };
     const outcomes: Outcome[] = ops.map((op): Outcome => {
       if (op.kind === "checkpoint") {
         saveCheckpoint(checkpoints, op.name, op.position);
+        return { ok: true, value: undefined };
+      }
+      if (op.kind === "tags") {
+        for (const entry of op.entries) {
+          for (const tag of entry.tags) {
+            backfill.tags.push(tag);
+            backfill.positions.push(entry.position);
+          }
+        }
+        return { ok: true, value: undefined };
+      }
+      if (op.kind === "snapshot") {
+        snapshots.set(op.snapshot.name, op.snapshot);
         return { ok: true, value: undefined };
       }
       // This append's effects, kept apart until it succeeded.
@@ -665,6 +778,7 @@ export class PostgresEventStore implements EventStore {
             version: event.version,
             json: event.json,
             dedupKey: event.dedupKey,
+            tags: event.tags,
           });
           staged.versions.set(stream, streamVersion);
           if (event.dedupKey !== null) staged.positions.set(event.dedupKey, position);
@@ -683,20 +797,25 @@ export class PostgresEventStore implements EventStore {
         return { ok: false, error };
       }
     });
-    return { outcomes, rows, checkpoints, recordedAt, head: head + rows.length };
+    return { outcomes, rows, checkpoints, backfill, snapshots, recordedAt, head: head + rows.length };
   }
 
   /** Writes a group's rows, checkpoints and new head in one statement, and notifies subscribers. */
   private async write(client: PoolClient, plan: GroupPlan, head: number): Promise<void> {
     const { names } = this.settings;
     const { rows } = plan;
+    await this.writeExtras(client, plan);
     if (rows.length === 0 && plan.checkpoints.size === 0) return;
+    const tagged = rows.flatMap((row) => row.tags.map((tag) => [tag, row.position] as const));
     await client.query(
       `WITH inserted AS (
          INSERT INTO ${names.events} (position, stream, stream_version, type, version, data, dedup_key, recorded_at)
          SELECT u.position, u.stream, u.stream_version, u.type, u.version, u.data::json, u.dedup_key, $8
          FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::text[], $7::text[])
            AS u(position, stream, stream_version, type, version, data, dedup_key)
+       ), tagged AS (
+         INSERT INTO ${names.tags} (tag, position)
+         SELECT * FROM unnest($14::text[], $15::int8[]) ON CONFLICT DO NOTHING
        ), saved AS (
          INSERT INTO ${names.checkpoints} (name, position)
          SELECT * FROM unnest($9::text[], $10::int8[])
@@ -719,8 +838,41 @@ export class PostgresEventStore implements EventStore {
         plan.head,
         head,
         names.channel,
+        tagged.map(([tag]) => tag),
+        tagged.map(([, position]) => position),
       ],
     );
+  }
+
+  /** Writes a group's tag backfill (for stored events only) and snapshots, when it has any. */
+  private async writeExtras(client: PoolClient, plan: GroupPlan): Promise<void> {
+    const { names } = this.settings;
+    if (plan.backfill.tags.length > 0) {
+      await client.query(
+        `INSERT INTO ${names.tags} (tag, position)
+         SELECT u.tag, u.position FROM unnest($1::text[], $2::int8[]) AS u(tag, position)
+         WHERE EXISTS (SELECT 1 FROM ${names.events} e WHERE e.position = u.position)
+         ON CONFLICT DO NOTHING`,
+        [plan.backfill.tags, plan.backfill.positions],
+      );
+    }
+    if (plan.snapshots.size > 0) {
+      const snapshots = [...plan.snapshots.values()];
+      await client.query(
+        `INSERT INTO ${names.snapshots} (name, position, version, data, saved_at)
+         SELECT u.name, u.position, u.version, u.data, $5 FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[])
+           AS u(name, position, version, data)
+         ON CONFLICT (name) DO UPDATE SET position = excluded.position, version = excluded.version,
+           data = excluded.data, saved_at = excluded.saved_at`,
+        [
+          snapshots.map((snapshot) => snapshot.name),
+          snapshots.map((snapshot) => snapshot.position),
+          snapshots.map((snapshot) => snapshot.version),
+          snapshots.map((snapshot) => snapshot.json),
+          plan.recordedAt,
+        ],
+      );
+    }
   }
 
   private wakeTails(): void {
@@ -729,6 +881,7 @@ export class PostgresEventStore implements EventStore {
 
   private registerTail(handle: AsyncTailHandle): () => void {
     this.assertOpen();
+    this.counter.subscribed();
     this.tails.add(handle);
     this.startListener();
     if (this.pollTimer === undefined) {

@@ -1,8 +1,7 @@
-import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
-import type { Observable } from "rxjs";
-import { type Logger, silentLogger } from "../../internal/logger.js";
+import { type Observable, tap } from "rxjs";
+import { type Logger, silentLogger, streamLogger } from "../../internal/logger.js";
 import {
   type AppendOptions,
   type AppendResult,
@@ -11,26 +10,37 @@ import {
   type NewEvent,
   type ReadOptions,
   type StoredEvent,
+  type StoredSnapshot,
+  type StoreReadCounters,
   StoreUnavailableError,
+  type TagReadOptions,
 } from "../store.js";
 import { appendResultOf } from "./append-core.js";
+import { ReadCounter } from "./read-counters.js";
+import { snapshotOfRow } from "./snapshot-row.js";
 import { type CheckpointerMessage, WalCheckpointer } from "./sqlite-checkpointer.js";
 import {
-  errorOfFailure,
-  type GroupReply,
-  type WriterAppendOp,
-  type WriterCheckpointOp,
-  WriterThread,
-} from "./sqlite-writer.js";
+  createPrivateDirectory,
+  createPrivateFile,
+  makePrivate,
+  sqliteFilesOf,
+  wideFilesWarning,
+  widerThanPrivate,
+} from "./sqlite-files.js";
+import { errorOfFailure, type GroupReply, type WriterOp, WriterThread } from "./sqlite-writer.js";
 import { type TailHandle, tailEvents } from "./tail.js";
 import {
   checkCheckpointName,
   checkPosition,
+  checkSnapshotName,
   checkStream,
   messageOf,
   prepareAppendOptions,
   prepareEvents,
   prepareReadOptions,
+  prepareSnapshot,
+  prepareTagEntries,
+  prepareTagRead,
 } from "./validation.js";
 
 /** Options of {@link SqliteEventStore.open}. */
@@ -54,7 +64,10 @@ export interface SqliteEventStoreOptions {
   pageSize?: number;
   /** The clock used for `recordedAt`, in epoch milliseconds. Default `Date.now`. */
   now?: () => number;
-  /** Where background problems (a failing checkpoint or poll) are reported. Default: silent. */
+  /**
+   * Where background problems (a failing checkpoint or poll) are reported. Default: silent, except
+   * the warning about an existing file that other users may read, which then goes to stderr.
+   */
   logger?: Logger;
 }
 
@@ -79,8 +92,11 @@ export interface SqliteStoreDiagnostics {
   walTruncations: number;
 }
 
-/** The schema version this code writes and understands. */
-const SCHEMA_VERSION = 1;
+/**
+ * The schema version this code writes and understands. 2 added `tags` and `snapshots`; a version-1
+ * file is migrated in place when opened (the two tables are created, nothing is rewritten).
+ */
+const SCHEMA_VERSION = 2;
 
 const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -102,7 +118,22 @@ CREATE TABLE IF NOT EXISTS checkpoints (
   name TEXT PRIMARY KEY,
   position INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tags (
+  tag TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  PRIMARY KEY (tag, position)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS snapshots (
+  name TEXT PRIMARY KEY,
+  position INTEGER NOT NULL,
+  version INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  saved_at TEXT NOT NULL
+);
 `;
+
+/** How many tags one `readByTags` query looks up (a bigger call runs several). */
+const TAGS_PER_QUERY = 1000;
 
 const EVENT_COLUMNS = "position, stream, stream_version, type, version, data, dedup_key, recorded_at";
 
@@ -127,19 +158,14 @@ interface EventRow {
 }
 
 /** An operation waiting for its group's commit: what the writer thread gets, and the promise to settle. */
-type PendingOp =
-  | {
-      kind: "append";
-      wire: WriterAppendOp;
-      resolve: (result: AppendResult) => void;
-      reject: (error: unknown) => void;
-    }
-  | {
-      kind: "checkpoint";
-      wire: WriterCheckpointOp;
-      resolve: () => void;
-      reject: (error: unknown) => void;
-    };
+type PendingOp = {
+  [K in WriterOp["kind"]]: {
+    kind: K;
+    wire: Extract<WriterOp, { kind: K }>;
+    resolve: (result: K extends "append" ? AppendResult : undefined) => void;
+    reject: (error: unknown) => void;
+  };
+}[WriterOp["kind"]];
 
 interface Settings {
   path: string;
@@ -166,6 +192,15 @@ function prepareStatements(db: Database.Database) {
     getCheckpoint: db.prepare<[string], { position: number }>(
       "SELECT position FROM checkpoints WHERE name = ?",
     ),
+    // The tags and types come as JSON arrays: one statement for any number of them.
+    byTags: db.prepare<[{ tags: string; after: number; types: string | null }], EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events
+       WHERE position IN (SELECT position FROM tags WHERE tag IN (SELECT value FROM json_each(@tags)))
+         AND position > @after
+         AND (@types IS NULL OR type IN (SELECT value FROM json_each(@types)))
+       ORDER BY position`,
+    ),
+    snapshot: db.prepare<[string], unknown>("SELECT position, version, data FROM snapshots WHERE name = ?"),
   };
 }
 
@@ -203,6 +238,7 @@ export class SqliteEventStore implements EventStore {
   private readonly statements: Statements;
   private readonly tails = new Set<TailHandle>();
   private readonly checkpointer: WalCheckpointer | undefined;
+  private readonly counter = new ReadCounter();
   /** Operations waiting for the next group. */
   private queue: PendingOp[] = [];
   /** The end-of-turn flush is scheduled. */
@@ -262,13 +298,23 @@ export class SqliteEventStore implements EventStore {
     }
     const directory = dirname(settings.path);
     try {
-      mkdirSync(directory, { recursive: true });
+      createPrivateDirectory(directory);
     } catch (error) {
       throw new StoreUnavailableError(
         `cannot create the directory ${directory} for the event store: ${messageOf(error)}. ` +
           "Check that the path is right and that this user may write there.",
         { cause: error },
       );
+    }
+    const wide = widerThanPrivate(sqliteFilesOf(settings.path));
+    if (wide.length > 0) {
+      (options.logger ?? streamLogger("warn")).warn(wideFilesWarning(wide), { path: settings.path });
+    }
+    let created: boolean;
+    try {
+      created = createPrivateFile(settings.path);
+    } catch (error) {
+      throw unavailable(error, settings, "open");
     }
     // `PRAGMA journal_mode = WAL` (and reading a file another process is creating) can fail with
     // SQLITE_BUSY at once, without the busy handler, when SQLite sees a possible deadlock; this
@@ -280,6 +326,8 @@ export class SqliteEventStore implements EventStore {
       try {
         candidate = new Database(settings.path, { timeout: settings.busyTimeoutMs });
         initialize(candidate, settings);
+        // SQLite gives -wal and -shm the database file's mode; set it explicitly all the same.
+        if (created) makePrivate(sqliteFilesOf(settings.path));
         db = candidate;
       } catch (error) {
         try {
@@ -337,14 +385,75 @@ export class SqliteEventStore implements EventStore {
   async read(options?: ReadOptions): Promise<StoredEvent[]> {
     this.assertOpen();
     const { after, limit } = prepareReadOptions(options);
-    return this.guard("read", () => this.statements.page.all(after, limit ?? -1).map(toStoredEvent));
+    return this.guard("read", () =>
+      this.counter.counted(this.statements.page.all(after, limit ?? -1).map(toStoredEvent)),
+    );
   }
 
   /** See {@link EventStore.readStream}. */
   async readStream(stream: string): Promise<StoredEvent[]> {
     this.assertOpen();
     const checked = checkStream(stream);
-    return this.guard("read", () => this.statements.stream.all(checked).map(toStoredEvent));
+    return this.guard("read", () =>
+      this.counter.counted(this.statements.stream.all(checked).map(toStoredEvent)),
+    );
+  }
+
+  /** See {@link EventStore.readByTags}: an index lookup in `tags`, 1000 tags per query. */
+  async readByTags(tags: readonly string[], options?: TagReadOptions): Promise<StoredEvent[]> {
+    this.assertOpen();
+    const checked = prepareTagRead(tags, options);
+    const types = checked.types === undefined ? null : JSON.stringify(checked.types);
+    return this.guard("read", () => {
+      const rows = new Map<number, EventRow>();
+      for (let from = 0; from < checked.tags.length; from += TAGS_PER_QUERY) {
+        const chunk = JSON.stringify(checked.tags.slice(from, from + TAGS_PER_QUERY));
+        for (const row of this.statements.byTags.all({ tags: chunk, after: checked.after, types })) {
+          rows.set(row.position, row);
+        }
+      }
+      const ordered = [...rows.values()].sort((a, b) => a.position - b.position);
+      return this.counter.counted(ordered.map(toStoredEvent));
+    });
+  }
+
+  /** See {@link EventStore.addTags}: committed by the writer thread with the appends of the same tick. */
+  addTags(entries: readonly { position: number; tags: readonly string[] }[]): Promise<void> {
+    return new Promise<void>((resolvePromise, reject) => {
+      this.assertOpen();
+      this.enqueue({
+        kind: "tags",
+        wire: { kind: "tags", entries: prepareTagEntries(entries) },
+        resolve: () => resolvePromise(),
+        reject,
+      });
+    });
+  }
+
+  /** See {@link EventStore.loadSnapshot}. */
+  async loadSnapshot(name: string): Promise<StoredSnapshot | null> {
+    this.assertOpen();
+    const checked = checkSnapshotName(name);
+    const row = this.guard("read", () => this.statements.snapshot.get(checked));
+    return row === undefined ? null : snapshotOfRow(checked, row);
+  }
+
+  /** See {@link EventStore.saveSnapshot}: committed by the writer thread with the appends of the same tick. */
+  saveSnapshot(name: string, snapshot: StoredSnapshot): Promise<void> {
+    return new Promise<void>((resolvePromise, reject) => {
+      this.assertOpen();
+      this.enqueue({
+        kind: "snapshot",
+        wire: { kind: "snapshot", snapshot: prepareSnapshot(name, snapshot) },
+        resolve: () => resolvePromise(),
+        reject,
+      });
+    });
+  }
+
+  /** See {@link EventStore.readCounters}. */
+  readCounters(): StoreReadCounters {
+    return this.counter.snapshot();
   }
 
   /** See {@link EventStore.subscribe}. Subscriptions complete when the store closes. */
@@ -358,7 +467,7 @@ export class SqliteEventStore implements EventStore {
       },
       from,
       this.settings.pageSize,
-    );
+    ).pipe(tap(() => this.counter.emitted()));
   }
 
   /** See {@link EventStore.head}. */
@@ -372,7 +481,7 @@ export class SqliteEventStore implements EventStore {
     this.assertOpen();
     return this.guard("read", () => {
       const row = this.statements.eventOfKey.get(dedupKey);
-      return row === undefined ? undefined : toStoredEvent(row);
+      return this.counter.countedOne(row === undefined ? undefined : toStoredEvent(row));
     });
   }
 
@@ -394,7 +503,7 @@ export class SqliteEventStore implements EventStore {
           name: checkCheckpointName(name),
           position: checkPosition(position, "position"),
         },
-        resolve: resolvePromise,
+        resolve: () => resolvePromise(),
         reject,
       });
     });
@@ -556,7 +665,7 @@ export class SqliteEventStore implements EventStore {
         if (tail !== undefined && tail.position > last) last = tail.position;
         op.resolve(result);
       } else {
-        op.resolve();
+        op.resolve(undefined);
       }
     });
     if (last > 0) {
@@ -587,6 +696,7 @@ export class SqliteEventStore implements EventStore {
 
   private registerTail(handle: TailHandle): () => void {
     this.assertOpen();
+    this.counter.subscribed();
     this.tails.add(handle);
     if (this.pollTimer === undefined) {
       this.pollTimer = setInterval(() => this.poll(), this.settings.pollIntervalMs);
@@ -667,6 +777,9 @@ function migrate(db: Database.Database, path: string): void {
         `the event store ${path} has schema version ${row.value}, newer than this fullenrich-rx understands ` +
           `(${SCHEMA_VERSION}). Upgrade fullenrich-rx, or use another file.`,
       );
+    } else if (Number(row.value) < SCHEMA_VERSION) {
+      // The tables a newer version adds were created above; nothing else changes.
+      db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(SCHEMA_VERSION));
     }
     db.exec("COMMIT");
   } catch (error) {

@@ -3,7 +3,7 @@ import { type MessagePort, Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import type { ExpectedVersion } from "../store.js";
 import { type AppendBackend, applyAppendCore } from "./append-core.js";
-import type { PreparedEvent } from "./validation.js";
+import type { PreparedEvent, PreparedSnapshot, PreparedTagEntry } from "./validation.js";
 
 /** An append of a group, as the writer thread works on it (it travels flattened: {@link encodeGroup}). @internal */
 export interface WriterAppendOp {
@@ -21,8 +21,20 @@ export interface WriterCheckpointOp {
   position: number;
 }
 
+/** An `addTags` of a group. @internal */
+export interface WriterTagsOp {
+  kind: "tags";
+  entries: PreparedTagEntry[];
+}
+
+/** A `saveSnapshot` of a group. @internal */
+export interface WriterSnapshotOp {
+  kind: "snapshot";
+  snapshot: PreparedSnapshot;
+}
+
 /** @internal */
-export type WriterOp = WriterAppendOp | WriterCheckpointOp;
+export type WriterOp = WriterAppendOp | WriterCheckpointOp | WriterTagsOp | WriterSnapshotOp;
 
 /** A driver error as it crosses the thread boundary: its message and SQLite code ("" if none). @internal */
 export interface WriterFailure {
@@ -64,8 +76,11 @@ export interface WriterConfig {
  *
  * A group's operations, one after the other in one array:
  *   append:     APPEND, stream, expectedVersion, checkpoint name (or null), checkpoint position,
- *               event count, then per event: type, version, json, dedupKey (or null)
+ *               event count, then per event: type, version, json, dedupKey (or null), tag count,
+ *               the tags
  *   checkpoint: CHECKPOINT, name, position
+ *   tags:       TAGS, entry count, then per entry: position, tag count, the tags
+ *   snapshot:   SNAPSHOT, name, position, version, json
  * A committed group's outcomes, one after the other in a Float64Array:
  *   applied:  APPLIED, n (events; 0 for a checkpoint), n positions, n stream versions (0: duplicate)
  *   conflict: CONFLICT, actual stream version
@@ -73,6 +88,8 @@ export interface WriterConfig {
  */
 const APPEND = 0;
 const CHECKPOINT = 1;
+const TAGS = 2;
+const SNAPSHOT = 3;
 const APPLIED = 0;
 const CONFLICT = 1;
 const REFUSED = 2;
@@ -99,6 +116,16 @@ export function encodeGroup(ops: readonly WriterOp[]): WireValue[] {
       wire.push(CHECKPOINT, op.name, op.position);
       continue;
     }
+    if (op.kind === "tags") {
+      wire.push(TAGS, op.entries.length);
+      for (const entry of op.entries) wire.push(entry.position, entry.tags.length, ...entry.tags);
+      continue;
+    }
+    if (op.kind === "snapshot") {
+      const { name, position, version, json } = op.snapshot;
+      wire.push(SNAPSHOT, name, position, version, json);
+      continue;
+    }
     wire.push(
       APPEND,
       op.stream,
@@ -107,7 +134,9 @@ export function encodeGroup(ops: readonly WriterOp[]): WireValue[] {
       op.checkpoint === undefined ? 0 : op.checkpoint.position,
       op.events.length,
     );
-    for (const event of op.events) wire.push(event.type, event.version, event.json, event.dedupKey);
+    for (const event of op.events) {
+      wire.push(event.type, event.version, event.json, event.dedupKey, event.tags.length, ...event.tags);
+    }
   }
   return wire;
 }
@@ -216,6 +245,17 @@ export function writerThreadMain(
       saveCheckpoint: connection.prepare<[string, number]>(
         "INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = MAX(position, excluded.position)",
       ),
+      insertTag: connection.prepare<[string, number]>(
+        "INSERT OR IGNORE INTO tags (tag, position) VALUES (?, ?)",
+      ),
+      tagStored: connection.prepare<[string, number]>(
+        "INSERT OR IGNORE INTO tags (tag, position) SELECT ?, position FROM events WHERE position = ?",
+      ),
+      saveSnapshot: connection.prepare<[string, number, number, string, string]>(
+        "INSERT INTO snapshots (name, position, version, data, saved_at) VALUES (?, ?, ?, ?, ?) " +
+          "ON CONFLICT (name) DO UPDATE SET position = excluded.position, version = excluded.version, " +
+          "data = excluded.data, saved_at = excluded.saved_at",
+      ),
     };
   }
   try {
@@ -234,8 +274,8 @@ export function writerThreadMain(
   const backend: AppendBackend = {
     streamVersion: (stream) => statements.streamVersion.get(stream)?.v ?? 0,
     positionOfDedupKey: (key) => statements.positionOfKey.get(key)?.position,
-    insert: (stream, streamVersion, event, recordedAt) =>
-      Number(
+    insert: (stream, streamVersion, event, recordedAt) => {
+      const position = Number(
         statements.insert.run(
           stream,
           streamVersion,
@@ -245,7 +285,10 @@ export function writerThreadMain(
           event.dedupKey,
           recordedAt,
         ).lastInsertRowid,
-      ),
+      );
+      for (const tag of event.tags) statements.insertTag.run(tag, position);
+      return position;
+    },
     saveCheckpoint: (name, position) => {
       statements.saveCheckpoint.run(name, position);
     },
@@ -255,10 +298,35 @@ export function writerThreadMain(
   const decodeGroup = (wire: WireValue[]): WriterOp[] => {
     const ops: WriterOp[] = [];
     let at = 0;
+    /** The `count` strings from `at` on. */
+    const strings = (from: number, count: number): string[] => wire.slice(from, from + count) as string[];
     while (at < wire.length) {
       if (wire[at] === 1 /* CHECKPOINT */) {
         ops.push({ kind: "checkpoint", name: wire[at + 1] as string, position: wire[at + 2] as number });
         at += 3;
+        continue;
+      }
+      if (wire[at] === 2 /* TAGS */) {
+        const count = wire[at + 1] as number;
+        at += 2;
+        const entries: PreparedTagEntry[] = [];
+        for (let index = 0; index < count; index += 1) {
+          const tagCount = wire[at + 1] as number;
+          entries.push({ position: wire[at] as number, tags: strings(at + 2, tagCount) });
+          at += 2 + tagCount;
+        }
+        ops.push({ kind: "tags", entries });
+        continue;
+      }
+      if (wire[at] === 3 /* SNAPSHOT */) {
+        const snapshot: PreparedSnapshot = {
+          name: wire[at + 1] as string,
+          position: wire[at + 2] as number,
+          version: wire[at + 3] as number,
+          json: wire[at + 4] as string,
+        };
+        ops.push({ kind: "snapshot", snapshot });
+        at += 5;
         continue;
       }
       const stream = wire[at + 1] as string;
@@ -269,13 +337,15 @@ export function writerThreadMain(
       at += 6;
       const events: PreparedEvent[] = [];
       for (let index = 0; index < count; index += 1) {
+        const tagCount = wire[at + 4] as number;
         events.push({
           type: wire[at] as string,
           version: wire[at + 1] as number,
           json: wire[at + 2] as string,
           dedupKey: wire[at + 3] as string | null,
+          tags: strings(at + 5, tagCount),
         });
-        at += 4;
+        at += 5 + tagCount;
       }
       const checkpoint =
         checkpointName === null ? undefined : { name: checkpointName, position: checkpointPosition };
@@ -317,7 +387,16 @@ export function writerThreadMain(
               for (const streamVersion of outcome.streamVersions) results.push(streamVersion);
             }
           } else {
-            backend.saveCheckpoint(op.name, op.position);
+            if (op.kind === "checkpoint") {
+              backend.saveCheckpoint(op.name, op.position);
+            } else if (op.kind === "tags") {
+              for (const entry of op.entries) {
+                for (const tag of entry.tags) statements.tagStored.run(tag, entry.position);
+              }
+            } else {
+              const { name, position, version, json } = op.snapshot;
+              statements.saveSnapshot.run(name, position, version, json, recordedAt);
+            }
             results.push(0 /* APPLIED */, 0);
           }
           statements.release.run();

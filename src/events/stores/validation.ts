@@ -1,4 +1,11 @@
-import type { AppendOptions, ExpectedVersion, NewEvent, ReadOptions } from "../store.js";
+import type {
+  AppendOptions,
+  ExpectedVersion,
+  NewEvent,
+  ReadOptions,
+  StoredSnapshot,
+  TagReadOptions,
+} from "../store.js";
 
 /**
  * An event checked and serialised before it reaches a store: `data` is already JSON text (the
@@ -11,6 +18,22 @@ export interface PreparedEvent {
   version: number;
   json: string;
   dedupKey: string | null;
+  /** The event's tags, each once. */
+  tags: string[];
+}
+
+/** A tag backfill entry, checked. @internal */
+export interface PreparedTagEntry {
+  position: number;
+  tags: string[];
+}
+
+/** A snapshot checked and serialised (`data` as JSON text). @internal */
+export interface PreparedSnapshot {
+  name: string;
+  position: number;
+  version: number;
+  json: string;
 }
 
 /** The options of one append, checked. @internal */
@@ -64,27 +87,94 @@ export function prepareEvents(events: readonly NewEvent[]): PreparedEvent[] {
     if (dedupKey !== undefined && (typeof dedupKey !== "string" || dedupKey.length === 0)) {
       throw new TypeError(`events[${index}].dedupKey must be a non-empty string, got ${describe(dedupKey)}`);
     }
+    const tags = event.tags === undefined ? [] : checkTags(event.tags, `events[${index}].tags`);
     const dataJson = event.dataJson;
     if (dataJson !== undefined) {
       if (typeof dataJson !== "string" || dataJson.length === 0) {
         throw new TypeError(`events[${index}].dataJson must be JSON text, got ${describe(dataJson)}`);
       }
       // The caller's promise: it parses to `data`. Not re-checked (that would cost what it saves).
-      return { type: event.type, version: event.version, json: dataJson, dedupKey: dedupKey ?? null };
+      return { type: event.type, version: event.version, json: dataJson, dedupKey: dedupKey ?? null, tags };
     }
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(event.data);
-    } catch (error) {
-      throw new TypeError(`events[${index}].data is not JSON-serialisable: ${messageOf(error)}`, {
-        cause: error,
-      });
-    }
-    if (json === undefined) {
-      throw new TypeError(`events[${index}].data is not JSON-serialisable (got ${describe(event.data)})`);
-    }
-    return { type: event.type, version: event.version, json, dedupKey: dedupKey ?? null };
+    const json = jsonOf(event.data, `events[${index}].data`);
+    return { type: event.type, version: event.version, json, dedupKey: dedupKey ?? null, tags };
   });
+}
+
+/** `value` as JSON text; throws a TypeError naming `what` when it is not JSON-serialisable. */
+function jsonOf(value: unknown, what: string): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch (error) {
+    throw new TypeError(`${what} is not JSON-serialisable: ${messageOf(error)}`, { cause: error });
+  }
+  if (json === undefined) {
+    throw new TypeError(`${what} is not JSON-serialisable (got ${describe(value)})`);
+  }
+  return json;
+}
+
+/** Throws unless `tags` is an array of non-empty strings; returns them without repeats. @internal */
+export function checkTags(tags: unknown, what: string): string[] {
+  if (!Array.isArray(tags)) throw new TypeError(`${what} must be an array of strings, got ${describe(tags)}`);
+  tags.forEach((tag: unknown, index) => {
+    if (typeof tag !== "string" || tag.length === 0) {
+      throw new TypeError(`${what}[${index}] must be a non-empty string, got ${describe(tag)}`);
+    }
+  });
+  return [...new Set(tags as string[])];
+}
+
+/** Checks the entries of an `addTags` call. @internal */
+export function prepareTagEntries(
+  entries: readonly { position: number; tags: readonly string[] }[],
+): PreparedTagEntry[] {
+  if (!Array.isArray(entries)) {
+    throw new TypeError(`entries must be an array, got ${describe(entries)}`);
+  }
+  return entries.map((entry: { position: number; tags: readonly string[] }, index) => {
+    if (typeof entry !== "object" || entry === null) {
+      throw new TypeError(`entries[${index}] must be an object, got ${describe(entry)}`);
+    }
+    return {
+      position: checkPosition(entry.position, `entries[${index}].position`),
+      tags: checkTags(entry.tags, `entries[${index}].tags`),
+    };
+  });
+}
+
+/** Checks `readByTags`' arguments: `after` defaults to 0, `types` to every type. @internal */
+export function prepareTagRead(
+  tags: readonly string[],
+  options: TagReadOptions | undefined,
+): { tags: string[]; after: number; types: string[] | undefined } {
+  const checked = checkTags(tags, "tags");
+  const after = checkPosition(options?.after ?? 0, "after");
+  const types = options?.types === undefined ? undefined : checkTags(options.types, "types");
+  return { tags: checked, after, types };
+}
+
+/** Throws unless `name` is a non-empty string. @internal */
+export function checkSnapshotName(name: unknown): string {
+  if (typeof name !== "string" || name.length === 0) {
+    throw new TypeError(`snapshot name must be a non-empty string, got ${describe(name)}`);
+  }
+  return name;
+}
+
+/** Checks a snapshot to save and serialises its data. @internal */
+export function prepareSnapshot(name: string, snapshot: StoredSnapshot): PreparedSnapshot {
+  const checkedName = checkSnapshotName(name);
+  if (typeof snapshot !== "object" || snapshot === null) {
+    throw new TypeError(`snapshot must be an object, got ${describe(snapshot)}`);
+  }
+  return {
+    name: checkedName,
+    position: checkPosition(snapshot.position, "snapshot.position"),
+    version: checkPosition(snapshot.version, "snapshot.version"),
+    json: jsonOf(snapshot.data, "snapshot.data"),
+  };
 }
 
 /** Checks an append's options and fills in the defaults. @internal */
