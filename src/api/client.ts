@@ -16,7 +16,7 @@ import {
   UnauthorizedError,
   UnexpectedResponseError,
 } from "./errors.js";
-import { CallLimiter, type CallPriority } from "./limiter.js";
+import { type CallJournal, CallLimiter, type CallPriority } from "./limiter.js";
 import {
   type StartEnrichmentRequest,
   StartEnrichmentRequestSchema,
@@ -88,6 +88,11 @@ export interface RequestOptions {
   retries?: number;
   /** Called once for every HTTP request this call sends (each retry attempt too). */
   onCall?: () => void;
+  /**
+   * Awaited before each attempt leaves, once it holds its rate-limit slot (e.g. to record durably
+   * that it is being sent). If it throws, nothing is sent and the call rejects with that error.
+   */
+  beforeSend?: () => Promise<void>;
 }
 
 /** The answer of a get-result call. */
@@ -140,6 +145,7 @@ export class FullEnrichClient {
   private readonly pauseMs: number;
   private readonly timeoutMs: number;
   private consecutive429 = 0;
+  private budgetSeeded = false;
   private readonly counters: ClientStats = { calls: 0, retries: 0, rateLimited: 0 };
 
   constructor(options: FullEnrichClientOptions) {
@@ -237,6 +243,27 @@ export class FullEnrichClient {
     return parseAnswer(VerifyKeySchema, expectOk(answer));
   }
 
+  /**
+   * Records every call this client lets through, durably, before it leaves (see
+   * {@link CallJournal}). The first journal attached stays; returns whether this one was attached.
+   */
+  attachCallJournal(journal: CallJournal): boolean {
+    return this.limiter.attachJournal(journal);
+  }
+
+  /**
+   * Counts calls a stopped process made (their start times, as its journal recorded them) in this
+   * client's budget, once: a rerun right after a crash stays inside the account's limit. Each is
+   * taken to have ended by its start plus the request timeout, or by now if that is sooner. A
+   * budget shared between processes (Redis) saw those calls already and ignores this.
+   */
+  seedBudget(startedAt: readonly number[]): void {
+    if (this.budgetSeeded) return;
+    this.budgetSeeded = true;
+    const now = this.scheduler.now();
+    this.limiter.budget.seed?.(startedAt.map((at) => Math.min(now, at + this.timeoutMs)));
+  }
+
   /** HTTP calls sent, retries and 429s so far. */
   stats(): ClientStats {
     return { ...this.counters };
@@ -279,6 +306,7 @@ export class FullEnrichClient {
         {
           priority: options.priority ?? "read",
           ...(signal ? { signal } : {}),
+          ...(options.beforeSend ? { beforeSend: options.beforeSend } : {}),
         },
       );
       if (answer.status === 429) {

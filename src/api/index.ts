@@ -22,7 +22,14 @@ export {
   UnauthorizedError,
   UnexpectedResponseError,
 } from "./errors.js";
-export { CallLimiter, type CallOptions, type CallPriority, type LimiterStats } from "./limiter.js";
+export {
+  type CallJournal,
+  CallLimiter,
+  type CallOptions,
+  type CallPriority,
+  type JournaledCall,
+  type LimiterStats,
+} from "./limiter.js";
 export {
   createRedisCallLimiter,
   type RedisCallLimiterOptions,

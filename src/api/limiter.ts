@@ -17,6 +17,28 @@ const STEP_ASIDE = Symbol("step aside");
 export interface CallOptions {
   priority?: CallPriority;
   signal?: AbortSignal;
+  /**
+   * Runs once the call holds its slot, right before it leaves (e.g. to record durably that it is
+   * being sent). If it throws, the call is not made, its slot is given back unused, and
+   * {@link CallLimiter.run} rejects with that error.
+   */
+  beforeSend?: () => Promise<void>;
+}
+
+/** One call about to leave, as a {@link CallJournal} records it. */
+export interface JournaledCall {
+  /** The scheduler's time when the call was let through. */
+  at: number;
+  priority: CallPriority;
+}
+
+/**
+ * Where the calls of a limiter are recorded, durably, before they leave, so that a restarted
+ * process knows what the account spent in the current window (see {@link WindowBudget.seed}).
+ */
+export interface CallJournal {
+  /** Records one call. Awaited before the call leaves; it must not throw (it reports its own failures). */
+  record(call: JournaledCall): Promise<void>;
 }
 
 /** Counters of a {@link CallLimiter}. */
@@ -37,6 +59,7 @@ export class CallLimiter {
   private readonly releaseListeners = new Set<() => void>();
   private startedCount = 0;
   private queuedCount = 0;
+  private journal: CallJournal | null = null;
 
   constructor(
     readonly budget: WindowBudget,
@@ -68,12 +91,31 @@ export class CallLimiter {
       await this.giveBack(slot, false);
       throw abortReason(signal);
     }
+    if (options.beforeSend) {
+      try {
+        await options.beforeSend();
+      } catch (error) {
+        await this.giveBack(slot, false);
+        throw error;
+      }
+    }
+    await this.journal?.record({ at: this.scheduler.now(), priority: options.priority ?? "read" });
     this.startedCount++;
     try {
       return await call();
     } finally {
       await this.giveBack(slot, true);
     }
+  }
+
+  /**
+   * Records every call let through from now on, before it leaves. The first journal attached
+   * stays: returns false (and changes nothing) when one is attached already.
+   */
+  attachJournal(journal: CallJournal): boolean {
+    if (this.journal !== null) return false;
+    this.journal = journal;
+    return true;
   }
 
   /** After a 429: no call starts for `ms`. */

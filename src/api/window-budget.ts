@@ -24,6 +24,12 @@ export interface WindowBudget {
   pause(ms: number): Promise<void>;
   /** Releases what the budget holds (connections, timers). */
   close(): Promise<void>;
+  /**
+   * Counts calls made before this budget existed (by a process that stopped), given the instants
+   * they ended by: each holds a slot until one window after. Budgets shared between processes
+   * (which saw those calls already) leave this out.
+   */
+  seed?(endedBy: readonly number[]): void;
 }
 
 /** A {@link WindowBudget} kept in this process's memory. */
@@ -69,4 +75,13 @@ export class LocalWindowBudget implements WindowBudget {
 
   /** Nothing to release in memory. */
   async close(): Promise<void> {}
+
+  seed(endedBy: readonly number[]): void {
+    const now = this.scheduler.now();
+    for (const end of endedBy) {
+      const frees = end + this.windowMs;
+      if (frees > now) this.freesAt.push(frees);
+    }
+    this.freesAt.sort((a, b) => a - b);
+  }
 }

@@ -1,8 +1,7 @@
 import type { FullEnrichClient } from "../api/client.js";
-import { errorMessage, OutcomeUnknownError } from "../api/errors.js";
-import { dedupKeys, type Keying, newEvent, streams } from "../events/event-types.js";
+import { errorMessage, NetworkError, OutcomeUnknownError, RateLimitedError } from "../api/errors.js";
+import { dedupKeys, type Keying, newEvent, streams, tags } from "../events/event-types.js";
 import type { BatchState } from "../events/projections/enrichment-state.js";
-import { abortReason } from "../internal/time.js";
 import { appendReliably, type ReliableAppendDeps } from "./append-reliably.js";
 import type { KeyedBatch } from "./batches.js";
 import type { EngineMode, WebhookSettings } from "./engine-options.js";
@@ -17,77 +16,114 @@ export interface BatchSubmitterDeps extends ReliableAppendDeps {
   countCall(jobId: string): void;
 }
 
+/** One batch to POST, as its job planned it. */
+export interface SendRequest {
+  kind: "enrich" | "reverse";
+  jobId: string;
+  name: string;
+  batch: KeyedBatch;
+  signal: AbortSignal | undefined;
+}
+
+/** How one POST of a batch ended. `position`: of the event that recorded it. */
+export type SendOutcome =
+  /** The provider started it. */
+  | { kind: "accepted"; enrichmentId: string; position: number }
+  /**
+   * It surely started nothing (refused: a bad key, no credits, an invalid request; or a 429 or a
+   * connection that never opened, then `retryable`). Recorded as rejected.
+   */
+  | { kind: "refused"; retryable: boolean; message: string; position: number }
+  /** It left, and no answer says whether it started (timeout, 5xx, reset). Recorded as rejected, outcome unknown. */
+  | { kind: "unknown"; message: string; position: number }
+  /** It never left (aborted while waiting, or its request could not be recorded): nothing recorded. */
+  | { kind: "not-sent"; error: unknown };
+
 const INTERRUPTED =
   "the request was recorded but the process stopped before FullEnrich's answer: the batch may or may not be running; it is not re-sent (check the provider's dashboard; to send it again, rerun with onAmbiguous: \"resubmit\", on the command line --on-ambiguous resubmit)";
 
 /**
- * Submits batches: records the request, POSTs it, records the answer — never POSTing one twice —
- * and knows which batches it is submitting right now (their outcome is not in the log yet).
+ * Sends batches, one POST each, never twice: the request is recorded (`enrichment.requested`) only
+ * once the POST holds its rate-limit slot, right before it leaves, and the answer right after. A
+ * batch waiting for its turn is in no event, so a crash then leaves nothing ambiguous: a rerun
+ * sends it. Knows which batches are on the wire right now (their outcome is not in the log yet).
  */
 export class BatchSubmitter {
   private readonly inFlight = new Set<string>();
 
   constructor(private readonly deps: BatchSubmitterDeps) {}
 
-  /** Batches being submitted by this process now. */
+  /** Batches being sent by this process now. */
   get submitting(): ReadonlySet<string> {
     return this.inFlight;
   }
 
-  /** Records the request, POSTs, records the answer (resolving with its position). Never POSTs twice. */
-  async submit(
-    kind: "enrich" | "reverse",
-    jobId: string,
-    name: string,
-    batch: KeyedBatch,
-    signal: AbortSignal | undefined,
-  ): Promise<number> {
+  /** The webhook URLs a new batch asks for, given the engine's mode. */
+  webhookUrls(): { webhookUrl: string | null; contactWebhookUrl: string | null } {
+    const { mode, webhook } = this.deps;
+    if (mode === "polling" || !webhook) return { webhookUrl: null, contactWebhookUrl: null };
+    return {
+      webhookUrl: webhook.url,
+      contactWebhookUrl: webhook.contactEvents ? (webhook.contactUrl ?? webhook.url) : null,
+    };
+  }
+
+  /** POSTs one batch (a single attempt), recording the request right before it leaves and the answer after. */
+  async send(request: SendRequest): Promise<SendOutcome> {
     const { deps } = this;
+    const { kind, jobId, name, batch, signal } = request;
     const { batchId } = batch;
-    const webhookUrl = deps.mode === "polling" ? null : (deps.webhook?.url ?? null);
-    const contactWebhookUrl =
-      deps.mode !== "polling" && deps.webhook?.contactEvents
-        ? (deps.webhook.contactUrl ?? deps.webhook.url)
-        : null;
-    this.inFlight.add(batchId);
-    try {
-      await deps.store.append(
-        streams.batch(batchId),
-        [
-          newEvent(
-            "enrichment.requested",
-            {
-              batchId,
-              jobId,
-              batchIndex: batch.batchIndex,
-              contactsDigest: batch.contactsDigest,
-              kind,
-              name,
-              contacts: batch.submitted.map((contact, index) => ({
-                key: batch.keys[index] as string,
-                contact,
-              })),
-              keying: deps.keying,
-              webhookUrl,
-              contactWebhookUrl,
-              mode: deps.mode,
-              requestedAt: deps.scheduler.now(),
-            },
-            dedupKeys.requested(batchId),
-          ),
-        ],
-        { expectedVersion: "no-stream" },
-      );
-      const body = {
+    const { webhookUrl, contactWebhookUrl } = this.webhookUrls();
+    const requested = newEvent(
+      "enrichment.requested",
+      {
+        batchId,
+        jobId,
+        batchIndex: batch.batchIndex,
+        contactsDigest: batch.contactsDigest,
+        kind,
         name,
-        ...(webhookUrl ? { webhook_url: webhookUrl } : {}),
-        ...(contactWebhookUrl ? { webhook_events: { contact_finished: contactWebhookUrl } } : {}),
-        data: batch.submitted,
-      };
+        contacts: batch.submitted.map((contact, index) => ({
+          key: batch.keys[index] as string,
+          contact,
+          identity: batch.identities[index] as string,
+        })),
+        keying: deps.keying,
+        webhookUrl,
+        contactWebhookUrl,
+        mode: deps.mode,
+        requestedAt: deps.scheduler.now(),
+      },
+      dedupKeys.requested(batchId),
+    );
+    const body = {
+      name,
+      ...(webhookUrl ? { webhook_url: webhookUrl } : {}),
+      ...(contactWebhookUrl ? { webhook_events: { contact_finished: contactWebhookUrl } } : {}),
+      data: batch.submitted,
+    };
+    let sent = false;
+    const requestOptions = {
+      retries: 0,
+      onCall: () => deps.countCall(jobId),
+      beforeSend: async () => {
+        requested.data.requestedAt = deps.scheduler.now();
+        this.inFlight.add(batchId);
+        try {
+          await deps.store.append(streams.batch(batchId), [{ ...requested, tags: [tags.job(jobId)] }], {
+            expectedVersion: "no-stream",
+          });
+        } catch (error) {
+          this.inFlight.delete(batchId);
+          throw error;
+        }
+        sent = true;
+      },
+      ...(signal ? { signal } : {}),
+    };
+    try {
       let enrichmentId: string;
       try {
-        if (signal?.aborted) throw abortReason(signal);
-        const requestOptions = { onCall: () => deps.countCall(jobId), ...(signal ? { signal } : {}) };
         const response =
           kind === "enrich"
             ? await deps.client.startEnrichment(
@@ -100,34 +136,38 @@ export class BatchSubmitter {
               );
         enrichmentId = response.enrichment_id;
       } catch (error) {
-        const outcomeUnknown = error instanceof OutcomeUnknownError;
+        if (!sent) return { kind: "not-sent", error };
+        const outcomeUnknown = error instanceof OutcomeUnknownError || signal?.aborted === true;
         deps.logger.warn("a batch was not accepted", { batchId, outcomeUnknown, error: errorMessage(error) });
-        return await appendReliably(deps, streams.batch(batchId), [
+        const message = errorMessage(error);
+        const position = await appendReliably(deps, streams.batch(batchId), [
           newEvent(
             "enrichment.rejected",
-            {
-              batchId,
-              outcomeUnknown,
-              error: describeError(error),
-              rejectedAt: deps.scheduler.now(),
-            },
+            { batchId, outcomeUnknown, error: describeError(error), rejectedAt: deps.scheduler.now() },
             dedupKeys.rejected(batchId),
           ),
         ]);
+        if (outcomeUnknown) return { kind: "unknown", message, position };
+        const retryable = error instanceof RateLimitedError || (error instanceof NetworkError && !error.sent);
+        return { kind: "refused", retryable, message, position };
       }
-      return await appendReliably(deps, streams.batch(batchId), [
+      const position = await appendReliably(deps, streams.batch(batchId), [
         newEvent(
           "enrichment.accepted",
           { batchId, enrichmentId, acceptedAt: deps.scheduler.now() },
           dedupKeys.accepted(batchId),
         ),
       ]);
+      return { kind: "accepted", enrichmentId, position };
     } finally {
       this.inFlight.delete(batchId);
     }
   }
 
-  /** A batch requested but never answered: recorded as ambiguous (once) so that its job can settle. */
+  /**
+   * A batch requested but never answered (its process stopped in between), in polling mode:
+   * recorded as ambiguous (once), so that its job can settle. Resolves with the message.
+   */
   async markAmbiguous(batch: BatchState): Promise<string> {
     const message = batch.rejected?.error.message ?? INTERRUPTED;
     if (batch.rejected === null) {

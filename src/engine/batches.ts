@@ -19,7 +19,9 @@ export interface PreparedBatch {
   batchIndex: number;
   /** The contacts as the user gave them (defaults applied). */
   contacts: SubmittedContact[];
-  /** SHA-256 of `contacts`: a rerun of the job must hold the same ones. */
+  /** Each contact's identity (see `contact-identity.ts`). */
+  identities: string[];
+  /** SHA-256 of `contacts`. */
   contactsDigest: string;
 }
 
@@ -32,14 +34,14 @@ export interface KeyedBatch extends PreparedBatch {
 }
 
 /**
- * Validates every contact of a job (issues name the contact's index in the job and the field), applies
- * the default enrich fields, and splits the job into batches of at most `batchSize` (≤ 100).
+ * Validates every contact of a job (issues name the contact's index in the job and the field) and
+ * the batch size, and applies the default enrich fields. Throws {@link InvalidRequestError}.
  */
-export function prepareBatches(
+export function prepareContacts(
   kind: "enrich" | "reverse",
   contacts: readonly unknown[],
   options: { batchSize: number; enrichFields?: readonly EnrichField[]; correlationKey: string | null },
-): PreparedBatch[] {
+): SubmittedContact[] {
   if (
     !Number.isInteger(options.batchSize) ||
     options.batchSize < 1 ||
@@ -88,13 +90,24 @@ export function prepareBatches(
     valid.push(value);
   });
   if (issues.length > 0) throw new InvalidRequestError(issues);
+  return valid;
+}
+
+/** Splits contacts (with their identities) into batches of at most `batchSize`, numbered from `firstIndex`. */
+export function splitIntoBatches(
+  contacts: readonly { contact: SubmittedContact; identity: string }[],
+  batchSize: number,
+  firstIndex = 0,
+): PreparedBatch[] {
   const batches: PreparedBatch[] = [];
-  for (let start = 0; start < valid.length; start += options.batchSize) {
-    const slice = valid.slice(start, start + options.batchSize);
+  for (let start = 0; start < contacts.length; start += batchSize) {
+    const slice = contacts.slice(start, start + batchSize);
+    const plain = slice.map((item) => item.contact);
     batches.push({
-      batchIndex: batches.length,
-      contacts: slice,
-      contactsDigest: sha256Hex(JSON.stringify(slice)),
+      batchIndex: firstIndex + batches.length,
+      contacts: plain,
+      identities: slice.map((item) => item.identity),
+      contactsDigest: sha256Hex(JSON.stringify(plain)),
     });
   }
   return batches;

@@ -30,6 +30,11 @@ export interface ContactResult {
   /** Position of its event in the log: store it as your checkpoint once you have processed it. */
   position: number;
   resolvedAt: number;
+  /**
+   * A job found it in the log, resolved by an earlier run or another job, and did not send the
+   * contact again (no call, no wait). Always false on the engine's `results$`.
+   */
+  reused: boolean;
 }
 
 /** Projects a `contact.resolved` event into the {@link ContactResult} users see. */
@@ -61,6 +66,7 @@ export function toContactResult(
     jobId: data.jobId,
     position: event.position,
     resolvedAt: data.resolvedAt,
+    reused: false,
   };
 }
 

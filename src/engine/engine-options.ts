@@ -81,8 +81,9 @@ export interface JobOptions {
   /** The enrichment's name in the provider's dashboard. Default "fullenrich-rx". */
   name?: string;
   /**
-   * A stable id makes the job resumable: calling again with the same id and contacts (after a crash)
-   * submits only what was never submitted and replays the results from before.
+   * The job's id in the log (default: random). Whatever the id, a job sends only contacts that are
+   * neither enriched in the log nor running there: a rerun after a crash sends what never left and
+   * takes the rest from the log.
    */
   jobId?: string;
   batchSize?: number;
@@ -90,10 +91,22 @@ export interface JobOptions {
   enrichFields?: readonly EnrichField[];
   /**
    * A batch whose POST may have reached the provider without an answer (or whose process died in
-   * between): "report" (default) records it as ambiguous and moves on; "resubmit" posts it again,
-   * at the risk of paying twice if the first POST did start it.
+   * between). In webhook mode it is first awaited: a delivery naming its contacts settles it. When
+   * that cannot happen (polling mode) or did not by its webhook deadline: "report" (default)
+   * records it as ambiguous and moves on; "resubmit" posts it again, at the risk of paying twice
+   * if the first POST did start it.
    */
   onAmbiguous?: "report" | "resubmit";
+  /**
+   * Send every contact, even those already enriched in the log (which are otherwise reused: no
+   * call, no credits). Default false.
+   */
+  refresh?: boolean;
+  /**
+   * Results older than this (ms) are stale: their contacts are sent again instead of reused.
+   * Default: no limit.
+   */
+  maxAgeMs?: number;
   signal?: AbortSignal;
 }
 
@@ -101,7 +114,12 @@ export interface JobOptions {
 export interface ResumeReport {
   /** Unfinished enrichments now followed again. */
   resumed: { enrichmentId: string; batchId: string; mode: EngineMode; polling: boolean }[];
-  /** Batches whose POST may or may not have started an enrichment. */
+  /**
+   * Batches whose POST got no answer, awaited until `until` (their webhook deadline): a delivery
+   * naming their contacts settles them.
+   */
+  awaitingDelivery: { batchId: string; jobId: string; contacts: number; until: number }[];
+  /** Batches whose POST may or may not have started an enrichment, and that nothing will settle. */
   ambiguous: { batchId: string; jobId: string; contacts: number; message: string }[];
 }
 

@@ -2,8 +2,11 @@ import { defer, filter, map, type Observable, type Subscription, share, switchMa
 import { FullEnrichError } from "../api/errors.js";
 import type { EnrichContact, ReverseContact } from "../api/request-schemas.js";
 import type { DomainEvent, EventOf } from "../events/event-types.js";
+import { awaitsAdoption } from "../events/projections/enrichment-state.js";
 import { EnrichmentsProjection } from "../events/projections/enrichments-projection.js";
+import { AmbiguityWatch } from "./ambiguity-watch.js";
 import { BatchSubmitter } from "./batch-submitter.js";
+import { StoreCallJournal } from "./call-journal.js";
 import { type ContactResult, toContactResult } from "./contact-result.js";
 import {
   type EngineOptions,
@@ -15,11 +18,13 @@ import {
 import type { EnrichmentJob } from "./job.js";
 import { JobCalls } from "./job-calls.js";
 import { Jobs } from "./jobs.js";
+import { KnownContacts } from "./known-contacts.js";
 import { LogFollower } from "./log-follower.js";
 import { LocalPollLeases } from "./poll-leases.js";
 import { PollingScheduler } from "./polling-scheduler.js";
 import { Reconciler } from "./reconciler.js";
 import { RunningAtProvider, RunningLimit } from "./running-limit.js";
+import { webhookDeadline } from "./timings.js";
 
 /**
  * The engine: one observable of results. It submits batches (recording each request before its
@@ -51,6 +56,7 @@ export class EnrichmentEngine {
   private readonly submitter: BatchSubmitter;
   private readonly polling: PollingScheduler;
   private readonly runningLimit: RunningLimit;
+  private readonly ambiguity: AmbiguityWatch;
   private readonly calls: JobCalls;
   private readonly jobs: Jobs;
   private readonly subscriptions: Subscription[] = [];
@@ -89,18 +95,22 @@ export class EnrichmentEngine {
       scheduler,
       running: new RunningAtProvider(this.projection, timings, this.submitter),
     });
+    this.ambiguity = new AmbiguityWatch({ ...reliable, projection: this.projection });
     this.jobs = new Jobs({
-      store,
       projection: this.projection,
+      known: new KnownContacts(store),
       submitter: this.submitter,
       runningLimit: this.runningLimit,
       polling: this.polling,
+      ambiguity: this.ambiguity,
       log: this.follower,
       calls: this.calls,
       keying: options.keying,
       batchSize: options.batchSize,
       newId: options.newId,
       scheduler,
+      timings,
+      logger,
     });
     this.results$ = this.follower.events$.pipe(
       filter((event): event is EventOf<"contact.resolved"> => event.type === "contact.resolved"),
@@ -109,20 +119,29 @@ export class EnrichmentEngine {
     );
   }
 
-  /** Creates an engine and replays the log into its projections before resolving. */
+  /**
+   * Creates an engine and replays the log into its projections before resolving. From then on,
+   * every call its client makes is recorded in the log before it leaves, and the client's rate
+   * budget counts the calls the log recorded in the last window (a rerun right after a crash
+   * stays inside the account's limit). POSTs whose answer was lost in webhook mode are watched
+   * until a delivery names them or their webhook deadline passes.
+   */
   static async start(options: EngineOptions): Promise<EnrichmentEngine> {
     const engine = new EnrichmentEngine(options);
     await engine.reconciler.start();
-    const receiver = engine.options.webhook?.receiver;
+    const { client, store, logger, webhook } = engine.options;
     const following = engine.follower.start((event, live) => engine.handle(event, live));
-    if (receiver) {
+    if (webhook?.receiver) {
       engine.subscriptions.push(
-        receiver.failures$.subscribe((failure) =>
+        webhook.receiver.failures$.subscribe((failure) =>
           engine.polling.deliveryFailed(failure.enrichmentId, failure.at),
         ),
       );
     }
     await following;
+    client.seedBudget(engine.projection.recentCalls());
+    client.attachCallJournal(new StoreCallJournal(store, logger));
+    engine.ambiguity.watchAll();
     return engine;
   }
 
@@ -171,11 +190,12 @@ export class EnrichmentEngine {
   /**
    * After a restart: every unfinished enrichment in the log is followed again (webhook deadline or
    * polling; at once for those whose expected finish passed while the process was down). Batches
-   * whose POST outcome is unknown are reported, never silently re-sent.
+   * whose POST got no answer are awaited while a webhook may still name them (webhook mode, until
+   * their webhook deadline), and otherwise reported; never silently re-sent.
    */
   async resume(): Promise<ResumeReport> {
     this.assertOpen();
-    const report: ResumeReport = { resumed: [], ambiguous: [] };
+    const report: ResumeReport = { resumed: [], awaitingDelivery: [], ambiguous: [] };
     for (const batch of this.projection.unfinished()) {
       this.polling.track(batch, true);
       report.resumed.push({
@@ -187,7 +207,17 @@ export class EnrichmentEngine {
     }
     for (const batch of this.projection.ambiguous()) {
       if (this.submitter.submitting.has(batch.batchId)) continue;
-      const message = await this.submitter.markAmbiguous(batch);
+      if (awaitsAdoption(batch)) {
+        this.ambiguity.watch(batch);
+        report.awaitingDelivery.push({
+          batchId: batch.batchId,
+          jobId: batch.jobId,
+          contacts: batch.keys.length,
+          until: webhookDeadline(this.options.timings, batch.requestedAt),
+        });
+        continue;
+      }
+      const message = batch.abandoned?.reason ?? (await this.submitter.markAmbiguous(batch));
       report.ambiguous.push({
         batchId: batch.batchId,
         jobId: batch.jobId,
@@ -203,6 +233,7 @@ export class EnrichmentEngine {
     if (this.closed) return;
     this.closed = true;
     this.polling.close();
+    this.ambiguity.close();
     this.runningLimit.close();
     for (const subscription of this.subscriptions) subscription.unsubscribe();
     this.follower.close();
@@ -217,12 +248,21 @@ export class EnrichmentEngine {
     this.runningLimit.recheck();
   }
 
-  /** What the engine does about a new event: follow an accepted batch, stop following a settled one. */
+  /**
+   * What the engine does about a new event: follow an accepted batch, watch one whose answer was
+   * lost, stop following a settled one.
+   */
   private react(event: DomainEvent): void {
     switch (event.type) {
       case "enrichment.accepted": {
+        this.ambiguity.settled(event.data.batchId);
         const batch = this.projection.batch(event.data.batchId);
         if (batch && !this.projection.isSettled(event.data.enrichmentId)) this.polling.track(batch);
+        return;
+      }
+      case "enrichment.rejected": {
+        const batch = this.projection.batch(event.data.batchId);
+        if (batch) this.ambiguity.watch(batch);
         return;
       }
       case "enrichment.completed":

@@ -1,189 +1,380 @@
-import type { DomainEvent } from "../events/event-types.js";
-import { hasContactData } from "./contact-result.js";
+import type { DomainEvent, EventOf } from "../events/event-types.js";
+import type { BatchState } from "../events/projections/enrichment-state.js";
+import { type ContactResult, hasContactData, toContactResult } from "./contact-result.js";
 
 /** Where one batch of a job stands. */
 export interface BatchProgress {
+  /** Its position in the run that sent it (0-based). */
   batchIndex: number;
   batchId: string;
+  /** This job's contacts in it. */
   size: number;
   state: "requested" | "accepted" | "completed" | "failed" | "rejected" | "ambiguous";
   enrichmentId: string | null;
+  /** This job's contacts resolved from it so far. */
   resolved: number;
-  /** Why it failed or was rejected. */
+  /** Why it failed, was rejected or is ambiguous. */
   message: string | null;
   credits: number | null;
   /** The provider reported the batch's final status. */
   finalStatus: string | null;
+  /** When its POST left (null before it did). */
+  requestedAt: number | null;
+  /** Sent by an earlier run (or another job): this run follows it. */
+  followed: boolean;
+  /** The job's input rows (0-based indexes) whose contacts it holds. */
+  rows: number[];
 }
 
 /** A job's progress, as its events tell it. */
 export interface JobProgress {
   jobId: string;
-  /** Contacts in the job. */
+  /** Contacts (rows) in the job. */
   total: number;
-  /** Contacts resolved so far (each exactly once). */
+  /** Rows with their result so far (each exactly once). */
   resolved: number;
   /** Of those, how many came with something found (contact data or a profile). */
   found: number;
   byStatus: Record<string, number>;
   bySource: { webhook: number; poll: number };
+  /** Rows whose result was already in the log: no call, no wait. */
+  reused: number;
+  /** Contacts this run POSTed (each once, however many rows hold it). */
+  sent: number;
+  /** Rows that ended without a result (their batch failed, was refused, or is ambiguous). */
+  failed: number;
   batches: { total: number; submitted: number; accepted: number; completed: number; failed: number };
+  /** Credits spent by the batches of this job (this run's, and the earlier runs' it follows). */
   credits: number;
-  /** Every batch is completed, failed or rejected: nothing more will come. */
+  /** Every row has its result or its failure: nothing more will come. */
   settled: boolean;
 }
 
+/** A job's progress before anything happened. */
+export function initialProgress(jobId: string, total: number): JobProgress {
+  return {
+    jobId,
+    total,
+    resolved: 0,
+    found: 0,
+    byStatus: {},
+    bySource: { webhook: 0, poll: 0 },
+    reused: 0,
+    sent: 0,
+    failed: 0,
+    batches: { total: 0, submitted: 0, accepted: 0, completed: 0, failed: 0 },
+    credits: 0,
+    settled: total === 0,
+  };
+}
+
+/** The states after which nothing more happens to a batch. */
+const ENDED: ReadonlySet<BatchProgress["state"]> = new Set(["completed", "failed", "rejected", "ambiguous"]);
+
+interface IdentityState {
+  rows: number[];
+  /** The batch and key it is awaited from. */
+  target: { batchId: string; key: string } | null;
+  outcome: "pending" | "resolved" | "failed";
+}
+
+interface TrackedBatch extends BatchProgress {
+  /** Contact key → identity, for this job's contacts in it. */
+  keys: Map<string, string>;
+  /** Belongs to this job (this run or an earlier one): its credits count. */
+  own: boolean;
+}
+
+/** What a {@link JobTracker} is told when it is created. */
+export interface JobTrackerInit {
+  jobId: string;
+  /** Each row's identity, in input order. */
+  rows: readonly string[];
+  correlationKey: string | null;
+  /** Whether a batch abandoned as ambiguous is sent again (rather than reported). */
+  resubmitAmbiguous: boolean;
+}
+
 /**
- * Folds the log's events into one job's progress. Pure, so the same fold serves the live progress,
- * the summary, and each subscriber of the job's results (which decides when to complete).
+ * One job's state: each row's contact identity, the batch and key it is awaited from, and each
+ * batch the job sent or follows. Folds the log's events (only those of its batches count) and
+ * what its submission tells it; hands out each row's result once.
  */
 export class JobTracker {
-  private readonly byIndex = new Map<number, BatchProgress>();
-  private readonly indexOfBatch = new Map<string, number>();
-  private readonly indexOfEnrichment = new Map<string, number>();
-  private readonly superseded = new Set<string>();
-  private readonly progressState: JobProgress;
+  readonly jobId: string;
+  private readonly identities = new Map<string, IdentityState>();
+  private readonly tracked = new Map<string, TrackedBatch>();
+  private readonly batchOfEnrichment = new Map<string, string>();
+  private readonly ready: ContactResult[] = [];
+  private readonly toResubmit: string[] = [];
+  private readonly counts: Omit<JobProgress, "batches" | "credits" | "settled" | "jobId" | "total">;
+  private pending: number;
 
-  constructor(
-    readonly jobId: string,
-    readonly batchCount: number,
-    total: number,
-  ) {
-    this.progressState = {
-      jobId,
-      total,
-      resolved: 0,
-      found: 0,
-      byStatus: {},
-      bySource: { webhook: 0, poll: 0 },
-      batches: { total: batchCount, submitted: 0, accepted: 0, completed: 0, failed: 0 },
-      credits: 0,
-      settled: batchCount === 0,
-    };
+  constructor(private readonly init: JobTrackerInit) {
+    this.jobId = init.jobId;
+    init.rows.forEach((identity, row) => {
+      const state = this.identities.get(identity);
+      if (state) state.rows.push(row);
+      else this.identities.set(identity, { rows: [row], target: null, outcome: "pending" });
+    });
+    this.pending = this.identities.size;
+    const {
+      jobId: _jobId,
+      total: _total,
+      batches: _batches,
+      credits: _credits,
+      settled: _settled,
+      ...counts
+    } = initialProgress(init.jobId, init.rows.length);
+    this.counts = counts;
+  }
+
+  /** The distinct identities of the job, in order of first appearance. */
+  distinctIdentities(): string[] {
+    return [...this.identities.keys()];
   }
 
   /**
-   * Batches this run submits again (rejected, or ambiguous with `onAmbiguous: "resubmit"`): their
-   * events in the log no longer count, so the job waits for the new submission instead of settling
-   * on the old outcome.
+   * Every row has its result or its failure, and every batch holding some of them reached its end
+   * (per-contact events may bring every result before the batch's final status and cost).
    */
-  supersede(batchIds: Iterable<string>): void {
-    for (const batchId of batchIds) this.superseded.add(batchId);
+  get settled(): boolean {
+    if (this.pending > 0) return false;
+    for (const batch of this.tracked.values()) if (batch.size > 0 && !ENDED.has(batch.state)) return false;
+    return true;
   }
 
-  /** Applies an event; returns whether it concerned this job. */
+  /** An identity's result, found in the log: its rows get it now, as reused. */
+  reuse(identity: string, event: EventOf<"contact.resolved">): void {
+    const state = this.identities.get(identity);
+    if (state?.outcome !== "pending") return;
+    this.resolve(state, event, true);
+  }
+
+  /** An identity is awaited from a batch sent earlier (by an earlier run, or another job). */
+  follow(identity: string, batch: BatchState, key: string): void {
+    const state = this.identities.get(identity);
+    if (state?.outcome !== "pending") return;
+    const tracked = this.track(batch.batchId, batch.batchIndex, true, batch.jobId === this.jobId);
+    tracked.requestedAt = batch.requestedAt;
+    if (batch.enrichmentId !== null) this.accept(tracked, batch.enrichmentId);
+    else if (batch.rejected?.outcomeUnknown || batch.rejected === null) tracked.state = "ambiguous";
+    tracked.message = batch.rejected?.error.message ?? tracked.message;
+    this.target(state, tracked, identity, key);
+  }
+
+  /** This run is about to POST a batch holding these identities under these keys. */
+  assign(batch: {
+    batchId: string;
+    batchIndex: number;
+    keys: readonly string[];
+    identities: readonly string[];
+  }): void {
+    const tracked = this.track(batch.batchId, batch.batchIndex, false, true);
+    batch.identities.forEach((identity, index) => {
+      const state = this.identities.get(identity);
+      if (state && state.outcome === "pending")
+        this.target(state, tracked, identity, batch.keys[index] as string);
+    });
+  }
+
+  /** The batch's POST left (counted as sent: its contacts may be billed). */
+  markSent(batchId: string): void {
+    const tracked = this.tracked.get(batchId);
+    if (tracked && !tracked.followed) this.counts.sent += tracked.keys.size;
+  }
+
+  /** These identities end without a result (never sent, refused, ambiguous…), with the reason. */
+  fail(
+    identities: readonly string[],
+    reason: { batchId: string | null; state: BatchProgress["state"]; message: string },
+  ): void {
+    const tracked = reason.batchId === null ? undefined : this.tracked.get(reason.batchId);
+    if (tracked) {
+      tracked.state = reason.state;
+      tracked.message = reason.message;
+    }
+    for (const identity of identities) {
+      const state = this.identities.get(identity);
+      if (state?.outcome !== "pending") continue;
+      state.outcome = "failed";
+      this.pending--;
+      this.counts.failed += state.rows.length;
+    }
+  }
+
+  /** Identities whose ambiguous batch was abandoned and that are to be sent again (emptied by the call). */
+  takeResubmissions(): string[] {
+    return this.toResubmit.splice(0);
+  }
+
+  /** Results of rows resolved since the last call, in order. */
+  takeResults(): ContactResult[] {
+    return this.ready.splice(0);
+  }
+
+  /** Folds an event of the log; returns whether it concerned this job. */
   apply(event: DomainEvent): boolean {
-    const batch = this.batchOf(event);
-    if (event.type === "enrichment.requested") {
-      if (event.data.jobId !== this.jobId || this.superseded.has(event.data.batchId)) return false;
-      const previous = this.byIndex.get(event.data.batchIndex);
-      if (previous?.batchId === event.data.batchId) return false;
-      const fresh: BatchProgress = {
-        batchIndex: event.data.batchIndex,
-        batchId: event.data.batchId,
-        size: event.data.contacts.length,
+    const tracked = this.batchOf(event);
+    if (!tracked) return false;
+    switch (event.type) {
+      case "enrichment.requested":
+        tracked.requestedAt = event.data.requestedAt;
+        return true;
+      case "enrichment.accepted":
+        this.accept(tracked, event.data.enrichmentId);
+        return true;
+      case "enrichment.rejected":
+        if (tracked.state === "requested") {
+          tracked.state = event.data.outcomeUnknown ? "ambiguous" : "rejected";
+          tracked.message = event.data.error.message;
+        }
+        return true;
+      case "enrichment.abandoned":
+        if (tracked.state !== "ambiguous" && tracked.state !== "requested") return true;
+        tracked.state = "ambiguous";
+        tracked.message = event.data.reason;
+        if (this.init.resubmitAmbiguous) {
+          for (const identity of this.pendingOf(tracked)) this.toResubmit.push(identity);
+        } else {
+          this.fail(this.pendingOf(tracked), {
+            batchId: tracked.batchId,
+            state: "ambiguous",
+            message: event.data.reason,
+          });
+        }
+        return true;
+      case "contact.resolved": {
+        const identity = tracked.keys.get(event.data.contactKey);
+        const state = identity === undefined ? undefined : this.identities.get(identity);
+        const target = state?.target;
+        if (state?.outcome !== "pending" || target?.batchId !== tracked.batchId) return true;
+        this.resolve(state, event, false);
+        return true;
+      }
+      case "enrichment.completed":
+        tracked.credits = event.data.credits;
+        tracked.finalStatus = event.data.status;
+        tracked.state = "completed";
+        // Contacts the provider's final answer left out are resolved before it: none should be left.
+        this.fail(this.pendingOf(tracked), {
+          batchId: tracked.batchId,
+          state: "completed",
+          message: `completed ${event.data.status} without a result for some contacts`,
+        });
+        return true;
+      case "enrichment.failed":
+        this.fail(this.pendingOf(tracked), {
+          batchId: tracked.batchId,
+          state: "failed",
+          message: event.data.message,
+        });
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** The job's progress now. */
+  progress(): JobProgress {
+    const batches = [...this.tracked.values()];
+    return {
+      jobId: this.jobId,
+      total: this.init.rows.length,
+      ...structuredClone(this.counts),
+      batches: {
+        total: batches.length,
+        submitted: batches.filter((b) => b.requestedAt !== null).length,
+        accepted: batches.filter((b) => b.enrichmentId !== null).length,
+        completed: batches.filter((b) => b.state === "completed").length,
+        failed: batches.filter((b) => ["failed", "rejected", "ambiguous"].includes(b.state)).length,
+      },
+      credits: batches.reduce((sum, b) => sum + (b.own ? (b.credits ?? 0) : 0), 0),
+      settled: this.settled,
+    };
+  }
+
+  /** Every batch the job sent or follows, in order of their index. */
+  batches(): BatchProgress[] {
+    return [...this.tracked.values()]
+      .sort((a, b) => a.batchIndex - b.batchIndex || (a.requestedAt ?? 0) - (b.requestedAt ?? 0))
+      .map(({ keys: _keys, own: _own, ...batch }) => ({ ...batch, rows: [...batch.rows] }));
+  }
+
+  private track(batchId: string, batchIndex: number, followed: boolean, own: boolean): TrackedBatch {
+    let tracked = this.tracked.get(batchId);
+    if (!tracked) {
+      tracked = {
+        batchIndex,
+        batchId,
+        size: 0,
         state: "requested",
         enrichmentId: null,
         resolved: 0,
         message: null,
         credits: null,
         finalStatus: null,
+        requestedAt: null,
+        followed,
+        rows: [],
+        keys: new Map(),
+        own,
       };
-      this.byIndex.set(event.data.batchIndex, fresh);
-      this.indexOfBatch.set(event.data.batchId, event.data.batchIndex);
-      return this.refresh();
+      this.tracked.set(batchId, tracked);
     }
-    if (!batch) return false;
-    switch (event.type) {
-      case "enrichment.accepted":
-        batch.enrichmentId = event.data.enrichmentId;
-        this.indexOfEnrichment.set(event.data.enrichmentId, batch.batchIndex);
-        if (batch.state === "requested" || batch.state === "ambiguous") batch.state = "accepted";
-        break;
-      case "enrichment.rejected":
-        if (batch.state === "requested") {
-          batch.state = event.data.outcomeUnknown ? "ambiguous" : "rejected";
-          batch.message = event.data.error.message;
-        }
-        break;
-      case "contact.resolved": {
-        batch.resolved++;
-        const progress = this.progressState;
-        progress.resolved++;
-        if (hasContactData(event.data.record)) progress.found++;
-        progress.byStatus[event.data.status] = (progress.byStatus[event.data.status] ?? 0) + 1;
-        progress.bySource[event.data.source]++;
-        this.completeIfDone(batch);
-        break;
+    return tracked;
+  }
+
+  private target(state: IdentityState, tracked: TrackedBatch, identity: string, key: string): void {
+    if (state.target) {
+      const previous = this.tracked.get(state.target.batchId);
+      if (previous) {
+        previous.keys.delete(state.target.key);
+        previous.size--;
+        previous.rows = previous.rows.filter((row) => !state.rows.includes(row));
       }
-      case "enrichment.completed":
-        batch.credits = event.data.credits;
-        batch.finalStatus = event.data.status;
-        this.completeIfDone(batch);
-        break;
-      case "enrichment.failed":
-        if (batch.state !== "completed") {
-          batch.state = "failed";
-          batch.message = event.data.message;
-        }
-        break;
-      default:
-        return false;
     }
-    return this.refresh();
+    state.target = { batchId: tracked.batchId, key };
+    tracked.keys.set(key, identity);
+    tracked.size++;
+    tracked.rows.push(...state.rows);
   }
 
-  progress(): JobProgress {
-    return structuredClone(this.progressState);
+  private accept(tracked: TrackedBatch, enrichmentId: string): void {
+    tracked.enrichmentId = enrichmentId;
+    this.batchOfEnrichment.set(enrichmentId, tracked.batchId);
+    if (tracked.state === "requested" || tracked.state === "ambiguous") tracked.state = "accepted";
   }
 
-  batches(): BatchProgress[] {
-    return [...this.byIndex.values()]
-      .sort((a, b) => a.batchIndex - b.batchIndex)
-      .map((batch) => ({ ...batch }));
+  private resolve(state: IdentityState, event: EventOf<"contact.resolved">, reused: boolean): void {
+    state.outcome = "resolved";
+    this.pending--;
+    const base = toContactResult(event, this.init.correlationKey);
+    const tracked = state.target ? this.tracked.get(state.target.batchId) : undefined;
+    if (tracked && !reused) tracked.resolved += 1;
+    for (const _row of state.rows) {
+      this.ready.push({ ...base, reused });
+      const counts = this.counts;
+      counts.resolved++;
+      if (reused) counts.reused++;
+      if (hasContactData(event.data.record)) counts.found++;
+      counts.byStatus[event.data.status] = (counts.byStatus[event.data.status] ?? 0) + 1;
+      counts.bySource[event.data.source]++;
+    }
   }
 
-  get settled(): boolean {
-    return this.progressState.settled;
+  private pendingOf(tracked: TrackedBatch): string[] {
+    return [...tracked.keys.values()].filter((identity) => {
+      const state = this.identities.get(identity);
+      return state?.outcome === "pending" && state.target?.batchId === tracked.batchId;
+    });
   }
 
-  /** Whether a `contact.resolved` event belongs to this job (and to a current batch of it). */
-  owns(event: DomainEvent): boolean {
-    return event.type === "contact.resolved" && this.batchOf(event) !== undefined;
-  }
-
-  private batchOf(event: DomainEvent): BatchProgress | undefined {
+  private batchOf(event: DomainEvent): TrackedBatch | undefined {
     const data = event.data as { batchId?: string | null; enrichmentId?: string };
-    let index = data.batchId ? this.indexOfBatch.get(data.batchId) : undefined;
-    if (index === undefined && data.enrichmentId !== undefined)
-      index = this.indexOfEnrichment.get(data.enrichmentId);
-    if (index === undefined) return undefined;
-    const batch = this.byIndex.get(index);
-    // Events of a batch that a rerun superseded do not count.
-    if (!batch || (data.batchId && data.batchId !== batch.batchId)) return undefined;
-    return batch;
-  }
-
-  /** Per-contact events never complete a batch on their own: its final status does. */
-  private completeIfDone(batch: BatchProgress): void {
-    if (batch.state === "accepted" && batch.finalStatus !== null && batch.resolved >= batch.size) {
-      batch.state = "completed";
-    }
-  }
-
-  private refresh(): boolean {
-    const batches = [...this.byIndex.values()];
-    const progress = this.progressState;
-    progress.batches.submitted = batches.length;
-    progress.batches.accepted = batches.filter((b) => b.enrichmentId !== null).length;
-    progress.batches.completed = batches.filter((b) => b.state === "completed").length;
-    progress.batches.failed = batches.filter((b) =>
-      ["failed", "rejected", "ambiguous"].includes(b.state),
-    ).length;
-    progress.credits = batches.reduce((sum, b) => sum + (b.credits ?? 0), 0);
-    progress.settled =
-      batches.length === this.batchCount &&
-      batches.every((b) => b.state !== "requested" && b.state !== "accepted");
-    return true;
+    const byEnrichment =
+      data.enrichmentId === undefined ? undefined : this.batchOfEnrichment.get(data.enrichmentId);
+    const batchId = data.batchId ?? byEnrichment;
+    return batchId === undefined ? undefined : this.tracked.get(batchId);
   }
 }

@@ -1,18 +1,8 @@
-import {
-  BehaviorSubject,
-  defer,
-  from,
-  ignoreElements,
-  merge,
-  Observable,
-  type Subscription,
-  switchMap,
-} from "rxjs";
-import type { DomainEvent } from "../events/event-types.js";
+import { BehaviorSubject, type Observable, ReplaySubject } from "rxjs";
 import type { Scheduler } from "../internal/time.js";
-import { type ContactResult, toContactResult } from "./contact-result.js";
+import type { ContactResult } from "./contact-result.js";
 import type { JobCalls } from "./job-calls.js";
-import { type BatchProgress, type JobProgress, JobTracker } from "./job-tracker.js";
+import { type BatchProgress, initialProgress, type JobProgress, type JobTracker } from "./job-tracker.js";
 
 /** A job's progress, with the figures that are not in the log. */
 export interface LiveJobProgress extends JobProgress {
@@ -26,9 +16,14 @@ export interface BatchFailure {
   batchIndex: number;
   batchId: string;
   enrichmentId: string | null;
+  /** The job's contacts in it. */
   contacts: number;
   state: BatchProgress["state"];
   message: string | null;
+  /** When its POST left (null if it never did). */
+  requestedAt: number | null;
+  /** The job's input rows (0-based) whose contacts it holds. */
+  rows: number[];
 }
 
 /** How a job ended. */
@@ -37,61 +32,57 @@ export interface JobSummary extends LiveJobProgress {
   failures: BatchFailure[];
 }
 
-/** @internal Where a job's replay starts, and which earlier batches it replaces. */
-export interface JobStart {
-  after: number;
-  superseded: ReadonlySet<string>;
+const FAILED_STATES: ReadonlySet<BatchProgress["state"]> = new Set(["failed", "rejected", "ambiguous"]);
+
+/** @internal What a job's handle is fed by the engine. */
+export interface JobFeed {
+  /** Called with the handle once, at once: the engine pushes results and progress through it. */
+  run(handle: JobHandle): void;
 }
 
-/** @internal The log as the engine processed it. */
-export interface JobLog {
-  /** Every event after `after`: read back, then live; never ahead of the engine. */
-  replay(after: number): Observable<DomainEvent>;
-  /** Resolves once the engine processed the log up to a position (so its own streams are not behind). */
-  whenProcessed(position: number): Promise<void>;
+/** @internal How the engine drives a job's public handle. */
+export interface JobHandle {
+  /** New results and the tracker's state changed: publish both. */
+  changed(tracker: JobTracker): void;
+  /** Every row has its result or its failure. */
+  settle(tracker: JobTracker): void;
+  /** The job cannot go on (its store failed): results$ and summary fail. */
+  fail(error: unknown): void;
 }
 
-/** @internal What a job needs from its engine. */
+/** @internal What a job's handle needs. */
 export interface JobContext {
   id: string;
   kind: "enrich" | "reverse";
   total: number;
-  batchCount: number;
-  /**
-   * The log position to replay the job's events from (exclusive), and the batches of an earlier run
-   * that this run submits again (their old outcome no longer counts).
-   */
-  start: Promise<JobStart>;
-  /** Settles when every batch was submitted (or found already submitted); rejects on failure. */
-  submission: Promise<void>;
-  log: JobLog;
-  /** The engine's count of API calls for each job, and its changes. */
   calls: JobCalls;
-  correlationKey: string | null;
   scheduler: Scheduler;
+  feed: JobFeed;
 }
 
 /**
- * One `enrich()` or `reverseLookup()` call: its results (each contact exactly once, then complete),
- * its progress, and a promise of its summary. Everything is derived from the log, so subscribing
- * late misses nothing, and a rerun of the same job id after a crash sees the results from before.
+ * One `enrich()` or `reverseLookup()` call: its results (each row of the input once, then
+ * complete), its progress, and a promise of its summary. A contact already enriched in the log is
+ * taken from there (`reused`) instead of being sent again; identical rows are sent once and each
+ * gets its result.
  */
 export class EnrichmentJob {
   readonly id: string;
   readonly kind: "enrich" | "reverse";
-  /** Contacts in the job. */
+  /** Contacts (rows) in the job. */
   readonly total: number;
   /**
-   * Each contact's result exactly once, in the order they resolve, then completes once every batch
-   * is completed or failed. Cold: each subscription replays the job from the log.
+   * Each row's result exactly once, in the order they resolve, then completes once every row has
+   * its result or its failure. Every subscriber gets every result, however late it subscribes.
    */
   readonly results$: Observable<ContactResult>;
   /** The job's progress, on every change; completes when the job settles. */
   readonly progress$: Observable<LiveJobProgress>;
-  /** Resolves when the job settles. Rejects if the job could not be submitted (e.g. the store failed). */
+  /** Resolves when the job settles. Rejects if the job could not go on (e.g. the store failed). */
   readonly summary: Promise<JobSummary>;
 
   private readonly startedAt: number;
+  private readonly results = new ReplaySubject<ContactResult>();
   private readonly progressSubject: BehaviorSubject<LiveJobProgress>;
 
   /** @internal Jobs are created by {@link EnrichmentEngine.enrich} and {@link EnrichmentEngine.reverseLookup}. */
@@ -100,86 +91,51 @@ export class EnrichmentJob {
     this.kind = context.kind;
     this.total = context.total;
     this.startedAt = context.scheduler.now();
-    const tracker = new JobTracker(context.id, context.batchCount, context.total);
-    this.progressSubject = new BehaviorSubject(this.live(tracker));
+    this.progressSubject = new BehaviorSubject(this.live(initialProgress(context.id, context.total)));
     this.progress$ = this.progressSubject.asObservable();
-    this.results$ = this.trackedResults();
-    this.summary = this.follow(tracker);
+    this.results$ = this.results.asObservable();
+    let resolveSummary: (summary: JobSummary) => void = () => {};
+    let rejectSummary: (error: unknown) => void = () => {};
+    this.summary = new Promise<JobSummary>((resolve, reject) => {
+      resolveSummary = resolve;
+      rejectSummary = reject;
+    });
     // The summary is also reported through progress$/results$; keep an unobserved rejection quiet.
     this.summary.catch(() => undefined);
-  }
-
-  private trackedResults(): Observable<ContactResult> {
-    const { context } = this;
-    const failures$ = from(context.submission).pipe(ignoreElements());
-    return new Observable<ContactResult>((subscriber) => {
-      const tracker = new JobTracker(context.id, context.batchCount, context.total);
-      let settled = false;
-      return merge(this.replayFor(tracker), failures$).subscribe({
-        next: (event) => {
-          tracker.apply(event);
-          if (event.type === "contact.resolved" && tracker.owns(event)) {
-            subscriber.next(toContactResult(event, context.correlationKey));
-          }
-          if (tracker.settled && !settled) {
-            settled = true;
-            void context.log.whenProcessed(event.position).then(() => subscriber.complete());
-          }
-        },
-        error: (error: unknown) => subscriber.error(error),
-      });
+    const callsChanged = context.calls.changes$(context.id).subscribe(() => {
+      if (!this.progressSubject.closed)
+        this.progressSubject.next({ ...this.progressSubject.value, ...this.clock() });
     });
-  }
-
-  /** The job's events from the log, for `tracker` (told first which earlier batches no longer count). */
-  private replayFor(tracker: JobTracker): Observable<DomainEvent> {
-    return defer(() => this.context.start).pipe(
-      switchMap(({ after, superseded }) => {
-        tracker.supersede(superseded);
-        return this.context.log.replay(after);
-      }),
-    );
-  }
-
-  private follow(tracker: JobTracker): Promise<JobSummary> {
-    const { context } = this;
-    return new Promise<JobSummary>((resolve, reject) => {
-      const fail = (error: unknown): void => {
+    context.feed.run({
+      changed: (tracker) => {
+        for (const result of tracker.takeResults()) this.results.next(result);
+        this.progressSubject.next(this.live(tracker.progress()));
+      },
+      settle: (tracker) => {
+        for (const result of tracker.takeResults()) this.results.next(result);
+        callsChanged.unsubscribe();
+        const summary = this.summarise(tracker);
+        this.progressSubject.next(summary);
+        this.progressSubject.complete();
+        this.results.complete();
+        resolveSummary(summary);
+      },
+      fail: (error) => {
+        callsChanged.unsubscribe();
         this.progressSubject.error(error);
-        reject(error);
-      };
-      const events = this.replayFor(tracker);
-      let subscription: Subscription | undefined;
-      let done = false;
-      subscription = merge(
-        events,
-        from(context.submission).pipe(ignoreElements()),
-        context.calls.changes$(context.id),
-      ).subscribe({
-        next: (value) => {
-          if (done) return;
-          // Other jobs' events change nothing here: no progress to emit.
-          if (isDomainEvent(value) && !tracker.apply(value)) return;
-          this.progressSubject.next(this.live(tracker));
-          if (tracker.settled && isDomainEvent(value)) {
-            done = true;
-            subscription?.unsubscribe();
-            void context.log.whenProcessed(value.position).then(() => this.settle(tracker, resolve));
-          }
-        },
-        error: fail,
-      });
-      if (done) subscription.unsubscribe();
+        this.results.error(error);
+        rejectSummary(error);
+      },
     });
   }
 
-  private settle(tracker: JobTracker, resolve: (summary: JobSummary) => void): void {
+  private summarise(tracker: JobTracker): JobSummary {
     const batches = tracker.batches();
-    const summary: JobSummary = {
-      ...this.live(tracker),
+    return {
+      ...this.live(tracker.progress()),
       batchStates: batches,
       failures: batches
-        .filter((batch) => batch.state !== "completed")
+        .filter((batch) => FAILED_STATES.has(batch.state) && batch.size > 0)
         .map((batch) => ({
           batchIndex: batch.batchIndex,
           batchId: batch.batchId,
@@ -187,22 +143,20 @@ export class EnrichmentJob {
           contacts: batch.size,
           state: batch.state,
           message: batch.message,
+          requestedAt: batch.requestedAt,
+          rows: batch.rows,
         })),
     };
-    this.progressSubject.next(summary);
-    this.progressSubject.complete();
-    resolve(summary);
   }
 
-  private live(tracker: JobTracker): LiveJobProgress {
+  private clock(): { apiCalls: number; elapsedMs: number } {
     return {
-      ...tracker.progress(),
       apiCalls: this.context.calls.of(this.context.id),
       elapsedMs: this.context.scheduler.now() - this.startedAt,
     };
   }
-}
 
-function isDomainEvent(value: unknown): value is DomainEvent {
-  return typeof value === "object" && value !== null && "position" in value && "type" in value;
+  private live(progress: JobProgress): LiveJobProgress {
+    return { ...progress, ...this.clock() };
+  }
 }

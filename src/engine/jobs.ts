@@ -1,142 +1,336 @@
-import { FullEnrichError } from "../api/errors.js";
-import type { Keying } from "../events/event-types.js";
-import { type BatchState, isCleanlyRejected } from "../events/projections/enrichment-state.js";
+import type { Observable } from "rxjs";
+import { errorMessage, FullEnrichError } from "../api/errors.js";
+import { contactIdentity } from "../events/contact-identity.js";
+import { type DomainEvent, dedupKeys, type Keying } from "../events/event-types.js";
+import { awaitsAdoption, type BatchState } from "../events/projections/enrichment-state.js";
 import type { EnrichmentsProjection } from "../events/projections/enrichments-projection.js";
-import type { EventStore } from "../events/store.js";
-import type { Scheduler } from "../internal/time.js";
+import type { Logger } from "../internal/logger.js";
+import { type Scheduler, sleep } from "../internal/time.js";
+import type { AmbiguityWatch } from "./ambiguity-watch.js";
 import type { BatchSubmitter } from "./batch-submitter.js";
-import { keyPreparedBatch, type PreparedBatch, prepareBatches } from "./batches.js";
+import {
+  keyPreparedBatch,
+  type PreparedBatch,
+  prepareContacts,
+  type SubmittedContact,
+  splitIntoBatches,
+} from "./batches.js";
 import type { JobOptions } from "./engine-options.js";
-import { EnrichmentJob, type JobLog, type JobStart } from "./job.js";
+import { EnrichmentJob, type JobHandle } from "./job.js";
 import type { JobCalls } from "./job-calls.js";
+import { JobTracker } from "./job-tracker.js";
+import type { KnownContacts, ResolvedContact } from "./known-contacts.js";
 import type { PollingScheduler } from "./polling-scheduler.js";
 import type { RunningLimit } from "./running-limit.js";
+import { errorDelay, type Timings } from "./timings.js";
 
-/** Raised when a job id is reused with other contacts. */
+/** Raised when a job id is reused with other contacts. (Jobs now plan by contact identity: kept for compatibility.) */
 export class JobMismatchError extends FullEnrichError {
   override name = "JobMismatchError";
 }
 
+/** The log as the engine processed it: its events as they are processed, and how far it got. */
+export interface ProcessedLog {
+  readonly events$: Observable<DomainEvent>;
+  whenProcessed(position: number): Promise<void>;
+}
+
 /** What {@link Jobs} needs. */
 export interface JobsDeps {
-  store: EventStore;
   projection: EnrichmentsProjection;
+  known: KnownContacts;
   submitter: BatchSubmitter;
   runningLimit: RunningLimit;
   polling: PollingScheduler;
-  /** The log as the engine processed it: replayed for a job's results, and how far it got. */
-  log: JobLog;
+  ambiguity: AmbiguityWatch;
+  log: ProcessedLog;
   calls: JobCalls;
   keying: Keying;
   batchSize: number;
   newId: () => string;
   scheduler: Scheduler;
+  timings: Timings;
+  logger: Logger;
+}
+
+/** Attempts of a batch the provider refused for a passing reason (a 429, a connection that never opened). */
+const SEND_ATTEMPTS = 5;
+
+/** Whether a resolution may stand in for sending the contact again: it was enriched, and it is fresh enough. */
+function reusable(event: ResolvedContact, now: number, maxAgeMs: number | undefined): boolean {
+  const enriched = event.data.status === "FINISHED" || event.data.record !== null;
+  return enriched && (maxAgeMs === undefined || now - event.data.resolvedAt <= maxAgeMs);
+}
+
+/** One job while it runs: its options, its tracker and its handle. */
+interface Run {
+  kind: "enrich" | "reverse";
+  jobId: string;
+  name: string;
+  options: JobOptions;
+  tracker: JobTracker;
+  handle: JobHandle;
+  /** The contact (as validated, defaults applied) of each identity. */
+  contacts: Map<string, SubmittedContact>;
+  nextBatchIndex: number;
+  done: boolean;
 }
 
 /**
- * Whether a rerun submits an earlier batch of the job again: one that was never accepted and was
- * either refused outright (nothing started: a bad key, no credits, no network) or, on request
- * (`onAmbiguous: "resubmit"`), left without an answer.
- */
-function willResubmit(batch: BatchState, options: JobOptions): boolean {
-  if (batch.enrichmentId !== null) return false;
-  return isCleanlyRejected(batch) || options.onAmbiguous === "resubmit";
-}
-
-/**
- * Starts jobs: validates and splits the contacts into batches, then, for each batch, either
- * continues what an earlier run of the same job left (follows it, or reports it as ambiguous) or
- * submits it once the provider's running limit has room.
+ * Starts jobs. A job plans by contact identity: a contact already enriched in the log is reused
+ * (no call), one in a batch still running is followed, one whose POST got no answer is followed
+ * while its webhook may still come (else reported, or sent again on request), identical rows are
+ * sent once; only the rest is split into batches and sent, each once the provider's running limit
+ * and the rate limit have room.
  */
 export class Jobs {
   constructor(private readonly deps: JobsDeps) {}
 
-  /** Validates synchronously (throws `InvalidRequestError`), then submits in the background. */
+  /** Validates synchronously (throws `InvalidRequestError`), then plans and submits in the background. */
   start(kind: "enrich" | "reverse", contacts: readonly unknown[], options: JobOptions): EnrichmentJob {
     const { deps } = this;
-    const prepared = prepareBatches(kind, contacts, {
+    const prepared = prepareContacts(kind, contacts, {
       batchSize: options.batchSize ?? deps.batchSize,
       correlationKey: deps.keying.correlationKey,
       ...(options.enrichFields ? { enrichFields: options.enrichFields } : {}),
     });
+    const identities = prepared.map((contact) => contactIdentity(kind, contact, deps.keying.correlationKey));
     const jobId = options.jobId ?? deps.newId();
-    let resolveStart: (start: JobStart) => void = () => {};
-    const start = new Promise<JobStart>((resolve) => {
-      resolveStart = resolve;
+    const tracker = new JobTracker({
+      jobId,
+      rows: identities,
+      correlationKey: deps.keying.correlationKey,
+      resubmitAmbiguous: options.onAmbiguous === "resubmit",
     });
-    const submission = this.submitBatches(kind, jobId, prepared, options, resolveStart);
-    submission.catch(() => resolveStart({ after: Number.MAX_SAFE_INTEGER, superseded: new Set() }));
+    const byIdentity = new Map<string, SubmittedContact>();
+    identities.forEach((identity, index) => {
+      if (!byIdentity.has(identity)) byIdentity.set(identity, prepared[index] as SubmittedContact);
+    });
     return new EnrichmentJob({
       id: jobId,
       kind,
-      total: prepared.reduce((sum, batch) => sum + batch.contacts.length, 0),
-      batchCount: prepared.length,
-      start,
-      submission,
-      log: deps.log,
+      total: prepared.length,
       calls: deps.calls,
-      correlationKey: deps.keying.correlationKey,
       scheduler: deps.scheduler,
+      feed: {
+        run: (handle) =>
+          this.run({
+            kind,
+            jobId,
+            name: options.name?.trim() || "fullenrich-rx",
+            options,
+            tracker,
+            handle,
+            contacts: byIdentity,
+            nextBatchIndex: 0,
+            done: false,
+          }),
+      },
     });
   }
 
-  private async submitBatches(
-    kind: "enrich" | "reverse",
-    jobId: string,
-    prepared: PreparedBatch[],
-    options: JobOptions,
-    resolveStart: (start: JobStart) => void,
-  ): Promise<void> {
-    const prior = this.deps.projection.latestBatchesOfJob(jobId);
-    const positions = [...prior.values()].map((batch) => batch.position);
-    const superseded = new Set(
-      [...prior.values()].filter((batch) => willResubmit(batch, options)).map((batch) => batch.batchId),
-    );
-    resolveStart({
-      after: positions.length > 0 ? Math.min(...positions) - 1 : await this.deps.store.head(),
-      superseded,
-    });
-    const name = options.name?.trim() || "fullenrich-rx";
-    await Promise.all(
-      prepared.map((batch) => {
-        const batchName = prepared.length > 1 ? `${name} (${batch.batchIndex + 1}/${prepared.length})` : name;
-        return this.submitOrContinue(kind, jobId, batchName, batch, prior.get(batch.batchIndex), options);
-      }),
-    );
-  }
-
-  private async submitOrContinue(
-    kind: "enrich" | "reverse",
-    jobId: string,
-    name: string,
-    batch: PreparedBatch,
-    prior: BatchState | undefined,
-    options: JobOptions,
-  ): Promise<void> {
+  /** Follows the log (first, so that nothing happening while it plans is missed), plans, then sends. */
+  private run(run: Run): void {
     const { deps } = this;
-    if (prior) {
-      if (prior.contactsDigest !== batch.contactsDigest) {
-        throw new JobMismatchError(
-          `job ${jobId} already holds different contacts in batch ${batch.batchIndex + 1}: use another job id (or another store) for other contacts`,
-        );
+    let planning = true;
+    const buffered: DomainEvent[] = [];
+    const subscription = deps.log.events$.subscribe({
+      next: (event) => {
+        if (planning) buffered.push(event);
+        else if (run.tracker.apply(event)) this.changed(run);
+      },
+      error: (error: unknown) => this.fail(run, error),
+    });
+    const finish = (): void => subscription.unsubscribe();
+    const original = run.handle;
+    run.handle = {
+      changed: original.changed,
+      settle: (tracker) => {
+        finish();
+        original.settle(tracker);
+      },
+      fail: (error) => {
+        finish();
+        original.fail(error);
+      },
+    };
+    this.plan(run)
+      .then((toSend) => {
+        planning = false;
+        for (const event of buffered.splice(0)) run.tracker.apply(event);
+        this.changed(run);
+        this.sendAll(run, toSend);
+      })
+      .catch((error: unknown) => this.fail(run, error));
+  }
+
+  /** Decides, per identity, whether it is reused, followed, reported or sent; returns those to send. */
+  private async plan(run: Run): Promise<string[]> {
+    const { deps } = this;
+    const { tracker, options } = run;
+    const toSend: string[] = [];
+    const toLookUp: string[] = [];
+    for (const identity of tracker.distinctIdentities()) {
+      const open = options.refresh ? undefined : deps.projection.openBatchOf(identity);
+      if (!open) {
+        (options.refresh ? toSend : toLookUp).push(identity);
+        continue;
       }
-      if (prior.enrichmentId !== null) {
-        if (!deps.projection.isSettled(prior.enrichmentId)) deps.polling.track(prior, true);
-        return;
-      }
-      if (!willResubmit(prior, options)) {
-        if (!deps.submitter.submitting.has(prior.batchId)) await deps.submitter.markAmbiguous(prior);
-        return;
+      const { batch, key } = open;
+      if (batch.enrichmentId !== null) {
+        const done = deps.projection.enrichment(batch.enrichmentId)?.resolved.has(key);
+        const event = done
+          ? await deps.known.resolution(dedupKeys.resolved(batch.enrichmentId, key))
+          : undefined;
+        if (event) tracker.reuse(identity, event);
+        else {
+          tracker.follow(identity, batch, key);
+          deps.polling.track(batch, true);
+        }
+      } else if (deps.submitter.submitting.has(batch.batchId) || awaitsAdoption(batch)) {
+        tracker.follow(identity, batch, key);
+        deps.ambiguity.watch(batch);
+      } else if (options.onAmbiguous === "resubmit") {
+        toSend.push(identity);
+      } else {
+        tracker.follow(identity, batch, key);
+        await this.reportAmbiguous(run, batch, [identity]);
       }
     }
-    const release = await deps.runningLimit.acquire(kind, options.signal);
-    try {
+    if (toLookUp.length > 0) {
+      const now = deps.scheduler.now();
+      const maxAge = options.maxAgeMs;
+      const known = await deps.known.latest(toLookUp, (event) => reusable(event, now, maxAge));
+      for (const identity of toLookUp) {
+        const event = known.get(identity);
+        if (event) tracker.reuse(identity, event);
+        else toSend.push(identity);
+      }
+    }
+    return toSend;
+  }
+
+  /** A batch whose POST got no answer and whose webhook cannot (or did not) settle it: its contacts fail as ambiguous. */
+  private async reportAmbiguous(run: Run, batch: BatchState, identities: string[]): Promise<void> {
+    const message = batch.abandoned?.reason ?? (await this.deps.submitter.markAmbiguous(batch));
+    run.tracker.fail(identities, { batchId: batch.batchId, state: "ambiguous", message });
+  }
+
+  private sendAll(run: Run, identities: readonly string[]): void {
+    const batchSize = run.options.batchSize ?? this.deps.batchSize;
+    const batches = splitIntoBatches(
+      identities.map((identity) => ({ contact: run.contacts.get(identity) as SubmittedContact, identity })),
+      batchSize,
+      run.nextBatchIndex,
+    );
+    run.nextBatchIndex += batches.length;
+    const total = run.nextBatchIndex;
+    for (const batch of batches) {
+      const name = total > 1 ? `${run.name} (${batch.batchIndex + 1}/${total})` : run.name;
+      this.send(run, batch, name).catch((error: unknown) => this.fail(run, error));
+    }
+    this.changed(run);
+  }
+
+  /**
+   * Sends one planned batch: waits for the running limit, then POSTs it (the request recorded as
+   * it leaves). A refusal for a passing reason (a 429, a connection that never opened) plans it
+   * again under a new batch id, after a back-off; a lasting one fails its contacts.
+   */
+  private async send(run: Run, batch: PreparedBatch, name: string): Promise<void> {
+    const { deps } = this;
+    const { tracker } = run;
+    for (let attempt = 0; ; attempt++) {
+      if (run.done) return;
+      let release: () => void;
+      try {
+        release = await deps.runningLimit.acquire(run.kind, run.options.signal);
+      } catch (error) {
+        // Aborted, or the engine closed, while the batch waited for room: the job stops here.
+        this.fail(run, error);
+        return;
+      }
       const keyed = keyPreparedBatch(batch, deps.newId(), deps.keying);
-      const position = await deps.submitter.submit(kind, jobId, name, keyed, options.signal);
-      // Until the engine has seen the answer, the log does not count this batch yet.
-      await deps.log.whenProcessed(position);
-    } finally {
-      release();
+      tracker.assign({ ...keyed, identities: batch.identities });
+      let outcome: Awaited<ReturnType<BatchSubmitter["send"]>>;
+      try {
+        outcome = await deps.submitter.send({
+          kind: run.kind,
+          jobId: run.jobId,
+          name,
+          batch: keyed,
+          signal: run.options.signal,
+        });
+        // Until the engine has seen the answer, the log does not count this batch yet.
+        if (outcome.kind !== "not-sent") await deps.log.whenProcessed(outcome.position);
+      } finally {
+        release();
+      }
+      switch (outcome.kind) {
+        case "accepted":
+          tracker.markSent(keyed.batchId);
+          this.changed(run);
+          return;
+        case "unknown": {
+          tracker.markSent(keyed.batchId);
+          const state = deps.projection.batch(keyed.batchId);
+          if (state && awaitsAdoption(state)) deps.ambiguity.watch(state);
+          else this.failBatch(run, batch, keyed.batchId, "ambiguous", outcome.message);
+          this.changed(run);
+          return;
+        }
+        case "refused":
+          if (outcome.retryable && attempt + 1 < SEND_ATTEMPTS) {
+            deps.logger.info("a batch was refused for a passing reason; sending it again", {
+              batchId: keyed.batchId,
+              error: outcome.message,
+            });
+            await sleep(errorDelay(deps.timings, attempt), deps.scheduler);
+            continue;
+          }
+          this.failBatch(run, batch, keyed.batchId, "rejected", outcome.message);
+          this.changed(run);
+          return;
+        case "not-sent":
+          if (run.options.signal?.aborted || run.done) {
+            this.fail(run, outcome.error);
+            return;
+          }
+          // The request could not be recorded (the store failed): nothing left; try again later.
+          deps.logger.warn("a batch could not be recorded before sending; retrying", {
+            error: errorMessage(outcome.error),
+          });
+          await sleep(errorDelay(deps.timings, attempt), deps.scheduler);
+      }
     }
+  }
+
+  /** The contacts of a batch end without a result, for this reason. */
+  private failBatch(
+    run: Run,
+    batch: PreparedBatch,
+    batchId: string,
+    state: "ambiguous" | "rejected",
+    message: string,
+  ): void {
+    run.tracker.fail(batch.identities, { batchId, state, message });
+  }
+
+  /** The tracker changed: publish, send what an abandoned batch leaves to send again, settle when done. */
+  private changed(run: Run): void {
+    if (run.done) return;
+    const resubmit = run.tracker.takeResubmissions();
+    if (resubmit.length > 0) this.sendAll(run, resubmit);
+    run.handle.changed(run.tracker);
+    if (run.tracker.settled) {
+      run.done = true;
+      run.handle.settle(run.tracker);
+    }
+  }
+
+  private fail(run: Run, error: unknown): void {
+    if (run.done) return;
+    run.done = true;
+    run.handle.fail(error);
   }
 }

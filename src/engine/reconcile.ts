@@ -13,6 +13,7 @@ import {
   type NewDomainEvent,
   newEvent,
   streams,
+  tags,
 } from "../events/event-types.js";
 import type { BatchState } from "../events/projections/enrichment-state.js";
 import type { EnrichmentsProjection } from "../events/projections/enrichments-projection.js";
@@ -258,6 +259,11 @@ function resolution(
   context: ReconcileContext,
 ): NewDomainEvent {
   enrichment.resolved.add(contactKey);
+  const identity = batch?.identities.get(contactKey);
+  const eventTags = [
+    ...(identity === undefined ? [] : [tags.identity(identity)]),
+    ...(batch ? [tags.job(batch.jobId)] : []),
+  ];
   return newEvent(
     "contact.resolved",
     {
@@ -271,10 +277,12 @@ function resolution(
       status,
       record: record as Record<string, unknown> | null,
       input: batch?.inputs.get(contactKey) ?? null,
+      ...(identity === undefined ? {} : { identity }),
       observation: observation.position,
       resolvedAt: context.now,
     },
     dedupKeys.resolved(enrichment.enrichmentId, contactKey),
+    eventTags,
   );
 }
 

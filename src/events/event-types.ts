@@ -20,12 +20,23 @@ export const KeyingSchema = z.object({
 /** How a batch's contacts are keyed: the correlation key and the user's id field, if any. */
 export type Keying = z.infer<typeof KeyingSchema>;
 
-/** A contact as submitted (with the correlation id, when injected) and the key it resolves under. */
-export const RequestedContactSchema = z.object({ key: z.string(), contact: JsonObject });
+/**
+ * A contact as submitted (with the correlation id, when injected), the key it resolves under, and
+ * its identity (see `contact-identity.ts`; absent in logs written before identities existed).
+ */
+export const RequestedContactSchema = z.object({
+  key: z.string(),
+  contact: JsonObject,
+  identity: z.string().optional(),
+});
 
 /** The zod schema of each event type's data, at its current version. */
 export const EVENT_SCHEMAS = {
-  /** Appended before the POST: what is about to be asked for, and under which keys. */
+  /**
+   * Appended right before the POST leaves (its rate-limit slot held): what is being asked for, and
+   * under which keys. A batch waiting for its turn has no event yet; one with this event and no
+   * answer after it may or may not have started at the provider.
+   */
   "enrichment.requested": z.object({
     batchId: z.string(),
     jobId: z.string(),
@@ -63,6 +74,20 @@ export const EVENT_SCHEMAS = {
       code: z.string().optional(),
     }),
     rejectedAt: z.number(),
+  }),
+  /**
+   * The engine stopped waiting for a POST that got no answer: no delivery named its contacts by
+   * its webhook deadline, so it is treated as never started (reported, or sent again on request).
+   */
+  "enrichment.abandoned": z.object({
+    batchId: z.string(),
+    reason: z.string(),
+    abandonedAt: z.number(),
+  }),
+  /** One API call let through the rate limit, recorded before it left (a restart seeds its budget from these). */
+  "api.called": z.object({
+    calledAt: z.number(),
+    priority: z.enum(["submit", "read", "poll"]),
   }),
   /** A signed webhook delivery, stored before it was acknowledged. */
   "webhook.received": z.object({
@@ -110,6 +135,8 @@ export const EVENT_SCHEMAS = {
     record: JsonObject.nullable(),
     /** The contact as submitted, when this process (or another fullenrich-rx) submitted it. */
     input: JsonObject.nullable(),
+    /** The submitted contact's identity (see `contact-identity.ts`), when known. */
+    identity: z.string().optional(),
     /** Position of the observation this came from. */
     observation: z.number(),
     resolvedAt: z.number(),
@@ -172,7 +199,14 @@ export type EventOf<T extends EventType> = Extract<DomainEvent, { type: T }>;
 
 /** A typed event about to be appended (see {@link newEvent}). */
 export type NewDomainEvent = {
-  [T in EventType]: { type: T; version: number; data: EventData<T>; dedupKey?: string; dataJson?: string };
+  [T in EventType]: {
+    type: T;
+    version: number;
+    data: EventData<T>;
+    dedupKey?: string;
+    dataJson?: string;
+    tags?: readonly string[];
+  };
 }[EventType];
 
 /**
@@ -250,12 +284,14 @@ export function newEvent<T extends EventType>(
   type: T,
   data: EventData<T>,
   dedupKey?: string,
+  eventTags?: readonly string[],
 ): Extract<NewDomainEvent, { type: T }> {
   return {
     type,
     version: CURRENT_VERSION[type],
     data,
     ...(dedupKey === undefined ? {} : { dedupKey }),
+    ...(eventTags === undefined || eventTags.length === 0 ? {} : { tags: eventTags }),
   } as Extract<NewDomainEvent, { type: T }>;
 }
 
@@ -264,6 +300,7 @@ export const dedupKeys = {
   requested: (batchId: string) => `requested:${batchId}`,
   accepted: (batchId: string) => `accepted:${batchId}`,
   rejected: (batchId: string) => `rejected:${batchId}`,
+  abandoned: (batchId: string) => `abandoned:${batchId}`,
   delivery: (digest: string) => `delivery:${digest}`,
   reprocessed: (digest: string) => `reprocessed:${digest}`,
   resolved: (enrichmentId: string, contactKey: string) => `resolved:${enrichmentId}:${contactKey}`,
@@ -274,9 +311,16 @@ export const dedupKeys = {
   fallback: (enrichmentId: string, reason: string) => `fallback:${enrichmentId}:${reason}`,
 } as const;
 
-/** Streams: one per submitted batch, one per enrichment, and one for webhook deliveries. */
+/** Streams: one per submitted batch, one per enrichment, one for webhook deliveries, one for API calls. */
 export const streams = {
   batch: (batchId: string) => `batch-${batchId}`,
   enrichment: (enrichmentId: string) => `enrichment-${enrichmentId}`,
   deliveries: "deliveries",
+  calls: "calls",
+} as const;
+
+/** Index keys events carry, to be found without reading the log (see `EventStore.readByTags`). */
+export const tags = {
+  job: (jobId: string) => `job:${jobId}`,
+  identity: (identity: string) => `identity:${identity}`,
 } as const;

@@ -108,6 +108,8 @@ async function runOnce(
   const job = runtime.engine.enrich(contacts, {
     name: `demo ${mode}`,
     enrichFields: ["contact.work_emails", "contact.phones"],
+    // Both modes share one log: without it, the second would take every contact from the first.
+    refresh: true,
   });
   await new Promise<void>((resolve, reject) => {
     const subscription = job.results$.subscribe({

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { DEFAULT_BASE_URL } from "../../api/client.js";
 import { describeIssue, InvalidRequestError } from "../../api/errors.js";
 import { ENRICH_FIELDS, type EnrichField } from "../../api/request-schemas.js";
-import { prepareBatches } from "../../engine/batches.js";
+import { prepareContacts } from "../../engine/batches.js";
 import type { JobSummary } from "../../engine/job.js";
 import { DEFAULT_CORRELATION_KEY } from "../../events/contact-key.js";
 import { sha256Hex } from "../../internal/crypto.js";
@@ -173,7 +173,7 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
   const rows = await readInputFile(inputPath, kind);
   const contacts = rows.map((row) => row.contact);
   try {
-    prepareBatches(kind, contacts, {
+    prepareContacts(kind, contacts, {
       batchSize: size,
       correlationKey: DEFAULT_CORRELATION_KEY,
       ...(enrichFields ? { enrichFields } : {}),

@@ -14,6 +14,11 @@ export interface BatchState {
   /** The submitted contact of each key. */
   inputs: Map<string, Record<string, unknown>>;
   mode: "webhook" | "polling" | "both";
+  /** Where the provider delivers its batch event (null: none asked for, polling only). */
+  webhookUrl: string | null;
+  /** Each contact's identity, by key (see `contact-identity.ts`). */
+  identities: Map<string, string>;
+  /** When the request was recorded: right before its POST left. */
   requestedAt: number;
   /** Log position of its request event. */
   position: number;
@@ -22,6 +27,8 @@ export interface BatchState {
   acceptedAt: number | null;
   /** Set when the POST failed; `outcomeUnknown` when it may have started anyway. */
   rejected: EventData<"enrichment.rejected"> | null;
+  /** Set when the engine stopped waiting for a delivery to name an unanswered POST. */
+  abandoned: EventData<"enrichment.abandoned"> | null;
 }
 
 /** Where an enrichment (a batch the provider knows by id) stands. */
@@ -63,4 +70,12 @@ export function isCleanlyRejected(batch: BatchState): boolean {
  */
 export function isAmbiguous(batch: BatchState): boolean {
   return batch.enrichmentId === null && (batch.rejected === null || batch.rejected.outcomeUnknown);
+}
+
+/**
+ * Whether an ambiguous batch may still be settled by what the provider sends: it asked for
+ * webhooks, and the engine has not given up waiting for a delivery naming its contacts.
+ */
+export function awaitsAdoption(batch: BatchState): boolean {
+  return isAmbiguous(batch) && batch.webhookUrl !== null && batch.abandoned === null;
 }

@@ -1,19 +1,44 @@
 import { inferLookupKind } from "../../api/response-schemas.js";
+import { contactIdentity } from "../contact-identity.js";
 import type { EventBody } from "../event-types.js";
 import type { BatchState, EnrichmentState } from "./enrichment-state.js";
-import { isAmbiguous, isSettled } from "./enrichment-state.js";
+import { isAmbiguous, isCleanlyRejected, isSettled } from "./enrichment-state.js";
 
 /** Per-batch and per-enrichment state, folded from the log. */
 export interface ProjectionState {
   readonly batches: Map<string, BatchState>;
   readonly enrichments: Map<string, EnrichmentState>;
+  /**
+   * The latest batch holding each contact identity while that batch is not settled (running,
+   * waiting, or ambiguous), with the contact's key in it.
+   */
+  readonly openIdentities: Map<string, { batchId: string; key: string }>;
+  /** When the latest API calls were let through (at most {@link RECENT_CALLS} of them). */
+  readonly recentCalls: number[];
   /** Position of the last stored event folded in. */
   position: number;
 }
 
+/** How many API call times the projection keeps: more than any window's worth. */
+export const RECENT_CALLS = 1_000;
+
 /** The state before the first event. */
 export function emptyProjection(): ProjectionState {
-  return { batches: new Map(), enrichments: new Map(), position: 0 };
+  return {
+    batches: new Map(),
+    enrichments: new Map(),
+    openIdentities: new Map(),
+    recentCalls: [],
+    position: 0,
+  };
+}
+
+/** Forgets the open identities of a batch that settled (or was refused outright). */
+function closeIdentities(state: ProjectionState, batch: BatchState | undefined): void {
+  if (!batch) return;
+  for (const identity of batch.identities.values()) {
+    if (state.openIdentities.get(identity)?.batchId === batch.batchId) state.openIdentities.delete(identity);
+  }
 }
 
 /** The state of an enrichment, created empty when first heard of. */
@@ -46,6 +71,14 @@ export function evolve(state: ProjectionState, event: EventBody): void {
     case "enrichment.requested": {
       const { data } = event;
       if (state.batches.has(data.batchId)) return;
+      const identities = new Map(
+        data.contacts.map((contact) => [
+          contact.key,
+          contact.identity ?? contactIdentity(data.kind, contact.contact, data.keying.correlationKey),
+        ]),
+      );
+      for (const [key, identity] of identities)
+        state.openIdentities.set(identity, { batchId: data.batchId, key });
       state.batches.set(data.batchId, {
         batchId: data.batchId,
         jobId: data.jobId,
@@ -57,11 +90,14 @@ export function evolve(state: ProjectionState, event: EventBody): void {
         keys: data.contacts.map((contact) => contact.key),
         inputs: new Map(data.contacts.map((contact) => [contact.key, contact.contact])),
         mode: data.mode,
+        webhookUrl: data.webhookUrl,
+        identities,
         requestedAt: data.requestedAt,
         position: event.position ?? 0,
         enrichmentId: null,
         acceptedAt: null,
         rejected: null,
+        abandoned: null,
       });
       return;
     }
@@ -73,11 +109,25 @@ export function evolve(state: ProjectionState, event: EventBody): void {
       }
       const enrichment = ensure(state, event.data.enrichmentId, batch?.kind ?? "enrich");
       enrichment.batchId ??= event.data.batchId;
+      // Settled before its batch was known (the delivery came before the answer was recorded).
+      if (isSettled(enrichment)) closeIdentities(state, batch);
       return;
     }
     case "enrichment.rejected": {
       const batch = state.batches.get(event.data.batchId);
       if (batch && batch.rejected === null) batch.rejected = event.data;
+      if (batch && isCleanlyRejected(batch)) closeIdentities(state, batch);
+      return;
+    }
+    case "enrichment.abandoned": {
+      const batch = state.batches.get(event.data.batchId);
+      if (batch) batch.abandoned ??= event.data;
+      return;
+    }
+    case "api.called": {
+      state.recentCalls.push(event.data.calledAt);
+      if (state.recentCalls.length > RECENT_CALLS)
+        state.recentCalls.splice(0, state.recentCalls.length - RECENT_CALLS);
       return;
     }
     case "webhook.received": {
@@ -97,11 +147,15 @@ export function evolve(state: ProjectionState, event: EventBody): void {
       return;
     }
     case "enrichment.completed": {
-      ensure(state, event.data.enrichmentId, "enrich").completed ??= event.data;
+      const enrichment = ensure(state, event.data.enrichmentId, "enrich");
+      enrichment.completed ??= event.data;
+      closeIdentities(state, enrichment.batchId ? state.batches.get(enrichment.batchId) : undefined);
       return;
     }
     case "enrichment.failed": {
-      ensure(state, event.data.enrichmentId, "enrich").failed ??= event.data;
+      const enrichment = ensure(state, event.data.enrichmentId, "enrich");
+      enrichment.failed ??= event.data;
+      closeIdentities(state, enrichment.batchId ? state.batches.get(enrichment.batchId) : undefined);
       return;
     }
     case "fallback.activated": {
@@ -156,6 +210,21 @@ export class EnrichmentsProjection {
   /** Every enrichment heard of, in the order they were first heard of. */
   enrichments(): IterableIterator<EnrichmentState> {
     return this.state.enrichments.values();
+  }
+
+  /**
+   * The latest batch holding a contact identity while it is not settled (running, waiting for its
+   * answer or a delivery, or ambiguous), and the contact's key in it.
+   */
+  openBatchOf(identity: string): { batch: BatchState; key: string } | undefined {
+    const open = this.state.openIdentities.get(identity);
+    const batch = open ? this.state.batches.get(open.batchId) : undefined;
+    return open && batch ? { batch, key: open.key } : undefined;
+  }
+
+  /** When the latest API calls recorded in the log were let through, oldest first. */
+  recentCalls(): readonly number[] {
+    return this.state.recentCalls;
   }
 
   /** The batch an enrichment came from, when known. */
