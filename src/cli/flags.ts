@@ -53,3 +53,18 @@ export const hostPort = z.string().transform((value, ctx) => {
   }
   return { host: (match[1] as string).replace(/^\[|\]$/g, "") || "0.0.0.0", port: portNumber };
 });
+
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** A duration given as text, e.g. `30d`, `12h`, `90m`, `45s`, `500ms`: its milliseconds. */
+export const duration = z.string().transform((value, ctx) => {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value.trim());
+  if (!match) {
+    ctx.addIssue({
+      code: "custom",
+      message: `must be a number and a unit (ms, s, m, h, d), e.g. 30d or 12h (got ${JSON.stringify(value)})`,
+    });
+    return z.NEVER;
+  }
+  return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
+});

@@ -44,6 +44,8 @@ export interface RuntimeOptions {
     mode?: EngineMode;
   };
   batchSize?: number;
+  /** Enrichments running at the provider at once (the engine's `maxRunning`). Default 100. */
+  maxRunning?: number;
   /**
    * Several instances: a Redis URL. The rate limit is then shared by every instance using the same
    * account on that Redis, and polling is spread among them with leases.
@@ -141,6 +143,7 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
           }
         : {}),
       ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+      ...(options.maxRunning ? { maxRunning: options.maxRunning } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(leases ? { leases } : {}),
     });

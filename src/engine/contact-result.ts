@@ -25,6 +25,11 @@ export interface ContactResult {
   profile: Record<string, unknown> | null;
   /** Whether anything was found: contact data or a profile (a record with neither still counts as a result). */
   found: boolean;
+  /**
+   * Whether the provider returned a record for it, found or not; false when its batch ended (out
+   * of credits, canceled) before this contact was enriched: a rerun sends it again.
+   */
+  enriched: boolean;
   batchId: string | null;
   jobId: string | null;
   /** Position of its event in the log: store it as your checkpoint once you have processed it. */
@@ -62,6 +67,7 @@ export function toContactResult(
     contactInfo: contactInfo?.success ? contactInfo.data : null,
     profile: profile !== null && typeof profile === "object" ? (profile as Record<string, unknown>) : null,
     found: hasContactData(record),
+    enriched: record !== null,
     batchId: data.batchId,
     jobId: data.jobId,
     position: event.position,

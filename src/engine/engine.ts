@@ -60,6 +60,7 @@ export class EnrichmentEngine {
   private readonly calls: JobCalls;
   private readonly jobs: Jobs;
   private readonly subscriptions: Subscription[] = [];
+  private readonly closing = new AbortController();
   private closed = false;
 
   private constructor(engineOptions: EngineOptions) {
@@ -97,6 +98,7 @@ export class EnrichmentEngine {
     });
     this.ambiguity = new AmbiguityWatch({ ...reliable, projection: this.projection });
     this.jobs = new Jobs({
+      ...reliable,
       projection: this.projection,
       known: new KnownContacts(store),
       submitter: this.submitter,
@@ -108,9 +110,7 @@ export class EnrichmentEngine {
       keying: options.keying,
       batchSize: options.batchSize,
       newId: options.newId,
-      scheduler,
-      timings,
-      logger,
+      closing: this.closing.signal,
     });
     this.results$ = this.follower.events$.pipe(
       filter((event): event is EventOf<"contact.resolved"> => event.type === "contact.resolved"),
@@ -232,6 +232,7 @@ export class EnrichmentEngine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort(new FullEnrichError("the engine was closed before the batch was sent"));
     this.polling.close();
     this.ambiguity.close();
     this.runningLimit.close();

@@ -9,7 +9,6 @@ export type {
 } from "./engine-options.js";
 export { type BatchFailure, EnrichmentJob, type JobSummary, type LiveJobProgress } from "./job.js";
 export type { BatchProgress, JobProgress } from "./job-tracker.js";
-export { JobMismatchError } from "./jobs.js";
 export { LocalPollLeases, type PollLeases } from "./poll-leases.js";
 export type { PollOutcome } from "./poll-waiter.js";
 export type { PollingSchedulerDeps } from "./polling-scheduler.js";

@@ -1,12 +1,12 @@
 import type { Observable } from "rxjs";
-import { errorMessage, FullEnrichError } from "../api/errors.js";
+import { errorMessage } from "../api/errors.js";
 import { contactIdentity } from "../events/contact-identity.js";
-import { type DomainEvent, dedupKeys, type Keying } from "../events/event-types.js";
+import { type DomainEvent, dedupKeys, type Keying, newEvent, streams, tags } from "../events/event-types.js";
 import { awaitsAdoption, type BatchState } from "../events/projections/enrichment-state.js";
 import type { EnrichmentsProjection } from "../events/projections/enrichments-projection.js";
-import type { Logger } from "../internal/logger.js";
-import { type Scheduler, sleep } from "../internal/time.js";
+import { sleep } from "../internal/time.js";
 import type { AmbiguityWatch } from "./ambiguity-watch.js";
+import { appendReliably, type ReliableAppendDeps } from "./append-reliably.js";
 import type { BatchSubmitter } from "./batch-submitter.js";
 import {
   keyPreparedBatch,
@@ -22,12 +22,7 @@ import { JobTracker } from "./job-tracker.js";
 import type { KnownContacts, ResolvedContact } from "./known-contacts.js";
 import type { PollingScheduler } from "./polling-scheduler.js";
 import type { RunningLimit } from "./running-limit.js";
-import { errorDelay, type Timings } from "./timings.js";
-
-/** Raised when a job id is reused with other contacts. (Jobs now plan by contact identity: kept for compatibility.) */
-export class JobMismatchError extends FullEnrichError {
-  override name = "JobMismatchError";
-}
+import { errorDelay } from "./timings.js";
 
 /** The log as the engine processed it: its events as they are processed, and how far it got. */
 export interface ProcessedLog {
@@ -36,7 +31,7 @@ export interface ProcessedLog {
 }
 
 /** What {@link Jobs} needs. */
-export interface JobsDeps {
+export interface JobsDeps extends ReliableAppendDeps {
   projection: EnrichmentsProjection;
   known: KnownContacts;
   submitter: BatchSubmitter;
@@ -48,9 +43,8 @@ export interface JobsDeps {
   keying: Keying;
   batchSize: number;
   newId: () => string;
-  scheduler: Scheduler;
-  timings: Timings;
-  logger: Logger;
+  /** Aborted when the engine closes: batches not sent by then never are. */
+  closing: AbortSignal;
 }
 
 /** Attempts of a batch the provider refused for a passing reason (a 429, a connection that never opened). */
@@ -74,6 +68,8 @@ interface Run {
   contacts: Map<string, SubmittedContact>;
   nextBatchIndex: number;
   done: boolean;
+  /** Aborts what waits to be sent: the job's own signal, or the engine closing. */
+  signal: AbortSignal;
 }
 
 /**
@@ -124,6 +120,7 @@ export class Jobs {
             contacts: byIdentity,
             nextBatchIndex: 0,
             done: false,
+            signal: options.signal ? AbortSignal.any([options.signal, deps.closing]) : deps.closing,
           }),
       },
     });
@@ -164,12 +161,16 @@ export class Jobs {
       .catch((error: unknown) => this.fail(run, error));
   }
 
-  /** Decides, per identity, whether it is reused, followed, reported or sent; returns those to send. */
+  /**
+   * Decides, per identity, whether it is reused, followed, reported or sent, and records the plan
+   * (`job.planned`); returns those to send.
+   */
   private async plan(run: Run): Promise<string[]> {
     const { deps } = this;
     const { tracker, options } = run;
     const toSend: string[] = [];
     const toLookUp: string[] = [];
+    const counts = { reused: 0, following: 0, ambiguous: 0 };
     for (const identity of tracker.distinctIdentities()) {
       const open = options.refresh ? undefined : deps.projection.openBatchOf(identity);
       if (!open) {
@@ -182,19 +183,24 @@ export class Jobs {
         const event = done
           ? await deps.known.resolution(dedupKeys.resolved(batch.enrichmentId, key))
           : undefined;
-        if (event) tracker.reuse(identity, event);
-        else {
+        if (event) {
+          tracker.reuse(identity, event);
+          counts.reused++;
+        } else {
           tracker.follow(identity, batch, key);
           deps.polling.track(batch, true);
+          counts.following++;
         }
       } else if (deps.submitter.submitting.has(batch.batchId) || awaitsAdoption(batch)) {
         tracker.follow(identity, batch, key);
         deps.ambiguity.watch(batch);
+        counts.following++;
       } else if (options.onAmbiguous === "resubmit") {
         toSend.push(identity);
       } else {
         tracker.follow(identity, batch, key);
         await this.reportAmbiguous(run, batch, [identity]);
+        counts.ambiguous++;
       }
     }
     if (toLookUp.length > 0) {
@@ -203,10 +209,30 @@ export class Jobs {
       const known = await deps.known.latest(toLookUp, (event) => reusable(event, now, maxAge));
       for (const identity of toLookUp) {
         const event = known.get(identity);
-        if (event) tracker.reuse(identity, event);
-        else toSend.push(identity);
+        if (event) {
+          tracker.reuse(identity, event);
+          counts.reused++;
+        } else toSend.push(identity);
       }
     }
+    await appendReliably(deps, streams.job(run.jobId), [
+      newEvent(
+        "job.planned",
+        {
+          jobId: run.jobId,
+          kind: run.kind,
+          name: run.name,
+          rows: run.tracker.progress().total,
+          contacts: run.contacts.size,
+          ...counts,
+          toSend: toSend.length,
+          refresh: options.refresh === true,
+          plannedAt: deps.scheduler.now(),
+        },
+        undefined,
+        [tags.job(run.jobId)],
+      ),
+    ]);
     return toSend;
   }
 
@@ -244,7 +270,7 @@ export class Jobs {
       if (run.done) return;
       let release: () => void;
       try {
-        release = await deps.runningLimit.acquire(run.kind, run.options.signal);
+        release = await deps.runningLimit.acquire(run.kind, run.signal);
       } catch (error) {
         // Aborted, or the engine closed, while the batch waited for room: the job stops here.
         this.fail(run, error);
@@ -259,7 +285,7 @@ export class Jobs {
           jobId: run.jobId,
           name,
           batch: keyed,
-          signal: run.options.signal,
+          signal: run.signal,
         });
         // Until the engine has seen the answer, the log does not count this batch yet.
         if (outcome.kind !== "not-sent") await deps.log.whenProcessed(outcome.position);
@@ -292,7 +318,7 @@ export class Jobs {
           this.changed(run);
           return;
         case "not-sent":
-          if (run.options.signal?.aborted || run.done) {
+          if (run.signal.aborted || run.done) {
             this.fail(run, outcome.error);
             return;
           }

@@ -84,6 +84,24 @@ export const EVENT_SCHEMAS = {
     reason: z.string(),
     abandonedAt: z.number(),
   }),
+  /**
+   * A job (one run of it) planned its contacts by identity: how many rows, how many distinct
+   * contacts, and of those how many were taken from the log, followed in batches already sent,
+   * left ambiguous, and to be sent now.
+   */
+  "job.planned": z.object({
+    jobId: z.string(),
+    kind: LookupKindSchema,
+    name: z.string(),
+    rows: z.number().int().nonnegative(),
+    contacts: z.number().int().nonnegative(),
+    reused: z.number().int().nonnegative(),
+    following: z.number().int().nonnegative(),
+    ambiguous: z.number().int().nonnegative(),
+    toSend: z.number().int().nonnegative(),
+    refresh: z.boolean(),
+    plannedAt: z.number(),
+  }),
   /** One API call let through the rate limit, recorded before it left (a restart seeds its budget from these). */
   "api.called": z.object({
     calledAt: z.number(),
@@ -317,6 +335,7 @@ export const streams = {
   enrichment: (enrichmentId: string) => `enrichment-${enrichmentId}`,
   deliveries: "deliveries",
   calls: "calls",
+  job: (jobId: string) => `job-${jobId}`,
 } as const;
 
 /** Index keys events carry, to be found without reading the log (see `EventStore.readByTags`). */

@@ -2,7 +2,6 @@ import { createHash, createHmac } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { connect, type Socket } from "node:net";
-import type { Observable } from "rxjs";
 import { expect } from "vitest";
 import { parseEvent, streams } from "../../src/events/event-types.js";
 import type {
@@ -10,15 +9,12 @@ import type {
   AppendResult,
   EventStore,
   NewEvent,
-  ReadOptions,
   StoredEvent,
-  StoredSnapshot,
-  StoreReadCounters,
-  TagReadOptions,
 } from "../../src/events/store.js";
 import { synthesizeEnrichRecord, synthesizeReverseRecord } from "../../src/simulator/synthetic.js";
 import { createNodeListener } from "../../src/webhooks/node-adapter.js";
 import type { WebhookReceiver } from "../../src/webhooks/receiver.js";
+import { ForwardingStore } from "../support/forwarding-store.js";
 
 /** The API key the tests sign with. */
 export const KEY = "fe_test_webhook_key_0123456789";
@@ -167,58 +163,25 @@ export async function waitUntil<T>(
 }
 
 /** An EventStore whose first `failures` appends reject (as a disk or lock error would), then delegates. */
-export class FailingStore implements EventStore {
+export class FailingStore extends ForwardingStore {
   appendCalls = 0;
   constructor(
-    private readonly inner: EventStore,
+    inner: EventStore,
     private failures: number,
-  ) {}
-  async append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
+  ) {
+    super(inner);
+  }
+  override async append(
+    stream: string,
+    events: readonly NewEvent[],
+    options?: AppendOptions,
+  ): Promise<AppendResult> {
     this.appendCalls++;
     if (this.failures > 0) {
       this.failures--;
       throw new Error("disk I/O error (simulated)");
     }
     return this.inner.append(stream, events, options);
-  }
-  read(options?: ReadOptions): Promise<StoredEvent[]> {
-    return this.inner.read(options);
-  }
-  readStream(stream: string): Promise<StoredEvent[]> {
-    return this.inner.readStream(stream);
-  }
-  subscribe(after?: number): Observable<StoredEvent> {
-    return this.inner.subscribe(after);
-  }
-  head(): Promise<number> {
-    return this.inner.head();
-  }
-  findByDedupKey(dedupKey: string): Promise<StoredEvent | undefined> {
-    return this.inner.findByDedupKey(dedupKey);
-  }
-  getCheckpoint(name: string): Promise<number> {
-    return this.inner.getCheckpoint(name);
-  }
-  setCheckpoint(name: string, position: number): Promise<void> {
-    return this.inner.setCheckpoint(name, position);
-  }
-  readByTags(tags: readonly string[], options?: TagReadOptions): Promise<StoredEvent[]> {
-    return this.inner.readByTags(tags, options);
-  }
-  addTags(entries: readonly { position: number; tags: readonly string[] }[]): Promise<void> {
-    return this.inner.addTags(entries);
-  }
-  loadSnapshot(name: string): Promise<StoredSnapshot | null> {
-    return this.inner.loadSnapshot(name);
-  }
-  saveSnapshot(name: string, snapshot: StoredSnapshot): Promise<void> {
-    return this.inner.saveSnapshot(name, snapshot);
-  }
-  readCounters(): StoreReadCounters {
-    return this.inner.readCounters();
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 

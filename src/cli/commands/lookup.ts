@@ -4,12 +4,18 @@ import { DEFAULT_BASE_URL } from "../../api/client.js";
 import { describeIssue, InvalidRequestError } from "../../api/errors.js";
 import { ENRICH_FIELDS, type EnrichField } from "../../api/request-schemas.js";
 import { prepareContacts } from "../../engine/batches.js";
-import type { JobSummary } from "../../engine/job.js";
 import { DEFAULT_CORRELATION_KEY } from "../../events/contact-key.js";
 import { sha256Hex } from "../../internal/crypto.js";
-import { flag, hostPort, parseFlags, positiveNumber } from "../flags.js";
+import { duration, flag, hostPort, parseFlags, positiveNumber } from "../flags.js";
 import { type InputRow, readInputFile } from "../input-file.js";
 import { type CliIo, print } from "../io.js";
+import {
+  notEnrichedForCredits,
+  printCreditsShortfall,
+  printFailures,
+  printSummary,
+  resubmitCommand,
+} from "../job-report.js";
 import { ProgressReporter } from "../progress.js";
 import { ResultWriter } from "../result-writer.js";
 import { openRuntime, storeLocation } from "../runtime.js";
@@ -33,17 +39,23 @@ const FLAGS_USAGE = `    [--api-key KEY]            default: env FULLENRICH_API_
     [--rate-limit N]           API calls per minute; default 60
     [--time-scale F]           multiplies every built-in duration, the rate-limit window too
     [--format jsonl|csv]       --out as JSON Lines (default) or a flat CSV of the main fields
-    [--on-ambiguous report|resubmit]   a batch whose POST got no answer: report it (default) or send it again
+    [--on-ambiguous report|resubmit]   a batch whose POST got no answer and that no webhook settled:
+                               report it (default) or send it again (it may then be paid twice)
+    [--refresh]                send every contact, even those already enriched in the log
+    [--max-age DURATION]       results older than this (e.g. 30d, 12h) are sent again; default: any age
+    [--max-running N]          enrichments running at the provider at once, 1..100; default 100
     [--quiet]                  no progress   [--json]  a machine-readable summary on stdout`;
 
 export const ENRICH_USAGE = `fullenrich-rx enrich --input FILE --out FILE [flags]
 
 Enriches the contacts of a .csv (columns first_name,last_name,domain,company_name,linkedin_url and
 any custom.<key>) or a .jsonl file (one API contact object per line) and writes one JSON line per
-contact to --out, exactly once. Run the same command again after a crash (even kill -9): nothing
-already submitted is sent again, and --out ends up with every contact once. A batch refused
-outright (a wrong key, no credits, no network) is sent by that same command once the cause is fixed.
-At most 100 batches run at the provider at once (its limit); the others wait their turn.
+row to --out, exactly once. A contact already enriched in the event log (same fields, enrich_fields
+and custom) is taken from there, not sent again; one still running there is followed; identical
+rows are sent once. Run the same command again after a crash (even kill -9), or on an edited input:
+only contacts never sent are sent, and --out ends up with every row once. A batch refused outright
+(a wrong key, no credits, no network) is sent by that same command once the cause is fixed. At most
+100 batches run at the provider at once (its limit); the others wait their turn.
 ${FLAGS_USAGE}`;
 
 export const REVERSE_USAGE = `fullenrich-rx reverse --input FILE --out FILE [flags]
@@ -68,6 +80,9 @@ const LOOKUP_FLAGS = {
   "time-scale": { type: "string" },
   format: { type: "string" },
   "on-ambiguous": { type: "string" },
+  refresh: { type: "boolean" },
+  "max-age": { type: "string" },
+  "max-running": { type: "string" },
   quiet: { type: "boolean" },
   json: { type: "boolean" },
 } as const;
@@ -137,6 +152,12 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
   const size = flag("batch-size", batchSize, values["batch-size"] ?? "100");
   const perMinute = flag("rate-limit", rateLimit, values["rate-limit"] ?? "60");
   const timeScale = flag("time-scale", positiveNumber, values["time-scale"] ?? "1");
+  const maxAgeMs = values["max-age"] === undefined ? undefined : flag("max-age", duration, values["max-age"]);
+  const maxRunning = flag("max-running", batchSize, values["max-running"] ?? "100");
+  const reuse = {
+    ...(values.refresh ? { refresh: true } : {}),
+    ...(maxAgeMs === undefined ? {} : { maxAgeMs }),
+  };
   if ((values["webhook-url"] === undefined) !== (values.listen === undefined)) {
     throw new UsageError(
       "webhook mode needs both --webhook-url URL (what the provider calls) and --listen HOST:PORT",
@@ -195,6 +216,7 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
     ...(values.redis ? { redis: flag("redis", redisUrl, values.redis) } : {}),
     rateLimit: perMinute,
     timeScale,
+    maxRunning,
     ...(webhook ? { webhook } : {}),
   });
   const writer = await ResultWriter.open(outPath, format, kind, customKeys).catch(async (error: unknown) => {
@@ -215,6 +237,7 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
           name,
           batchSize: size,
           onAmbiguous,
+          ...reuse,
           ...(enrichFields ? { enrichFields } : {}),
         })
       : runtime.engine.reverseLookup(contacts as { email: string }[], {
@@ -222,9 +245,11 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
           name,
           batchSize: size,
           onAmbiguous,
+          ...reuse,
         });
 
   let written = 0;
+  let creditsShortfall = 0;
   const progressSubscription = job.progress$.subscribe({
     next: (p) => progress.update(p),
     error: () => undefined,
@@ -234,6 +259,7 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
       next: (result) => {
         writer.write(result);
         written++;
+        if (notEnrichedForCredits(result)) creditsShortfall++;
       },
       complete: () => done("done"),
       error: fail,
@@ -266,53 +292,10 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
   const summary = await job.summary;
   await runtime.close();
   printSummary(io, summary, outPath, values.json === true);
+  printCreditsShortfall(io, creditsShortfall);
   if (summary.failures.length > 0) {
-    for (const failure of summary.failures) {
-      print(
-        io.stderr,
-        `batch ${failure.batchIndex + 1} (${failure.contacts} contacts) ${failure.state}: ${failure.message ?? "no result"}`,
-      );
-    }
-    if (summary.failures.some((failure) => failure.state === "rejected")) {
-      print(
-        io.stderr,
-        "nothing was started for the rejected batches: once the cause is fixed, run the same command again to send them (the others are not sent twice).",
-      );
-    }
+    printFailures(io, summary.failures, rows, resubmitCommand(kind, args));
     return 1;
   }
   return 0;
-}
-
-function printSummary(io: CliIo, summary: JobSummary, outPath: string, json: boolean): void {
-  if (json) {
-    print(
-      io.stdout,
-      JSON.stringify({
-        job: summary.jobId,
-        out: outPath,
-        contacts: summary.total,
-        resolved: summary.resolved,
-        found: summary.found,
-        byStatus: summary.byStatus,
-        bySource: summary.bySource,
-        credits: summary.credits,
-        apiCalls: summary.apiCalls,
-        elapsedMs: summary.elapsedMs,
-        failures: summary.failures,
-      }),
-    );
-    return;
-  }
-  const statuses = Object.entries(summary.byStatus)
-    .map(([status, count]) => `${status} ${count}`)
-    .join(", ");
-  print(
-    io.stdout,
-    `${summary.resolved}/${summary.total} contacts written to ${outPath} (${summary.found} found; ${statuses || "none"})`,
-  );
-  print(
-    io.stdout,
-    `by webhook ${summary.bySource.webhook}, by polling ${summary.bySource.poll}; ${summary.credits} credits; ${summary.apiCalls} API calls; ${(summary.elapsedMs / 1000).toFixed(1)} s`,
-  );
 }

@@ -1,5 +1,5 @@
 import { type DomainEvent, parseEvent } from "../../events/event-types.js";
-import { isAmbiguous, isSettled } from "../../events/projections/enrichment-state.js";
+import { isAmbiguous, isCleanlyRejected, isSettled } from "../../events/projections/enrichment-state.js";
 import { EnrichmentsProjection } from "../../events/projections/enrichments-projection.js";
 import { parseFlags } from "../flags.js";
 import { type CliIo, print } from "../io.js";
@@ -80,7 +80,17 @@ export async function statusCommand(args: readonly string[], io: CliIo): Promise
     });
     const foreign = [...projection.enrichments()].filter((enrichment) => enrichment.batchId === null);
     const bySource = { webhook: 0, poll: 0 };
-    for (const event of events) if (event.type === "contact.resolved") bySource[event.data.source]++;
+    let reused = 0;
+    let credits = 0;
+    for (const event of events) {
+      if (event.type === "contact.resolved") bySource[event.data.source]++;
+      else if (event.type === "job.planned") reused += event.data.reused;
+      else if (event.type === "enrichment.completed") credits += event.data.credits ?? 0;
+    }
+    // Contacts POSTed in a batch that was not refused outright (it may have been billed).
+    const sent = [...projection.batches()]
+      .filter((batch) => !isCleanlyRejected(batch))
+      .reduce((sum, batch) => sum + batch.keys.length, 0);
     const unfinished = lines.filter(
       (line) => line.state === "polling" || line.state === "waiting for webhooks",
     ).length;
@@ -93,6 +103,8 @@ export async function statusCommand(args: readonly string[], io: CliIo): Promise
           events: events.length,
           batches: lines,
           unfinished,
+          contacts: { sent, reused },
+          credits,
           resolvedBySource: bySource,
           otherEnrichments: foreign.map((e) => ({
             enrichmentId: e.enrichmentId,
@@ -115,6 +127,10 @@ export async function statusCommand(args: readonly string[], io: CliIo): Promise
       );
     }
     print(io.stdout, `results by webhook ${bySource.webhook}, by polling ${bySource.poll}`);
+    print(
+      io.stdout,
+      `contacts sent ${sent}, reused from the log ${reused} (no call, no wait); credits spent ${credits}`,
+    );
     if (foreign.length > 0) {
       print(
         io.stdout,

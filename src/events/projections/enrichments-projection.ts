@@ -164,6 +164,7 @@ export function evolve(state: ProjectionState, event: EventBody): void {
     }
     case "webhook.quarantined":
     case "contact.duplicate":
+    case "job.planned":
       return;
   }
 }
