@@ -99,9 +99,10 @@ export function printFailures(
   for (const failure of failures) {
     const sentAt =
       failure.requestedAt === null ? "" : `, sent ${new Date(failure.requestedAt).toISOString()}`;
+    const which = failure.batchId === null ? "not sent" : `batch ${failure.batchIndex + 1}`;
     print(
       io.stderr,
-      `batch ${failure.batchIndex + 1} (${failure.contacts} contacts: ${fileLines(failure.rows, input)}${sentAt}) ${failure.state}: ${failure.message ?? "no result"}`,
+      `${which} (${failure.contacts} contacts: ${fileLines(failure.rows, input)}${sentAt}) ${failure.state}: ${failure.message}`,
     );
   }
   if (failures.some((failure) => failure.state === "rejected")) {

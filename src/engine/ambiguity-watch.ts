@@ -17,7 +17,16 @@ export class AmbiguityWatch {
   private readonly timers = new Map<string, Subscription>();
   private closed = false;
 
-  constructor(private readonly deps: ReliableAppendDeps & { projection: EnrichmentsProjection }) {}
+  constructor(
+    private readonly deps: ReliableAppendDeps & {
+      projection: EnrichmentsProjection;
+      /** The log as the engine processed it: caught up with, and judged on, at the deadline. */
+      log: {
+        whenProcessed(position: number): Promise<void>;
+        exclusive<T>(section: () => Promise<T>): Promise<T>;
+      };
+    },
+  ) {}
 
   /** Starts watching a batch (again); nothing happens if it does not await adoption. */
   watch(batch: BatchState): void {
@@ -27,7 +36,7 @@ export class AmbiguityWatch {
     const timer = scheduler.schedule(
       () => {
         this.timers.delete(batch.batchId);
-        void this.expire(batch.batchId);
+        this.expire(batch.batchId).catch(() => undefined);
       },
       Math.max(0, at - scheduler.now()),
     );
@@ -52,7 +61,17 @@ export class AmbiguityWatch {
     this.timers.clear();
   }
 
+  /**
+   * At the deadline: first every delivery stored by then is processed (one naming the batch, not
+   * yet reconciled, must win), then, if still nothing adopted it, the batch is abandoned.
+   */
   private async expire(batchId: string): Promise<void> {
+    const { log, store } = this.deps;
+    await log.whenProcessed(await store.head());
+    await log.exclusive(() => this.abandonIfUnadopted(batchId));
+  }
+
+  private async abandonIfUnadopted(batchId: string): Promise<void> {
     const batch = this.deps.projection.batch(batchId);
     if (this.closed || !batch || !awaitsAdoption(batch)) return;
     await appendReliably(this.deps, streams.batch(batchId), [
@@ -66,6 +85,6 @@ export class AmbiguityWatch {
         },
         dedupKeys.abandoned(batchId),
       ),
-    ]).catch(() => undefined);
+    ]);
   }
 }

@@ -96,7 +96,7 @@ export class EnrichmentEngine {
       scheduler,
       running: new RunningAtProvider(this.projection, timings, this.submitter),
     });
-    this.ambiguity = new AmbiguityWatch({ ...reliable, projection: this.projection });
+    this.ambiguity = new AmbiguityWatch({ ...reliable, projection: this.projection, log: this.follower });
     this.jobs = new Jobs({
       ...reliable,
       projection: this.projection,
@@ -195,6 +195,10 @@ export class EnrichmentEngine {
    */
   async resume(): Promise<ResumeReport> {
     this.assertOpen();
+    return this.follower.exclusive(() => this.resumeNow());
+  }
+
+  private async resumeNow(): Promise<ResumeReport> {
     const report: ResumeReport = { resumed: [], awaitingDelivery: [], ambiguous: [] };
     for (const batch of this.projection.unfinished()) {
       this.polling.track(batch, true);

@@ -76,6 +76,27 @@ interface IdentityState {
   /** The batch and key it is awaited from. */
   target: { batchId: string; key: string } | null;
   outcome: "pending" | "resolved" | "failed";
+  /** Why it failed (while it is failed). */
+  failure: JobFailure | null;
+}
+
+/** Why contacts of a job ended without a result. */
+export interface JobFailure {
+  /** The batch they were in (null: none was sent). */
+  batchId: string | null;
+  state: BatchProgress["state"];
+  message: string;
+}
+
+/** Contacts of a job that ended without a result, grouped by batch and reason. */
+export interface FailedContacts extends JobFailure {
+  batchIndex: number;
+  enrichmentId: string | null;
+  requestedAt: number | null;
+  /** How many distinct contacts. */
+  contacts: number;
+  /** Their rows in the job's input (0-based). */
+  rows: number[];
 }
 
 interface TrackedBatch extends BatchProgress {
@@ -115,7 +136,7 @@ export class JobTracker {
     init.rows.forEach((identity, row) => {
       const state = this.identities.get(identity);
       if (state) state.rows.push(row);
-      else this.identities.set(identity, { rows: [row], target: null, outcome: "pending" });
+      else this.identities.set(identity, { rows: [row], target: null, outcome: "pending", failure: null });
     });
     this.pending = this.identities.size;
     const {
@@ -184,11 +205,11 @@ export class JobTracker {
     if (tracked && !tracked.followed) this.counts.sent += tracked.keys.size;
   }
 
-  /** These identities end without a result (never sent, refused, ambiguous…), with the reason. */
-  fail(
-    identities: readonly string[],
-    reason: { batchId: string | null; state: BatchProgress["state"]; message: string },
-  ): void {
+  /**
+   * These identities end without a result (never sent, refused, ambiguous…), with the reason. An
+   * ambiguous one may still get its result, if a delivery adopts its batch before the job settles.
+   */
+  fail(identities: readonly string[], reason: JobFailure): void {
     const tracked = reason.batchId === null ? undefined : this.tracked.get(reason.batchId);
     if (tracked) {
       tracked.state = reason.state;
@@ -198,6 +219,7 @@ export class JobTracker {
       const state = this.identities.get(identity);
       if (state?.outcome !== "pending") continue;
       state.outcome = "failed";
+      state.failure = { ...reason };
       this.pending--;
       this.counts.failed += state.rows.length;
     }
@@ -248,7 +270,9 @@ export class JobTracker {
         const identity = tracked.keys.get(event.data.contactKey);
         const state = identity === undefined ? undefined : this.identities.get(identity);
         const target = state?.target;
-        if (state?.outcome !== "pending" || target?.batchId !== tracked.batchId) return true;
+        // Pending, or failed as ambiguous and adopted after all (a late delivery): its result counts.
+        const awaited = state?.outcome === "pending" || state?.failure?.state === "ambiguous";
+        if (!state || !awaited || target?.batchId !== tracked.batchId) return true;
         this.resolve(state, event, false);
         return true;
       }
@@ -301,6 +325,36 @@ export class JobTracker {
       .map(({ keys: _keys, own: _own, ...batch }) => ({ ...batch, rows: [...batch.rows] }));
   }
 
+  /** The contacts that ended without a result, grouped by batch and reason. */
+  failures(): FailedContacts[] {
+    const groups = new Map<string, FailedContacts>();
+    for (const state of this.identities.values()) {
+      if (state.outcome !== "failed" || !state.failure) continue;
+      const { batchId, state: failedState, message } = state.failure;
+      const key = `${batchId}\u0000${failedState}\u0000${message}`;
+      let group = groups.get(key);
+      if (!group) {
+        const tracked = batchId === null ? undefined : this.tracked.get(batchId);
+        group = {
+          batchId,
+          state: failedState,
+          message,
+          batchIndex: tracked?.batchIndex ?? -1,
+          enrichmentId: tracked?.enrichmentId ?? null,
+          requestedAt: tracked?.requestedAt ?? null,
+          contacts: 0,
+          rows: [],
+        };
+        groups.set(key, group);
+      }
+      group.contacts++;
+      group.rows.push(...state.rows);
+    }
+    return [...groups.values()]
+      .map((group) => ({ ...group, rows: group.rows.sort((a, b) => a - b) }))
+      .sort((a, b) => a.batchIndex - b.batchIndex || (a.rows[0] ?? 0) - (b.rows[0] ?? 0));
+  }
+
   private track(batchId: string, batchIndex: number, followed: boolean, own: boolean): TrackedBatch {
     let tracked = this.tracked.get(batchId);
     if (!tracked) {
@@ -347,8 +401,10 @@ export class JobTracker {
   }
 
   private resolve(state: IdentityState, event: EventOf<"contact.resolved">, reused: boolean): void {
+    if (state.outcome === "failed") this.counts.failed -= state.rows.length;
+    else this.pending--;
     state.outcome = "resolved";
-    this.pending--;
+    state.failure = null;
     const base = toContactResult(event, this.init.correlationKey);
     const tracked = state.target ? this.tracked.get(state.target.batchId) : undefined;
     if (tracked && !reused) tracked.resolved += 1;

@@ -2,7 +2,13 @@ import { BehaviorSubject, type Observable, ReplaySubject } from "rxjs";
 import type { Scheduler } from "../internal/time.js";
 import type { ContactResult } from "./contact-result.js";
 import type { JobCalls } from "./job-calls.js";
-import { type BatchProgress, initialProgress, type JobProgress, type JobTracker } from "./job-tracker.js";
+import {
+  type BatchProgress,
+  type FailedContacts,
+  initialProgress,
+  type JobProgress,
+  type JobTracker,
+} from "./job-tracker.js";
 
 /** A job's progress, with the figures that are not in the log. */
 export interface LiveJobProgress extends JobProgress {
@@ -11,28 +17,18 @@ export interface LiveJobProgress extends JobProgress {
   elapsedMs: number;
 }
 
-/** A batch that ended without results. */
-export interface BatchFailure {
-  batchIndex: number;
-  batchId: string;
-  enrichmentId: string | null;
-  /** The job's contacts in it. */
-  contacts: number;
-  state: BatchProgress["state"];
-  message: string | null;
-  /** When its POST left (null if it never did). */
-  requestedAt: number | null;
-  /** The job's input rows (0-based) whose contacts it holds. */
-  rows: number[];
-}
+/**
+ * Contacts of a job that ended without results, by batch and reason: the batch's position in the
+ * run that sent it (-1 when none was sent), its id and enrichment, how many distinct contacts, why,
+ * when its POST left, and the job's input rows (0-based) they stand on.
+ */
+export type BatchFailure = FailedContacts;
 
 /** How a job ended. */
 export interface JobSummary extends LiveJobProgress {
   batchStates: BatchProgress[];
   failures: BatchFailure[];
 }
-
-const FAILED_STATES: ReadonlySet<BatchProgress["state"]> = new Set(["failed", "rejected", "ambiguous"]);
 
 /** @internal What a job's handle is fed by the engine. */
 export interface JobFeed {
@@ -134,18 +130,7 @@ export class EnrichmentJob {
     return {
       ...this.live(tracker.progress()),
       batchStates: batches,
-      failures: batches
-        .filter((batch) => FAILED_STATES.has(batch.state) && batch.size > 0)
-        .map((batch) => ({
-          batchIndex: batch.batchIndex,
-          batchId: batch.batchId,
-          enrichmentId: batch.enrichmentId,
-          contacts: batch.size,
-          state: batch.state,
-          message: batch.message,
-          requestedAt: batch.requestedAt,
-          rows: batch.rows,
-        })),
+      failures: tracker.failures(),
     };
   }
 

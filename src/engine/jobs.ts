@@ -28,6 +28,8 @@ import { errorDelay } from "./timings.js";
 export interface ProcessedLog {
   readonly events$: Observable<DomainEvent>;
   whenProcessed(position: number): Promise<void>;
+  /** Runs a section while no event is handled (see `LogFollower.exclusive`). */
+  exclusive<T>(section: () => Promise<T>): Promise<T>;
 }
 
 /** What {@link Jobs} needs. */
@@ -151,7 +153,10 @@ export class Jobs {
         original.fail(error);
       },
     };
-    this.plan(run)
+    // Planning reads the projection and the store together: never while an event is half-handled
+    // (its decisions folded in but not yet appended).
+    deps.log
+      .exclusive(() => this.plan(run))
       .then((toSend) => {
         planning = false;
         for (const event of buffered.splice(0)) run.tracker.apply(event);

@@ -45,6 +45,8 @@ export class LogFollower {
   private processedUpTo = 0;
   private closed = false;
   private failed: Error | null = null;
+  /** Chains the handling of events and the exclusive sections: one at a time. */
+  private turn: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: LogFollowerDeps) {}
 
@@ -77,6 +79,18 @@ export class LogFollower {
         },
       });
     await ready;
+  }
+
+  /**
+   * Runs `section` while no event is being handled: the projection is then consistent with the
+   * store (every decision folded in is also appended), and no event is handled until it ends. For
+   * reading the projection and the store together (planning a job, judging a deadline). `section`
+   * must not wait for events to be processed.
+   */
+  exclusive<T>(section: () => Promise<T>): Promise<T> {
+    const result = this.turn.then(section);
+    this.turn = result.catch(() => undefined);
+    return result;
   }
 
   /**
@@ -141,7 +155,7 @@ export class LogFollower {
   }
 
   private async process(event: DomainEvent, handle: EventHandler): Promise<number> {
-    await handle(event, event.position > this.startHead);
+    await this.exclusive(() => handle(event, event.position > this.startHead));
     this.events.next(event);
     this.processedUpTo = event.position;
     for (const waiter of this.waiters) {

@@ -59,7 +59,7 @@ async function observedSimulator(
 
 async function workspace(rows: number): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "fxr-crash-"));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  if (!process.env.KEEP_CRASH_DIRS) cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const lines = ["first_name,last_name,domain,custom.row"];
   for (let row = 0; row < rows; row++) lines.push(`Ada${row},Crash${row},crash${row % 5}.example,${row}`);
   await writeFile(join(dir, "leads.csv"), `${lines.join("\n")}\n`);
@@ -157,9 +157,15 @@ describe("the CLI killed at random points, then run again", () => {
     const last = runs.at(-1);
     expect(last?.code, `kill point ${point.index}: ${last?.stderr}`).toBe(0);
 
+    const story = (): string =>
+      `\nposts (rows@received/answered, ms from the kill): ${posts
+        .map((post) => `${post.rows[0]}@${post.receivedAt - killAt}/${(post.answeredAt ?? killAt) - killAt}`)
+        .join(
+          " ",
+        )}\nin ${dir}\n${runs.map((run, index) => `run ${index + 2}: exit ${run.code}\n${run.stdout}${run.stderr}`).join("\n")}`;
     // Every row exactly once in --out.
     const rows = await outRows(dir);
-    expect(rows.length, `kill point ${point.index}`).toBe(ROWS);
+    expect(rows.length, `kill point ${point.index}${story()}`).toBe(ROWS);
     expect(new Set(rows).size).toBe(ROWS);
 
     // Contacts sent twice were reported ambiguous; ambiguous ones were on the wire at the kill.
@@ -167,15 +173,18 @@ describe("the CLI killed at random points, then run again", () => {
     const sends = new Map<string, number>();
     for (const post of posts) for (const row of post.rows) sends.set(row, (sends.get(row) ?? 0) + 1);
     for (const [row, count] of sends) {
-      if (count > 1)
-        expect(reported.has(row), `kill point ${point.index}: row ${row} sent ${count} times`).toBe(true);
+      if (count > 1) {
+        expect(reported.has(row), `kill point ${point.index}: row ${row} sent ${count} times${story()}`).toBe(
+          true,
+        );
+      }
     }
     for (const row of reported) {
       const before = posts.slice(0, postsAtKill).filter((post) => post.rows.includes(row));
       // Either a POST on the wire at the kill (no answer yet, or answered just before the process
       // could record it), or none at all (killed between recording the request and sending it).
       const onTheWire = before.every((post) => post.answeredAt === null || post.answeredAt >= killAt - 250);
-      expect(onTheWire, `kill point ${point.index}: row ${row} reported ambiguous`).toBe(true);
+      expect(onTheWire, `kill point ${point.index}: row ${row} reported ambiguous${story()}`).toBe(true);
       expect(before.length).toBeLessThanOrEqual(1);
     }
     expect(sim.simulator.counters().rateLimited, `kill point ${point.index}`).toBe(0);

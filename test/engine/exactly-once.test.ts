@@ -315,3 +315,52 @@ describe("a POST whose answer was lost is settled by what the provider sends", (
     expect(w.posts()).toHaveLength(2);
   });
 });
+
+describe("decisions half-appended are never read as facts", () => {
+  const holdsResolutions = (_stream: string, events: readonly { type: string }[]) =>
+    events.some((event) => event.type === "contact.resolved");
+
+  it("a job planned while a batch's results are being appended waits for them, and reuses them", async () => {
+    const w = newWorld({ mode: "webhook" });
+    const process = await w.start();
+    const list = contacts(3);
+    const first = collect(process.engine.enrich(list));
+    // The batch webhook's decision (results, completion) is folded in, then its append is slow.
+    process.store.holdWhen = holdsResolutions;
+    await w.advance(5 * MINUTE);
+    expect(first.results).toHaveLength(0);
+    const second = process.engine.enrich(list);
+    const seen = collect(second);
+    await w.advance(SECOND);
+    process.store.release();
+    await w.advance(SECOND);
+    expect(seen.done).toBe(true);
+    expect(await second.summary).toMatchObject({ reused: 3, sent: 0 });
+    expect(w.posts()).toHaveLength(1);
+  });
+
+  it("a delivery stored before an unanswered POST's deadline adopts it, even when reconciled after", async () => {
+    const w = newWorld({ mode: "webhook", loseAnswerOfPost: (ordinal) => ordinal === 1 });
+    const process = await w.start();
+    // Batch 0 is answered; batch 1's answer is lost. Batch 0's results stay unappended, so the
+    // engine is still busy with its delivery when batch 1's delivery is stored and its deadline
+    // comes.
+    const job = process.engine.enrich(contacts(4), { batchSize: 2 });
+    const seen = collect(job);
+    await w.advance(SECOND);
+    process.store.holdWhen = holdsResolutions;
+    await w.advance(7 * MINUTE + 40 * SECOND);
+    process.store.release();
+    await w.advance(5 * MINUTE);
+    expect(seen.done).toBe(true);
+    expect(resolvedRowsOf(seen)).toBe(4);
+    const summary = await job.summary;
+    expect(summary.failures).toEqual([]);
+    const abandoned = (await w.log.read()).map(parseEvent).filter((e) => e.type === "enrichment.abandoned");
+    expect(abandoned).toHaveLength(0);
+  });
+});
+
+function resolvedRowsOf(seen: { results: ContactResult[] }): number {
+  return new Set(seen.results.map((r) => r.custom.row)).size;
+}

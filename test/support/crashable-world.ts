@@ -21,14 +21,27 @@ import { type ApiCall, HOOK_URL, KEY } from "./virtual-world.js";
 /** A process's view of the shared log: once the process is killed, it never finishes anything again. */
 export class ProcessStore extends ForwardingStore {
   alive = true;
+  /** Appends this accepts are held (not stored, not resolved) until {@link release}: a slow disk. */
+  holdWhen: ((stream: string, events: readonly NewEvent[]) => boolean) | null = null;
+  private readonly held: (() => void)[] = [];
   private hang<T>(run: () => Promise<T>): Promise<T> {
     return this.alive ? run() : new Promise<T>(() => {});
+  }
+  /** Stores the held appends, in order, and holds nothing more. */
+  release(): void {
+    this.holdWhen = null;
+    for (const go of this.held.splice(0)) go();
   }
   override append(
     stream: string,
     events: readonly NewEvent[],
     options?: AppendOptions,
   ): Promise<AppendResult> {
+    if (this.holdWhen?.(stream, events)) {
+      return new Promise<void>((resolve) => this.held.push(resolve)).then(() =>
+        this.hang(() => this.inner.append(stream, events, options)),
+      );
+    }
     return this.hang(() => this.inner.append(stream, events, options));
   }
   override read(options?: ReadOptions): Promise<StoredEvent[]> {
