@@ -4,6 +4,7 @@ import { type Logger, silentLogger } from "../internal/logger.js";
 import { assertTimeScale, defaultScheduler, type Scheduler } from "../internal/time.js";
 import {
   ApiError,
+  describeIssues,
   FullEnrichError,
   InvalidRequestError,
   NetworkError,
@@ -90,14 +91,26 @@ export interface RequestOptions {
   onCall?: () => void;
 }
 
-/** The answer of a get-result call. */
+/**
+ * The answer of a get-result call. `raw` is the body as the provider sent it (unknown keys, entries
+ * that do not parse and `datas` included); `result` is what fullenrich-rx reads from it.
+ */
 export type ResultOutcome =
-  /** Still running: the documented 400 `error.enrichment.in_progress`, or a 200 with a non-final status. */
+  /**
+   * Not yet: a 400 whose code ends in `.in_progress` (`error.enrichment.in_progress`, or a reverse
+   * lookup's own code), or a 200 with a status that is not final (`CREATED` or `IN_PROGRESS`, usually
+   * with `data: null`; `RATE_LIMIT`, `UNKNOWN` or an undocumented value too).
+   */
   | { state: "pending"; status: string; httpStatus: number }
   /** `forceResults` asked, and the batch is not finished: what was found so far. Never final. */
-  | { state: "partial"; result: EnrichmentResult; httpStatus: number }
+  | { state: "partial"; result: EnrichmentResult; raw: Record<string, unknown>; httpStatus: number }
   /** Finished (200), or stopped for lack of credits (402, whose body is a full result). */
-  | { state: "done"; result: EnrichmentResult & { status: FinalStatus }; httpStatus: number };
+  | {
+      state: "done";
+      result: EnrichmentResult & { status: FinalStatus };
+      raw: Record<string, unknown>;
+      httpStatus: number;
+    };
 
 /** Counters of a client. */
 export interface ClientStats {
@@ -109,7 +122,13 @@ export interface ClientStats {
   rateLimited: number;
 }
 
-const IN_PROGRESS_CODE = "error.enrichment.in_progress";
+/**
+ * Error codes that mean "still running": `error.enrichment.in_progress` is documented; reverse
+ * lookups may answer with a code of their own, so any code ending in `.in_progress` counts.
+ */
+export function isInProgressCode(code: string): boolean {
+  return code.endsWith(".in_progress");
+}
 
 /**
  * The FullEnrich API client. One object for all calls: every call and every retry attempt passes
@@ -377,13 +396,7 @@ function parseJson(answer: HttpAnswer): unknown {
 
 function parseAnswer<S extends z.ZodType>(schema: S, answer: HttpAnswer): z.output<S> {
   const parsed = schema.safeParse(parseJson(answer));
-  if (!parsed.success) {
-    const where = parsed.error.issues
-      .slice(0, 3)
-      .map((issue) => `${issue.path.map(String).join(".") || "body"}: ${issue.message}`)
-      .join("; ");
-    throw new UnexpectedResponseError(answer.status, where);
-  }
+  if (!parsed.success) throw new UnexpectedResponseError(answer.status, describeIssues(parsed.error));
   return parsed.data;
 }
 
@@ -412,7 +425,7 @@ function expectOk(answer: HttpAnswer): HttpAnswer {
 function readResult(answer: HttpAnswer, forceResults: boolean): ResultOutcome {
   if (answer.status === 400) {
     const error = apiError(answer);
-    if (error.code === IN_PROGRESS_CODE) return { state: "pending", status: "IN_PROGRESS", httpStatus: 400 };
+    if (isInProgressCode(error.code)) return { state: "pending", status: "IN_PROGRESS", httpStatus: 400 };
     throw error;
   }
   if (answer.status !== 200 && answer.status !== 402) throw apiError(answer);
@@ -420,19 +433,18 @@ function readResult(answer: HttpAnswer, forceResults: boolean): ResultOutcome {
   const parsed = EnrichmentResultSchema.safeParse(json);
   if (!parsed.success) {
     if (answer.status === 402) throw apiError(answer);
-    throw new UnexpectedResponseError(
-      answer.status,
-      parsed.error.issues.map((issue) => issue.message).join("; "),
-    );
+    throw new UnexpectedResponseError(answer.status, describeIssues(parsed.error));
   }
   const result = parsed.data;
+  const raw = json as Record<string, unknown>;
   if (isFinalStatus(result.status)) {
     return {
       state: "done",
       result: result as EnrichmentResult & { status: FinalStatus },
+      raw,
       httpStatus: answer.status,
     };
   }
-  if (forceResults) return { state: "partial", result, httpStatus: answer.status };
+  if (forceResults) return { state: "partial", result, raw, httpStatus: answer.status };
   return { state: "pending", status: result.status, httpStatus: answer.status };
 }

@@ -55,7 +55,10 @@ export class EnrichmentsProjection {
         return;
       }
       case "webhook.received": {
-        const enrichment = this.ensure(event.data.enrichmentId, inferLookupKind(event.data.payload.data));
+        const enrichment = this.ensure(
+          event.data.enrichmentId,
+          inferLookupKind(event.data.payload.data ?? event.data.payload.datas),
+        );
         enrichment.webhookSeen = true;
         enrichment.lastObservedAt = event.data.receivedAt;
         return;
