@@ -131,7 +131,7 @@ export function pollUntilSettled(deps: PollDeps, target: PollTarget): Observable
             outcome: done ? "done" : "pending",
             status,
             httpStatus: outcome.httpStatus,
-            payload: outcome.state === "done" ? (outcome.result as unknown as Record<string, unknown>) : null,
+            payload: outcome.state === "done" ? outcome.raw : null,
             observedAt: now(),
           }),
         ]);
