@@ -19,10 +19,12 @@ import {
 } from "./errors.js";
 import { CallLimiter, type CallPriority } from "./limiter.js";
 import {
+  DEFAULT_ENRICH_FIELDS,
   type StartEnrichmentRequest,
   StartEnrichmentRequestSchema,
   type StartReverseLookupRequest,
   StartReverseLookupRequestSchema,
+  withEnrichFields,
 } from "./request-schemas.js";
 import {
   ApiErrorBodySchema,
@@ -194,13 +196,21 @@ export class FullEnrichClient {
       );
   }
 
-  /** Starts a bulk enrichment. Validates first: a broken rule throws {@link InvalidRequestError} and nothing is sent. */
+  /**
+   * Starts a bulk enrichment. Validates first: a broken rule throws {@link InvalidRequestError} and
+   * nothing is sent. Every contact is sent with explicit `enrich_fields`: a contact that lists none
+   * gets {@link DEFAULT_ENRICH_FIELDS}.
+   */
   async startEnrichment(
     request: StartEnrichmentRequest,
     options: RequestOptions = {},
   ): Promise<StartResponse> {
     const body = validate(StartEnrichmentRequestSchema, request);
-    return this.start("enrich", body, options);
+    return this.start(
+      "enrich",
+      { ...body, data: body.data.map((contact) => withEnrichFields(contact)) },
+      options,
+    );
   }
 
   /** Starts a bulk reverse email lookup. Validates first, like {@link startEnrichment}. */

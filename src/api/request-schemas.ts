@@ -9,6 +9,29 @@ export const EnrichFieldSchema = z.enum(ENRICH_FIELDS, {
 /** A field FullEnrich can look for: work emails, personal emails, phones. */
 export type EnrichField = z.infer<typeof EnrichFieldSchema>;
 
+/**
+ * The fields asked for when the caller names none: work emails only. Every contact is sent with
+ * explicit `enrich_fields`, since the live API may require them. The public OpenAPI
+ * (`RequestPostContactBulkEnrichContact.enrich_fields`, API v2.0.0) documents no `default` — its
+ * request example lists all three fields — so this one is fullenrich-rx's documented choice (the
+ * CLI's `--fields` default): the cheapest field (1 credit, against 3 for a personal email and 10
+ * for a phone), and what a request without the field has been taken to mean, so that sending it
+ * explicitly never spends credits the caller did not ask for.
+ */
+export const DEFAULT_ENRICH_FIELDS: readonly EnrichField[] = ["contact.work_emails"];
+
+/**
+ * A contact with explicit `enrich_fields`: its own, else `fields`, else {@link DEFAULT_ENRICH_FIELDS}.
+ * The contact is returned as it is when it lists its own.
+ */
+export function withEnrichFields<T extends { enrich_fields?: readonly EnrichField[] | undefined }>(
+  contact: T,
+  fields: readonly EnrichField[] = DEFAULT_ENRICH_FIELDS,
+): T & { enrich_fields: EnrichField[] } {
+  if (contact.enrich_fields !== undefined) return contact as T & { enrich_fields: EnrichField[] };
+  return { ...contact, enrich_fields: [...fields] };
+}
+
 /** The provider's limits on a request, enforced here before anything is sent. */
 export const LIMITS = {
   contactsPerBatch: 100,

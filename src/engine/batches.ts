@@ -6,6 +6,7 @@ import {
   type EnrichField,
   LIMITS,
   ReverseContactSchema,
+  withEnrichFields,
 } from "../api/request-schemas.js";
 import { keyBatch } from "../events/contact-key.js";
 import type { Keying } from "../events/event-types.js";
@@ -16,6 +17,7 @@ export type SubmittedContact = Record<string, unknown> & { custom?: Record<strin
 
 /** One batch of a job, ready to be recorded and POSTed. */
 export interface PreparedBatch {
+  kind: "enrich" | "reverse";
   batchIndex: number;
   /** The contacts as the user gave them (defaults applied). */
   contacts: SubmittedContact[];
@@ -92,6 +94,7 @@ export function prepareBatches(
   for (let start = 0; start < valid.length; start += options.batchSize) {
     const slice = valid.slice(start, start + options.batchSize);
     batches.push({
+      kind,
       batchIndex: batches.length,
       contacts: slice,
       contactsDigest: sha256Hex(JSON.stringify(slice)),
@@ -106,11 +109,18 @@ export function correlationId(batchId: string, index: number): string {
 }
 
 /**
- * Writes the correlation id into each contact's `custom` (unless it already holds 10 keys) and
- * computes every contact's key.
+ * The contacts as POSTed: the correlation id written into each contact's `custom` (unless it already
+ * holds 10 keys) and, for enrichments, explicit `enrich_fields` on every contact (the documented
+ * default, `DEFAULT_ENRICH_FIELDS`, when neither the contact nor the job named any); and
+ * every contact's key. (The default is applied here rather than in {@link prepareBatches}, so that
+ * the contacts digest of a job recorded before it was sent explicitly stays the same.)
  */
 export function keyPreparedBatch(batch: PreparedBatch, batchId: string, keying: Keying): KeyedBatch {
-  const submitted = batch.contacts.map((contact, index) => {
+  const submitted = batch.contacts.map((given, index) => {
+    const contact =
+      batch.kind === "enrich"
+        ? withEnrichFields(given as SubmittedContact & { enrich_fields?: EnrichField[] })
+        : given;
     const custom = contact.custom ?? {};
     if (keying.correlationKey === null || Object.keys(custom).length >= LIMITS.customKeys) return contact;
     const withId = { ...custom, [keying.correlationKey]: correlationId(batchId, index) };
