@@ -40,6 +40,7 @@ export {
   EnrichContactSchema,
   type EnrichField,
   EnrichFieldSchema,
+  emailProblem,
   LIMITS,
   type ReverseContact,
   ReverseContactSchema,

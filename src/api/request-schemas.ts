@@ -103,9 +103,39 @@ export const EnrichContactSchema = z
 /** A contact to enrich: names with a domain or company name, or a LinkedIn URL; optional fields and `custom`. */
 export type EnrichContact = z.infer<typeof EnrichContactSchema>;
 
+/**
+ * What is wrong with an email to look up, by a light check only: exactly one `@`, something before
+ * it, a domain holding a dot (not at either end), no whitespace. Anything else is left to the
+ * provider, which may accept addresses a strict RFC check refuses (`&`, `=`, internationalised
+ * domains). Null when it passes.
+ */
+export function emailProblem(email: string): string | null {
+  if (/\s/u.test(email)) return "contains whitespace";
+  const parts = email.split("@");
+  if (parts.length !== 2) return parts.length === 1 ? "has no @" : "has more than one @";
+  const [local = "", domain = ""] = parts;
+  if (local === "") return "has nothing before the @";
+  if (!domain.includes(".") || domain.startsWith(".") || domain.endsWith(".")) {
+    return "needs a domain with a dot after the @ (e.g. example.com)";
+  }
+  return null;
+}
+
+const reverseEmail = z
+  .string({ error: (issue) => (issue.input === undefined ? "is required" : "must be a string") })
+  .superRefine((email, ctx) => {
+    const problem = emailProblem(email);
+    if (problem !== null) {
+      ctx.addIssue({
+        code: "custom",
+        message: `is not an email address: ${problem} (got ${JSON.stringify(email)})`,
+      });
+    }
+  });
+
 /** One email to look up, exactly as the API takes it. */
 export const ReverseContactSchema = z.strictObject({
-  email: z.email({ error: (issue) => `must be a valid email address (got ${JSON.stringify(issue.input)})` }),
+  email: reverseEmail,
   custom: CustomSchema.optional(),
 });
 /** An email to look up, with optional `custom`. */

@@ -1,9 +1,11 @@
+import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { FullEnrichClient } from "../../src/api/client.js";
-import { DEFAULT_ENRICH_FIELDS } from "../../src/api/request-schemas.js";
+import { InvalidRequestError } from "../../src/api/errors.js";
+import { DEFAULT_ENRICH_FIELDS, emailProblem, ReverseContactSchema } from "../../src/api/request-schemas.js";
 import { keyPreparedBatch, prepareBatches } from "../../src/engine/batches.js";
 
-/** Strict with what is sent: explicit enrich_fields on every contact. */
+/** Strict with what is sent: explicit enrich_fields on every contact, and a light check of reverse emails. */
 
 const clients: FullEnrichClient[] = [];
 afterEach(async () => {
@@ -79,5 +81,66 @@ describe("enrich_fields is always sent explicitly", () => {
     expect(batch?.contacts).toEqual([ada]);
     const again = prepareBatches("enrich", [{ ...ada }], { batchSize: 10, correlationKey: "_fxr" });
     expect(again[0]?.contactsDigest).toBe(batch?.contactsDigest);
+  });
+});
+
+describe("reverse lookups: a light email check, with an error naming the row", () => {
+  it("accepts addresses a strict RFC check refuses but the provider may take", () => {
+    for (const email of [
+      "ada@bücher.example",
+      "a&b=c@example.com",
+      "o'brien+tag@example.co.uk",
+      "ada@xn--bcher-kva.example",
+      "用户@例子.广告",
+    ]) {
+      expect(emailProblem(email), email).toBeNull();
+      expect(ReverseContactSchema.safeParse({ email }).success, email).toBe(true);
+    }
+  });
+
+  it("refuses what is no email address at all, saying why", () => {
+    const cases: [string, RegExp][] = [
+      ["ada.example.com", /has no @/],
+      ["ada@lovelace@example.com", /more than one @/],
+      ["@example.com", /nothing before the @/],
+      ["ada@localhost", /a domain with a dot/],
+      ["ada@.example", /a domain with a dot/],
+      ["ada@example.", /a domain with a dot/],
+      ["ada lovelace@example.com", /whitespace/],
+      [" ada@example.com", /whitespace/],
+    ];
+    for (const [email, reason] of cases) expect(emailProblem(email), email).toMatch(reason);
+  });
+
+  it("one bad row is named by its index and field, with every other row's problem, before anything is sent", () => {
+    const rows = [
+      { email: "ok@example.com" },
+      { email: "nope" },
+      { email: "fine@exämple.de" },
+      { email: "a b@c.d" },
+    ];
+    const error = (() => {
+      try {
+        prepareBatches("reverse", rows, { batchSize: 10, correlationKey: "_fxr" });
+      } catch (caught) {
+        return caught;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(InvalidRequestError);
+    expect((error as InvalidRequestError).issues).toEqual([
+      { index: 1, field: "email", message: 'is not an email address: has no @ (got "nope")' },
+      { index: 3, field: "email", message: 'is not an email address: contains whitespace (got "a b@c.d")' },
+    ]);
+    expect((error as Error).message).toContain("contact 1 (data[1]) email");
+  });
+
+  it("property: an address built as local@label.tld without whitespace or a second @ always passes", () => {
+    const part = fc.string({ minLength: 1, maxLength: 12 }).filter((text) => !/[\s@.]/u.test(text));
+    fc.assert(
+      fc.property(part, part, part, (local, label, tld) => {
+        expect(emailProblem(`${local}@${label}.${tld}`)).toBeNull();
+      }),
+    );
   });
 });
