@@ -1,188 +1,22 @@
 import type { Subscription } from "rxjs";
 import { type Random, seededRandom } from "../internal/random.js";
-import { assertTimeScale, defaultScheduler, type Scheduler, scaled } from "../internal/time.js";
+import { assertTimeScale, defaultScheduler, scaled } from "../internal/time.js";
 import { hashString, randomFor, unitFor, uuidFrom } from "./determinism.js";
+import {
+  DEFAULT_SIMULATOR_API_KEY,
+  type SimulatedContact,
+  type SimulatedEnrichment,
+  type SimulatedKind,
+  type SimulatedStatus,
+  type Simulator,
+  type SimulatorCounters,
+  type SimulatorOptions,
+} from "./options.js";
 import { RateWindow } from "./rate-window.js";
+import { authenticate, errorBody, json, matchRoute, NOT_FOUND_CODES } from "./routes.js";
 import { recordCost, type SimRecord, synthesizeEnrichRecord, synthesizeReverseRecord } from "./synthetic.js";
 import { type ValidBatch, validateEnrichRequest, validateReverseRequest } from "./validation.js";
-import {
-  type DeliverFn,
-  type DeliveryCounters,
-  type DeliveryLogEntry,
-  type WebhookJob,
-  WebhookSender,
-} from "./webhook-sender.js";
-
-/** Every route of the simulated API lives under this prefix, as on the provider. */
-export const SIMULATOR_API_PREFIX = "/api/v2";
-
-/** The API key accepted when no `apiKeys` option is given. */
-export const DEFAULT_SIMULATOR_API_KEY = "sim-key";
-
-/**
- * Misbehaviours the simulator can be told to show. Every rate is a probability in [0, 1]; the
- * decisions are drawn from the seed, so a run can be replayed.
- */
-export interface SimulatorFaults {
-  /** Probability that a webhook answered 2xx is sent once more, same bytes, right after. */
-  duplicateDeliveryRate?: number;
-  /** Probability that a webhook is silently never sent. */
-  lostDeliveryRate?: number;
-  /**
-   * Return true to drop the batch webhook of an enrichment. `ordinal` is the 0-based creation
-   * order among all enrichments and reverse lookups of this simulator.
-   */
-  loseBatchWebhook?: (info: { enrichmentId: string; ordinal: number }) => boolean;
-  /** Hold per-contact events and send them only after the batch event's first attempt. */
-  contactEventsAfterBatch?: boolean;
-  /** Probability that a GET of results answers `500 {code:"error.internal"}`. */
-  getErrorRate?: number;
-  /** Probability that any authenticated call answers 429, whatever the window holds. */
-  random429Rate?: number;
-  /** Delay added before every answer, in scheduler milliseconds. */
-  latencyMs?: number;
-  /**
-   * A running enrichment's GET answers `200 {id, name, status: "IN_PROGRESS", cost}` without
-   * `data`, instead of the documented `400 error.enrichment.in_progress`.
-   */
-  inProgressAs200?: boolean;
-}
-
-/** Options of {@link createSimulator}. Durations given explicitly are used as they are. */
-export interface SimulatorOptions {
-  /** Keys accepted as `Authorization: Bearer <key>`. Default `["sim-key"]`. */
-  apiKeys?: string[];
-  /** Multiplies every default duration (1 = the provider's timings). Default 1. */
-  timeScale?: number;
-  /** Seed of every random decision. Default 1. */
-  seed?: number;
-  /** Calls accepted per window, account-wide. Default 60. */
-  rateLimit?: number;
-  /** Length of the rate-limit window. Default 60 000 × timeScale. */
-  rateWindowMs?: number;
-  /** How long one contact takes, drawn uniformly. Default 30 000–90 000 × timeScale. */
-  contactDurationMs?: { min: number; max: number };
-  /** Starting balance. Default 1 000 000. */
-  credits?: number;
-  /** Retries of a failed webhook. Default 5. */
-  webhookRetries?: number;
-  /** Wait before retrying a webhook. Default 60 000 × timeScale. */
-  webhookRetryIntervalMs?: number;
-  /** A webhook attempt with no answer after this long fails. Default 10 000 × timeScale, at least 2 000. */
-  webhookTimeoutMs?: number;
-  /** How webhooks are POSTed. Default: the global `fetch`. */
-  deliver?: DeliverFn;
-  /** The clock and timers. Default: RxJS `asyncScheduler`. */
-  scheduler?: Scheduler;
-  faults?: SimulatorFaults;
-}
-
-/** Counters of everything the simulator saw and did. */
-export interface SimulatorCounters extends DeliveryCounters {
-  /** Every request handled. */
-  calls: number;
-  /** Requests per route, e.g. `"POST /contact/enrich/bulk"` or `"GET /contact/enrich/bulk/{id}"`. */
-  callsByRoute: Record<string, number>;
-  /** Most calls that reached an authenticated route within any one rate window (429s included). */
-  busiestWindow: number;
-  /** 429 answers, random ones included. */
-  rateLimited: number;
-  /** 5xx answers. */
-  serverErrors: number;
-  /** 401 answers. */
-  unauthorized: number;
-  /** Enrichments and reverse lookups started. */
-  enrichmentsCreated: number;
-}
-
-/** Which endpoint family a job belongs to. */
-export type SimulatedKind = "enrich" | "reverse";
-
-/** The statuses a simulated job goes through. */
-export type SimulatedStatus = "IN_PROGRESS" | "FINISHED" | "CREDITS_INSUFFICIENT";
-
-/** One contact of a simulated job. */
-export interface SimulatedContact {
-  /** Position in the submitted `data`. */
-  index: number;
-  /** When it is due to finish, in scheduler time. */
-  dueAt: number;
-  /** When it finished (scheduler time); absent while running or when never paid for. */
-  finishedAt?: number;
-  record?: SimRecord;
-}
-
-/** A snapshot of one enrichment or reverse lookup. */
-export interface SimulatedEnrichment {
-  id: string;
-  kind: SimulatedKind;
-  name: string;
-  /** Index in `apiKeys` of the key that started it. */
-  apiKeyIndex: number;
-  /** The request body, as parsed. */
-  request: unknown;
-  createdAt: number;
-  status: SimulatedStatus;
-  finishedAt?: number;
-  /** Credits charged so far. */
-  credits: number;
-  contacts: SimulatedContact[];
-}
-
-/** A FullEnrich-compatible API running in-process. */
-export interface Simulator {
-  /** Answers one API request (the whole API, under {@link SIMULATOR_API_PREFIX}). */
-  handle(request: Request): Promise<Response>;
-  /** A copy of the counters. */
-  counters(): SimulatorCounters;
-  /** Snapshots of every job, in creation order. */
-  enrichments(): SimulatedEnrichment[];
-  /** Every webhook attempt with a known outcome. */
-  deliveries(): DeliveryLogEntry[];
-  /** The account's current credit balance. */
-  balance(): number;
-  /** Sets the credit balance (e.g. to provoke CREDITS_INSUFFICIENT). */
-  setBalance(credits: number): void;
-  /** The accepted API keys. */
-  readonly apiKeys: readonly string[];
-  /** What `GET /account/keys/verify` answers. */
-  readonly workspaceId: string;
-  /** Cancels every timer and pending delivery; nothing fires afterwards. */
-  close(): void;
-}
-
-type RouteName = "credits" | "verify" | "startEnrich" | "getEnrich" | "startReverse" | "getReverse";
-
-interface RouteDef {
-  pattern: RegExp;
-  template: string;
-  methods: Partial<Record<string, RouteName>>;
-}
-
-const ROUTES: readonly RouteDef[] = [
-  { pattern: /^\/account\/credits$/, template: "/account/credits", methods: { GET: "credits" } },
-  { pattern: /^\/account\/keys\/verify$/, template: "/account/keys/verify", methods: { GET: "verify" } },
-  {
-    pattern: /^\/contact\/enrich\/bulk$/,
-    template: "/contact/enrich/bulk",
-    methods: { POST: "startEnrich" },
-  },
-  {
-    pattern: /^\/contact\/enrich\/bulk\/([^/]+)$/,
-    template: "/contact/enrich/bulk/{id}",
-    methods: { GET: "getEnrich" },
-  },
-  {
-    pattern: /^\/contact\/reverse\/email\/bulk$/,
-    template: "/contact/reverse/email/bulk",
-    methods: { POST: "startReverse" },
-  },
-  {
-    pattern: /^\/contact\/reverse\/email\/bulk\/([^/]+)$/,
-    template: "/contact/reverse/email/bulk/{id}",
-    methods: { GET: "getReverse" },
-  },
-];
+import { type DeliveryCounters, type WebhookJob, WebhookSender } from "./webhook-sender.js";
 
 interface ContactState {
   index: number;
@@ -214,28 +48,6 @@ interface JobState {
   /** The one pending timer of the job: for its next due contact. */
   timer?: Subscription;
   heldContactEvents: Array<{ job: WebhookJob; key: string }>;
-}
-
-const json = (status: number, body: unknown, headers: Record<string, string> = {}): Response =>
-  new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json", ...headers },
-  });
-
-const errorBody = (status: number, code: string, message: string): Response =>
-  json(status, { code, message });
-
-const NOT_FOUND_CODES: Record<SimulatedKind, { code: string; message: string }> = {
-  enrich: { code: "error.enrichment.not_found", message: "Enrichment ID not found" },
-  reverse: { code: "error.reverse.email.not_found", message: "Reverse email ID not found" },
-};
-
-function safeDecode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
 }
 
 function checkRate(name: string, value: number | undefined): number {
@@ -501,49 +313,17 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     return json(job.status === "CREDITS_INSUFFICIENT" ? 402 : 200, resultBody(job));
   };
 
-  const authenticate = (request: Request): Response | number => {
-    const header = request.headers.get("authorization");
-    if (header === null || header.trim() === "") {
-      return errorBody(401, "error.authorization.not_set", "Authorization headers not set");
-    }
-    const match = /^bearer\s+(.*)$/i.exec(header.trim());
-    if (match === null) {
-      return errorBody(
-        401,
-        "error.authorization.not_bearer",
-        "Authorization headers do not have prefix 'bearer'",
-      );
-    }
-    const index = apiKeys.indexOf((match[1] ?? "").trim());
-    if (index < 0) return errorBody(401, "error.api.key", "Unknown api key");
-    return index;
-  };
-
   const answer = async (request: Request): Promise<Response> => {
     const now = scheduler.now();
     if (closed) return errorBody(503, "error.simulator.closed", "The simulator is closed");
     const url = new URL(request.url);
     const method = request.method.toUpperCase();
-    const fullPath = url.pathname.replace(/\/+$/, "");
-    const path = fullPath.startsWith(`${SIMULATOR_API_PREFIX}/`)
-      ? fullPath.slice(SIMULATOR_API_PREFIX.length)
-      : "";
-    const route = ROUTES.find((candidate) => candidate.pattern.test(path));
-    if (route === undefined) {
-      countRoute(`${method} (unknown)`);
-      return errorBody(404, "error.route.not_found", `No route ${method} ${url.pathname}`);
-    }
-    countRoute(`${method} ${route.template}`);
-    const name = route.methods[method];
-    if (name === undefined) {
-      return json(
-        405,
-        { code: "error.method.not_allowed", message: `Method ${method} not allowed on ${route.template}` },
-        { allow: Object.keys(route.methods).join(", ") },
-      );
-    }
+    const route = matchRoute(method, url);
+    countRoute(route.routeKey);
+    if (route.refused !== undefined) return route.refused;
+    const { name, id } = route;
 
-    const auth = authenticate(request);
+    const auth = authenticate(request, apiKeys);
     if (typeof auth !== "number") {
       stats.unauthorized++;
       return auth;
@@ -555,7 +335,6 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     }
     window.recordAccepted(now);
 
-    const id = safeDecode(route.pattern.exec(path)?.[1] ?? "");
     if ((name === "getEnrich" || name === "getReverse") && callRandom.chance(rates.getError)) {
       stats.serverErrors++;
       return errorBody(500, "error.internal", "Internal server error");
