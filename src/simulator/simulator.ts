@@ -2,53 +2,24 @@ import type { Subscription } from "rxjs";
 import { type Random, seededRandom } from "../internal/random.js";
 import { assertTimeScale, defaultScheduler, scaled } from "../internal/time.js";
 import { hashString, randomFor, unitFor, uuidFrom } from "./determinism.js";
+import { JobRunner } from "./jobs.js";
 import {
   DEFAULT_SIMULATOR_API_KEY,
-  type SimulatedContact,
-  type SimulatedEnrichment,
   type SimulatedKind,
-  type SimulatedStatus,
   type Simulator,
   type SimulatorCounters,
   type SimulatorOptions,
 } from "./options.js";
 import { RateWindow } from "./rate-window.js";
 import { authenticate, errorBody, json, matchRoute, NOT_FOUND_CODES } from "./routes.js";
-import { recordCost, type SimRecord, synthesizeEnrichRecord, synthesizeReverseRecord } from "./synthetic.js";
+import { type SimRecord, synthesizeEnrichRecord, synthesizeReverseRecord } from "./synthetic.js";
 import { type ValidBatch, validateEnrichRequest, validateReverseRequest } from "./validation.js";
-import { type DeliveryCounters, type WebhookJob, WebhookSender } from "./webhook-sender.js";
-
-interface ContactState {
-  index: number;
-  dueAt: number;
-  finishedAt?: number;
-  record?: SimRecord;
-  synthesize: () => SimRecord;
-}
-
-interface JobState {
-  id: string;
-  kind: SimulatedKind;
-  ordinal: number;
-  name: string;
-  apiKey: string;
-  apiKeyIndex: number;
-  request: unknown;
-  createdAt: number;
-  status: SimulatedStatus;
-  finishedAt?: number;
-  credits: number;
-  webhookUrl?: string;
-  contactFinishedUrl?: string;
-  contacts: ContactState[];
-  remaining: number;
-  /** Contacts by due time (then index), and the position of the next one to finish. */
-  queue: ContactState[];
-  cursor: number;
-  /** The one pending timer of the job: for its next due contact. */
-  timer?: Subscription;
-  heldContactEvents: Array<{ job: WebhookJob; key: string }>;
-}
+import {
+  type DeliveryCounters,
+  type SendControls,
+  type WebhookJob,
+  WebhookSender,
+} from "./webhook-sender.js";
 
 function checkRate(name: string, value: number | undefined): number {
   const rate = value ?? 0;
@@ -112,8 +83,6 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
 
   let balance = options.credits ?? 1_000_000;
   let closed = false;
-  let nextOrdinal = 0;
-  const jobs = new Map<string, JobState>();
   const pendingAnswers = new Set<{ timer: Subscription; release: () => void }>();
   const stats: Omit<SimulatorCounters, keyof DeliveryCounters | "busiestWindow"> = {
     calls: 0,
@@ -128,105 +97,28 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     stats.callsByRoute[key] = (stats.callsByRoute[key] ?? 0) + 1;
   };
 
-  // --- results and webhooks -------------------------------------------------------------------
-
-  const finishedRecords = (job: JobState): SimRecord[] =>
-    job.contacts.flatMap((contact) => (contact.record === undefined ? [] : [contact.record]));
-
-  /** The body of GET, of a 402 and of the batch webhook (and, while running, of forceResults). */
-  const resultBody = (job: JobState) => ({
-    id: job.id,
-    name: job.name,
-    status: job.status,
-    cost: { credits: job.credits },
-    data: finishedRecords(job),
-  });
-
   const sendWithFaults = (
     job: WebhookJob,
     key: string,
-    extra: { lose?: boolean; after?: () => void } = {},
-  ) => {
-    const lose = extra.lose === true || unitFor(seed, "lost", job.enrichmentId, key) < rates.lost;
+    controls: Pick<SendControls, "lose" | "onFirstAttemptSettled"> = {},
+  ): void => {
+    const lose = controls.lose === true || unitFor(seed, "lost", job.enrichmentId, key) < rates.lost;
     const duplicate = unitFor(seed, "duplicate", job.enrichmentId, key) < rates.duplicate;
-    sender.send(job, { lose, duplicate, onFirstAttemptSettled: extra.after });
+    sender.send(job, { lose, duplicate, onFirstAttemptSettled: controls.onFirstAttemptSettled });
   };
 
-  const endJob = (job: JobState, status: SimulatedStatus): void => {
-    job.status = status;
-    job.finishedAt = scheduler.now();
-    job.timer?.unsubscribe();
-    job.timer = undefined;
-    const releaseHeld = (): void => {
-      const held = job.heldContactEvents;
-      job.heldContactEvents = [];
-      for (const event of held) sendWithFaults(event.job, event.key);
-    };
-    if (job.webhookUrl === undefined) {
-      releaseHeld();
-      return;
-    }
-    const lose = faults.loseBatchWebhook?.({ enrichmentId: job.id, ordinal: job.ordinal }) === true;
-    sendWithFaults(
-      { url: job.webhookUrl, kind: "batch", enrichmentId: job.id, apiKey: job.apiKey, body: resultBody(job) },
-      "batch",
-      { lose, after: releaseHeld },
-    );
-  };
-
-  const finishContact = (job: JobState, contact: ContactState): void => {
-    if (closed || job.status !== "IN_PROGRESS") return;
-    const record = contact.synthesize();
-    const cost = recordCost(record, job.kind);
-    if (cost > balance) {
-      endJob(job, "CREDITS_INSUFFICIENT");
-      return;
-    }
-    balance -= cost;
-    job.credits += cost;
-    contact.record = record;
-    contact.finishedAt = scheduler.now();
-    job.remaining--;
-    if (job.contactFinishedUrl !== undefined) {
-      const event: WebhookJob = {
-        url: job.contactFinishedUrl,
-        kind: "contact",
-        enrichmentId: job.id,
-        apiKey: job.apiKey,
-        body: {
-          id: job.id,
-          name: job.name,
-          status: "IN_PROGRESS",
-          cost: { credits: job.credits },
-          data: [record],
-        },
-      };
-      const key = `contact:${contact.index}`;
-      if (faults.contactEventsAfterBatch === true) job.heldContactEvents.push({ job: event, key });
-      else sendWithFaults(event, key);
-    }
-    if (job.remaining === 0) endJob(job, "FINISHED");
-  };
-
-  /** One timer per job, always for its next due contact, rather than one per contact. */
-  const scheduleNext = (job: JobState): void => {
-    const next = job.queue[job.cursor];
-    if (next === undefined || closed || job.status !== "IN_PROGRESS") return;
-    job.timer = scheduler.schedule(
-      () => {
-        job.timer = undefined;
-        const now = scheduler.now();
-        while (job.status === "IN_PROGRESS") {
-          const contact = job.queue[job.cursor];
-          if (contact === undefined || contact.dueAt > now) break;
-          job.cursor++;
-          finishContact(job, contact);
-        }
-        scheduleNext(job);
-      },
-      Math.max(0, next.dueAt - scheduler.now()),
-    );
-  };
+  const runner = new JobRunner({
+    scheduler,
+    seed,
+    duration,
+    faults,
+    send: sendWithFaults,
+    balance: () => balance,
+    spend: (credits) => {
+      balance -= credits;
+    },
+  });
+  const { jobs } = runner;
 
   // --- routes ---------------------------------------------------------------------------------
 
@@ -258,38 +150,22 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     }
     if (closed) return errorBody(503, "error.simulator.closed", "The simulator is closed");
 
-    const ordinal = nextOrdinal++;
-    const id = uuidFrom(idRandom);
-    const span = duration.max - duration.min;
-    const contacts: ContactState[] = synthesizers.map((synthesize, index) => ({
-      index,
-      // Whole milliseconds: timers cannot fire in between anyway.
-      dueAt: Math.round(now + duration.min + span * unitFor(seed, "duration", ordinal, index)),
-      synthesize,
-    }));
-    const job: JobState = {
-      id,
-      kind,
-      ordinal,
-      name: batch.name,
-      apiKey: apiKeys[apiKeyIndex] as string,
-      apiKeyIndex,
-      request: body,
-      createdAt: now,
-      status: "IN_PROGRESS",
-      credits: 0,
-      contacts,
-      remaining: contacts.length,
-      queue: [...contacts].sort((a, b) => a.dueAt - b.dueAt || a.index - b.index),
-      cursor: 0,
-      heldContactEvents: [],
-    };
-    if (batch.webhookUrl !== undefined) job.webhookUrl = batch.webhookUrl;
-    if (batch.contactFinishedUrl !== undefined) job.contactFinishedUrl = batch.contactFinishedUrl;
-    jobs.set(id, job);
+    const job = runner.start(
+      {
+        id: uuidFrom(idRandom),
+        kind,
+        name: batch.name,
+        apiKey: apiKeys[apiKeyIndex] as string,
+        apiKeyIndex,
+        request: body,
+        synthesizers,
+        ...(batch.webhookUrl === undefined ? {} : { webhookUrl: batch.webhookUrl }),
+        ...(batch.contactFinishedUrl === undefined ? {} : { contactFinishedUrl: batch.contactFinishedUrl }),
+      },
+      now,
+    );
     stats.enrichmentsCreated++;
-    scheduleNext(job);
-    return json(200, { enrichment_id: id });
+    return json(200, { enrichment_id: job.id });
   };
 
   const getJob = (kind: SimulatedKind, id: string, url: URL): Response => {
@@ -299,7 +175,8 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       return errorBody(404, notFound.code, notFound.message);
     }
     if (job.status === "IN_PROGRESS") {
-      if (url.searchParams.get("forceResults")?.toLowerCase() === "true") return json(200, resultBody(job));
+      if (url.searchParams.get("forceResults")?.toLowerCase() === "true")
+        return json(200, runner.resultBody(job));
       if (faults.inProgressAs200 === true) {
         return json(200, {
           id: job.id,
@@ -310,7 +187,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       }
       return errorBody(400, "error.enrichment.in_progress", "Enrichment not ready, try again in 30 seconds");
     }
-    return json(job.status === "CREDITS_INSUFFICIENT" ? 402 : 200, resultBody(job));
+    return json(job.status === "CREDITS_INSUFFICIENT" ? 402 : 200, runner.resultBody(job));
   };
 
   const answer = async (request: Request): Promise<Response> => {
@@ -392,28 +269,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
         ...sender.counters(),
       };
     },
-    enrichments(): SimulatedEnrichment[] {
-      return [...jobs.values()].map((job) => {
-        const snapshot: SimulatedEnrichment = {
-          id: job.id,
-          kind: job.kind,
-          name: job.name,
-          apiKeyIndex: job.apiKeyIndex,
-          request: job.request,
-          createdAt: job.createdAt,
-          status: job.status,
-          credits: job.credits,
-          contacts: job.contacts.map((contact) => {
-            const copy: SimulatedContact = { index: contact.index, dueAt: contact.dueAt };
-            if (contact.finishedAt !== undefined) copy.finishedAt = contact.finishedAt;
-            if (contact.record !== undefined) copy.record = contact.record;
-            return copy;
-          }),
-        };
-        if (job.finishedAt !== undefined) snapshot.finishedAt = job.finishedAt;
-        return snapshot;
-      });
-    },
+    enrichments: () => runner.snapshots(),
     deliveries: () => sender.log(),
     balance: () => balance,
     setBalance(credits: number): void {
@@ -422,11 +278,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     close(): void {
       if (closed) return;
       closed = true;
-      for (const job of jobs.values()) {
-        job.timer?.unsubscribe();
-        job.timer = undefined;
-        job.heldContactEvents = [];
-      }
+      runner.close();
       sender.close();
       for (const pending of pendingAnswers) {
         pending.timer.unsubscribe();
