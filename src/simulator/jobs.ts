@@ -30,6 +30,8 @@ export interface JobState {
   apiKeyIndex: number;
   request: unknown;
   createdAt: number;
+  /** Waiting for a running slot, running, or over. */
+  state: "waiting" | "running" | "ended";
   status: SimulatedStatus;
   finishedAt?: number;
   credits: number;
@@ -64,6 +66,8 @@ export interface JobRunnerDeps {
   scheduler: Scheduler;
   seed: number;
   duration: { min: number; max: number };
+  /** Jobs of one kind running at once; further ones wait (see `SimulatorOptions.runningLimit`). */
+  runningLimit: number;
   faults: Pick<SimulatorFaults, "loseBatchWebhook" | "contactEventsAfterBatch">;
   /** Sends a webhook, applying the simulator's delivery faults (`key` names the delivery for them). */
   send(job: WebhookJob, key: string, controls?: Pick<SendControls, "lose" | "onFirstAttemptSettled">): void;
@@ -73,49 +77,75 @@ export interface JobRunnerDeps {
 }
 
 /**
- * The jobs of a simulator and their lifecycle: contacts finishing at their due times (one timer per
- * job), credits spent, per-contact events and the batch webhook sent, the final status.
+ * The jobs of a simulator and their lifecycle: waiting for a running slot, contacts finishing at
+ * their due times (one timer per job), credits spent, per-contact events and the batch webhook
+ * sent, the final status.
  */
 export class JobRunner {
   readonly jobs = new Map<string, JobState>();
+  private readonly waiting: Record<SimulatedKind, JobState[]> = { enrich: [], reverse: [] };
+  private readonly running: Record<SimulatedKind, number> = { enrich: 0, reverse: 0 };
   private nextOrdinal = 0;
   private closed = false;
 
   constructor(private readonly deps: JobRunnerDeps) {}
 
-  /** Starts a job at `now`: its contacts are due within the simulator's contact duration. */
+  /** Creates a job at `now`: it runs at once, or waits (status CREATED) while the running limit is taken. */
   start(spec: NewJob, now: number): JobState {
-    const { seed, duration } = this.deps;
-    const ordinal = this.nextOrdinal++;
-    const span = duration.max - duration.min;
     const contacts: ContactState[] = spec.synthesizers.map((synthesize, index) => ({
       index,
-      // Whole milliseconds: timers cannot fire in between anyway.
-      dueAt: Math.round(now + duration.min + span * unitFor(seed, "duration", ordinal, index)),
+      dueAt: Number.POSITIVE_INFINITY,
       synthesize,
     }));
     const job: JobState = {
       id: spec.id,
       kind: spec.kind,
-      ordinal,
+      ordinal: this.nextOrdinal++,
       name: spec.name,
       apiKey: spec.apiKey,
       apiKeyIndex: spec.apiKeyIndex,
       request: spec.request,
       createdAt: now,
-      status: "IN_PROGRESS",
+      state: "waiting",
+      status: "CREATED",
       credits: 0,
       contacts,
       remaining: contacts.length,
-      queue: [...contacts].sort((a, b) => a.dueAt - b.dueAt || a.index - b.index),
+      queue: [],
       cursor: 0,
       heldContactEvents: [],
     };
     if (spec.webhookUrl !== undefined) job.webhookUrl = spec.webhookUrl;
     if (spec.contactFinishedUrl !== undefined) job.contactFinishedUrl = spec.contactFinishedUrl;
     this.jobs.set(job.id, job);
-    this.scheduleNext(job);
+    if (this.running[job.kind] < this.deps.runningLimit) this.run(job, now);
+    else this.waiting[job.kind].push(job);
     return job;
+  }
+
+  /** Ends a job that is not over with CANCELED (its batch webhook is sent). False otherwise. */
+  cancel(enrichmentId: string): boolean {
+    const job = this.jobs.get(enrichmentId);
+    if (job === undefined || job.state === "ended" || this.closed) return false;
+    this.endJob(job, "CANCELED");
+    return true;
+  }
+
+  /** Starts running a job at `now`: its contacts are due within the simulator's contact duration. */
+  private run(job: JobState, now: number): void {
+    const { seed, duration } = this.deps;
+    const span = duration.max - duration.min;
+    for (const contact of job.contacts) {
+      // Whole milliseconds: timers cannot fire in between anyway.
+      contact.dueAt = Math.round(
+        now + duration.min + span * unitFor(seed, "duration", job.ordinal, contact.index),
+      );
+    }
+    job.queue = [...job.contacts].sort((a, b) => a.dueAt - b.dueAt || a.index - b.index);
+    job.state = "running";
+    job.status = "IN_PROGRESS";
+    this.running[job.kind]++;
+    this.scheduleNext(job);
   }
 
   /** The body of GET, of a 402 and of the batch webhook (and, while running, of forceResults). */
@@ -164,10 +194,16 @@ export class JobRunner {
   }
 
   private endJob(job: JobState, status: SimulatedStatus): void {
+    const now = this.deps.scheduler.now();
+    if (job.state === "running") this.running[job.kind]--;
+    else this.waiting[job.kind] = this.waiting[job.kind].filter((other) => other !== job);
+    job.state = "ended";
     job.status = status;
-    job.finishedAt = this.deps.scheduler.now();
+    job.finishedAt = now;
     job.timer?.unsubscribe();
     job.timer = undefined;
+    const next = this.waiting[job.kind].shift();
+    if (next !== undefined) this.run(next, now);
     const releaseHeld = (): void => {
       const held = job.heldContactEvents;
       job.heldContactEvents = [];
@@ -192,7 +228,7 @@ export class JobRunner {
   }
 
   private finishContact(job: JobState, contact: ContactState): void {
-    if (this.closed || job.status !== "IN_PROGRESS") return;
+    if (this.closed || job.state !== "running") return;
     const record = contact.synthesize();
     const cost = recordCost(record, job.kind);
     if (cost > this.deps.balance()) {
@@ -229,12 +265,12 @@ export class JobRunner {
   private scheduleNext(job: JobState): void {
     const { scheduler } = this.deps;
     const next = job.queue[job.cursor];
-    if (next === undefined || this.closed || job.status !== "IN_PROGRESS") return;
+    if (next === undefined || this.closed || job.state !== "running") return;
     job.timer = scheduler.schedule(
       () => {
         job.timer = undefined;
         const now = scheduler.now();
-        while (job.status === "IN_PROGRESS") {
+        while (job.state === "running") {
           const contact = job.queue[job.cursor];
           if (contact === undefined || contact.dueAt > now) break;
           job.cursor++;

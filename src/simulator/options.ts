@@ -58,6 +58,12 @@ export interface SimulatorOptions {
   contactDurationMs?: { min: number; max: number };
   /** Starting balance. Default 1 000 000. */
   credits?: number;
+  /**
+   * At most this many enrichments (and, separately, this many reverse lookups) run at once, as on
+   * the provider (100 per workspace); further ones wait, in order, with status `CREATED`, and start
+   * when one ends. Default: no limit.
+   */
+  runningLimit?: number;
   /** Retries of a failed webhook. Default 5. */
   webhookRetries?: number;
   /** Wait before retrying a webhook. Default 60 000 × timeScale. */
@@ -92,14 +98,17 @@ export interface SimulatorCounters extends DeliveryCounters {
 /** Which endpoint family a job belongs to. */
 export type SimulatedKind = "enrich" | "reverse";
 
-/** The statuses a simulated job goes through. */
-export type SimulatedStatus = "IN_PROGRESS" | "FINISHED" | "CREDITS_INSUFFICIENT";
+/**
+ * The statuses a simulated job goes through: `CREATED` while it waits for a running slot,
+ * `IN_PROGRESS`, then `FINISHED`, `CREDITS_INSUFFICIENT` or `CANCELED`.
+ */
+export type SimulatedStatus = "CREATED" | "IN_PROGRESS" | "FINISHED" | "CREDITS_INSUFFICIENT" | "CANCELED";
 
 /** One contact of a simulated job. */
 export interface SimulatedContact {
   /** Position in the submitted `data`. */
   index: number;
-  /** When it is due to finish, in scheduler time. */
+  /** When it is due to finish, in scheduler time (infinite while its job waits for a running slot). */
   dueAt: number;
   /** When it finished (scheduler time); absent while running or when never paid for. */
   finishedAt?: number;
@@ -137,6 +146,11 @@ export interface Simulator {
   balance(): number;
   /** Sets the credit balance (e.g. to provoke CREDITS_INSUFFICIENT). */
   setBalance(credits: number): void;
+  /**
+   * Cancels a job that has not ended, as from the provider's dashboard: it ends `CANCELED` with the
+   * records found so far, and its batch webhook is sent. False when it is unknown or already over.
+   */
+  cancel(enrichmentId: string): boolean;
   /** The accepted API keys. */
   readonly apiKeys: readonly string[];
   /** What `GET /account/keys/verify` answers. */

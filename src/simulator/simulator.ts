@@ -53,6 +53,9 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   checkDuration("contactDurationMs.max", duration.max);
   if (duration.max < duration.min)
     throw new RangeError("contactDurationMs.max must be >= contactDurationMs.min");
+  const runningLimit = options.runningLimit ?? Number.POSITIVE_INFINITY;
+  if (!(runningLimit >= 1))
+    throw new RangeError(`runningLimit must be at least 1, got ${String(runningLimit)}`);
   const faults = options.faults ?? {};
   const rates = {
     duplicate: checkRate("duplicateDeliveryRate", faults.duplicateDeliveryRate),
@@ -111,6 +114,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     scheduler,
     seed,
     duration,
+    runningLimit,
     faults,
     send: sendWithFaults,
     balance: () => balance,
@@ -174,14 +178,14 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       const notFound = NOT_FOUND_CODES[kind];
       return errorBody(404, notFound.code, notFound.message);
     }
-    if (job.status === "IN_PROGRESS") {
+    if (job.state !== "ended") {
       if (url.searchParams.get("forceResults")?.toLowerCase() === "true")
         return json(200, runner.resultBody(job));
       if (faults.inProgressAs200 === true) {
         return json(200, {
           id: job.id,
           name: job.name,
-          status: "IN_PROGRESS",
+          status: job.status,
           cost: { credits: job.credits },
         });
       }
@@ -275,6 +279,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     setBalance(credits: number): void {
       balance = credits;
     },
+    cancel: (enrichmentId) => runner.cancel(enrichmentId),
     close(): void {
       if (closed) return;
       closed = true;
