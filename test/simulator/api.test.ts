@@ -1,30 +1,24 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   createSimulator,
   recordCost,
   type SimRecord,
   type Simulator,
-  type SimulatorOptions,
   synthesizeEnrichRecord,
 } from "../../src/simulator/index.js";
-import { call, captureDeliveries, enrichBody, expectedSignature, person, useVirtualTime } from "./helpers.js";
+import {
+  call,
+  captureDeliveries,
+  enrichBody,
+  expectedSignature,
+  person,
+  simulatorsPerTest,
+} from "./helpers.js";
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const MINUTE = 60_000;
 
-let open: Simulator[] = [];
-function simulator(options: SimulatorOptions = {}): Simulator {
-  const sim = createSimulator(options);
-  open.push(sim);
-  return sim;
-}
-
-beforeEach(useVirtualTime);
-afterEach(() => {
-  for (const sim of open) sim.close();
-  open = [];
-  vi.useRealTimers();
-});
+const simulator = simulatorsPerTest();
 
 async function start(sim: Simulator, body: Record<string, unknown> = enrichBody(3)): Promise<string> {
   const answer = await call(sim, "POST", "/contact/enrich/bulk", { body });
