@@ -3,6 +3,7 @@
  * (`startSimulator`), with every timer on an injected scheduler and every decision seeded.
  */
 
+export { LIVE_STALL_STATUSES, type LiveShapesOptions } from "./live-shapes.js";
 export {
   DEFAULT_SIMULATOR_API_KEY,
   SIMULATOR_API_PREFIX,
@@ -14,9 +15,11 @@ export {
   type SimulatorCounters,
   type SimulatorFaults,
   type SimulatorOptions,
+  type SimulatorProfile,
 } from "./options.js";
 export { busiestWindowOf, RateWindow } from "./rate-window.js";
 export { type RunningSimulator, type StartSimulatorOptions, startSimulator } from "./server.js";
+export type { JobPlan, LiveRecord, SentRecord } from "./shapes.js";
 export { createSimulator } from "./simulator.js";
 export {
   CREDIT_COSTS,

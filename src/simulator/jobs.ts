@@ -8,6 +8,7 @@ import type {
   SimulatedStatus,
   SimulatorFaults,
 } from "./options.js";
+import type { JobPlan, JobView, SentRecord, Shapes } from "./shapes.js";
 import { recordCost, type SimRecord } from "./synthetic.js";
 import type { SendControls, WebhookJob } from "./webhook-sender.js";
 
@@ -16,7 +17,7 @@ interface ContactState {
   index: number;
   dueAt: number;
   finishedAt?: number;
-  record?: SimRecord;
+  record?: SentRecord;
   synthesize: () => SimRecord;
 }
 
@@ -39,6 +40,9 @@ export interface JobState {
   contactFinishedUrl?: string;
   contacts: ContactState[];
   remaining: number;
+  plan: JobPlan;
+  /** GETs answered while it was not over. */
+  gets: number;
   /** Contacts by due time (then index), and the position of the next one to finish. */
   queue: ContactState[];
   cursor: number;
@@ -69,6 +73,7 @@ export interface JobRunnerDeps {
   /** Jobs of one kind running at once; further ones wait (see `SimulatorOptions.runningLimit`). */
   runningLimit: number;
   faults: Pick<SimulatorFaults, "loseBatchWebhook" | "contactEventsAfterBatch">;
+  shapes: Shapes;
   /** Sends a webhook, applying the simulator's delivery faults (`key` names the delivery for them). */
   send(job: WebhookJob, key: string, controls?: Pick<SendControls, "lose" | "onFirstAttemptSettled">): void;
   /** The account's credits: what is left, and spending them. */
@@ -97,10 +102,11 @@ export class JobRunner {
       dueAt: Number.POSITIVE_INFINITY,
       synthesize,
     }));
+    const ordinal = this.nextOrdinal++;
     const job: JobState = {
       id: spec.id,
       kind: spec.kind,
-      ordinal: this.nextOrdinal++,
+      ordinal,
       name: spec.name,
       apiKey: spec.apiKey,
       apiKeyIndex: spec.apiKeyIndex,
@@ -111,6 +117,13 @@ export class JobRunner {
       credits: 0,
       contacts,
       remaining: contacts.length,
+      plan: this.deps.shapes.plan({
+        id: spec.id,
+        ordinal,
+        kind: spec.kind,
+        contacts: contacts.length,
+      }),
+      gets: 0,
       queue: [],
       cursor: 0,
       heldContactEvents: [],
@@ -145,18 +158,52 @@ export class JobRunner {
     job.state = "running";
     job.status = "IN_PROGRESS";
     this.running[job.kind]++;
-    this.scheduleNext(job);
+    if (job.plan.stall?.afterContacts === 0 && job.remaining > 0) this.stall(job, job.plan.stall);
+    else this.scheduleNext(job);
+  }
+
+  /**
+   * The job reports a status neither running nor final for `forMs` (its remaining contacts wait as
+   * long), then runs on; a webhook with that status, and the records so far, goes to its batch URL.
+   */
+  private stall(job: JobState, stall: NonNullable<JobPlan["stall"]>): void {
+    const { scheduler } = this.deps;
+    job.timer?.unsubscribe();
+    job.timer = undefined;
+    job.status = stall.status;
+    if (job.webhookUrl !== undefined)
+      this.deps.send(this.batchWebhook(job, job.webhookUrl), `stall:${stall.status}`);
+    if (!Number.isFinite(stall.forMs)) return;
+    for (const contact of job.queue.slice(job.cursor)) contact.dueAt += stall.forMs;
+    job.timer = scheduler.schedule(() => {
+      job.timer = undefined;
+      job.status = "IN_PROGRESS";
+      this.scheduleNext(job);
+    }, stall.forMs);
+  }
+
+  /** A job as the shapes see it: its status, credits and the records found so far. */
+  view(job: JobState): JobView {
+    const records = job.contacts.flatMap((contact) => (contact.record === undefined ? [] : [contact.record]));
+    return {
+      id: job.id,
+      kind: job.kind,
+      ordinal: job.ordinal,
+      name: job.name,
+      status: job.status,
+      credits: job.credits,
+      createdAt: job.createdAt,
+      started: job.state !== "waiting",
+      anyFinished: records.length > 0,
+      ended: job.state === "ended",
+      records,
+      plan: job.plan,
+    };
   }
 
   /** The body of GET, of a 402 and of the batch webhook (and, while running, of forceResults). */
   resultBody(job: JobState): Record<string, unknown> {
-    return {
-      id: job.id,
-      name: job.name,
-      status: job.status,
-      cost: { credits: job.credits },
-      data: job.contacts.flatMap((contact) => (contact.record === undefined ? [] : [contact.record])),
-    };
+    return this.deps.shapes.resultBody(this.view(job));
   }
 
   /** Snapshots of every job, in creation order. */
@@ -214,29 +261,32 @@ export class JobRunner {
       return;
     }
     const lose = this.deps.faults.loseBatchWebhook?.({ enrichmentId: job.id, ordinal: job.ordinal }) === true;
-    this.deps.send(
-      {
-        url: job.webhookUrl,
-        kind: "batch",
-        enrichmentId: job.id,
-        apiKey: job.apiKey,
-        body: this.resultBody(job),
-      },
-      "batch",
-      { lose, onFirstAttemptSettled: releaseHeld },
-    );
+    this.deps.send(this.batchWebhook(job, job.webhookUrl), "batch", {
+      lose,
+      onFirstAttemptSettled: releaseHeld,
+    });
+  }
+
+  /** A POST of the job's result body (as it stands now) to its batch URL. */
+  private batchWebhook(job: JobState, url: string): WebhookJob {
+    return { url, kind: "batch", enrichmentId: job.id, apiKey: job.apiKey, body: this.resultBody(job) };
   }
 
   private finishContact(job: JobState, contact: ContactState): void {
-    if (this.closed || job.state !== "running") return;
-    const record = contact.synthesize();
-    const cost = recordCost(record, job.kind);
+    if (this.closed || job.state !== "running" || job.status !== "IN_PROGRESS") return;
+    const found = contact.synthesize();
+    const cost = recordCost(found, job.kind);
     if (cost > this.deps.balance()) {
       this.endJob(job, "CREDITS_INSUFFICIENT");
       return;
     }
     this.deps.spend(cost);
     job.credits += cost;
+    const record = this.deps.shapes.record(found, {
+      kind: job.kind,
+      ordinal: job.ordinal,
+      index: contact.index,
+    });
     contact.record = record;
     contact.finishedAt = this.deps.scheduler.now();
     job.remaining--;
@@ -246,31 +296,28 @@ export class JobRunner {
         kind: "contact",
         enrichmentId: job.id,
         apiKey: job.apiKey,
-        body: {
-          id: job.id,
-          name: job.name,
-          status: "IN_PROGRESS",
-          cost: { credits: job.credits },
-          data: [record],
-        },
+        body: this.deps.shapes.contactEventBody(this.view(job), record),
       };
       const key = `contact:${contact.index}`;
       if (this.deps.faults.contactEventsAfterBatch === true) job.heldContactEvents.push({ job: event, key });
       else this.deps.send(event, key);
     }
+    const finished = job.contacts.length - job.remaining;
     if (job.remaining === 0) this.endJob(job, "FINISHED");
+    else if (job.plan.cancelAfterContacts === finished) this.endJob(job, "CANCELED");
+    else if (job.plan.stall?.afterContacts === finished) this.stall(job, job.plan.stall);
   }
 
   /** One timer per job, always for its next due contact, rather than one per contact. */
   private scheduleNext(job: JobState): void {
     const { scheduler } = this.deps;
     const next = job.queue[job.cursor];
-    if (next === undefined || this.closed || job.state !== "running") return;
+    if (next === undefined || this.closed || job.state !== "running" || job.status !== "IN_PROGRESS") return;
     job.timer = scheduler.schedule(
       () => {
         job.timer = undefined;
         const now = scheduler.now();
-        while (job.state === "running") {
+        while (job.state === "running" && job.status === "IN_PROGRESS") {
           const contact = job.queue[job.cursor];
           if (contact === undefined || contact.dueAt > now) break;
           job.cursor++;

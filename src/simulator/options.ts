@@ -1,5 +1,6 @@
 import type { Scheduler } from "../internal/time.js";
-import type { SimRecord } from "./synthetic.js";
+import type { LiveShapesOptions } from "./live-shapes.js";
+import type { SentRecord } from "./shapes.js";
 import type { DeliverFn, DeliveryCounters, DeliveryLogEntry } from "./webhook-sender.js";
 
 /**
@@ -40,10 +41,25 @@ export interface SimulatorFaults {
    * `data`, instead of the documented `400 error.enrichment.in_progress`.
    */
   inProgressAs200?: boolean;
+  /**
+   * Return true to answer the POST of a job with a 5xx after the job started (it runs on, and its
+   * webhooks are sent): the ambiguous answer a client must not retry blindly.
+   */
+  serverErrorAfterStart?: (info: { ordinal: number }) => boolean;
 }
+
+/**
+ * How the simulator answers: `"tidy"` (the default) in the one shape the documentation shows;
+ * `"liveShapes"` the way integrators report the live API does (see {@link LiveShapesOptions}).
+ */
+export type SimulatorProfile = "tidy" | "liveShapes";
 
 /** Options of {@link createSimulator}. Durations given explicitly are used as they are. */
 export interface SimulatorOptions {
+  /** Default "tidy". */
+  profile?: SimulatorProfile;
+  /** Settings of the `liveShapes` profile. */
+  liveShapes?: LiveShapesOptions;
   /** Keys accepted as `Authorization: Bearer <key>`. Default `["sim-key"]`. */
   apiKeys?: string[];
   /** Multiplies every default duration (1 = the provider's timings). Default 1. */
@@ -61,10 +77,10 @@ export interface SimulatorOptions {
   /**
    * At most this many enrichments (and, separately, this many reverse lookups) run at once, as on
    * the provider (100 per workspace); further ones wait, in order, with status `CREATED`, and start
-   * when one ends. Default: no limit.
+   * when one ends. Default: 100 under `liveShapes`, no limit under `tidy`.
    */
   runningLimit?: number;
-  /** Retries of a failed webhook. Default 5. */
+  /** Retries of a failed webhook after its first attempt. Default 5 (4 under `liveShapes`: 5 attempts in all). */
   webhookRetries?: number;
   /** Wait before retrying a webhook. Default 60 000 × timeScale. */
   webhookRetryIntervalMs?: number;
@@ -102,7 +118,14 @@ export type SimulatedKind = "enrich" | "reverse";
  * The statuses a simulated job goes through: `CREATED` while it waits for a running slot,
  * `IN_PROGRESS`, then `FINISHED`, `CREDITS_INSUFFICIENT` or `CANCELED`.
  */
-export type SimulatedStatus = "CREATED" | "IN_PROGRESS" | "FINISHED" | "CREDITS_INSUFFICIENT" | "CANCELED";
+export type SimulatedStatus =
+  | "CREATED"
+  | "IN_PROGRESS"
+  | "FINISHED"
+  | "CREDITS_INSUFFICIENT"
+  | "CANCELED"
+  /** Under `liveShapes`, for a while: `RATE_LIMIT`, `UNKNOWN` or an undocumented value. */
+  | (string & {});
 
 /** One contact of a simulated job. */
 export interface SimulatedContact {
@@ -112,7 +135,8 @@ export interface SimulatedContact {
   dueAt: number;
   /** When it finished (scheduler time); absent while running or when never paid for. */
   finishedAt?: number;
-  record?: SimRecord;
+  /** Its record, exactly as sent (tidy, or live-shaped under `liveShapes`): the simulator's truth. */
+  record?: SentRecord;
 }
 
 /** A snapshot of one enrichment or reverse lookup. */

@@ -3,6 +3,7 @@ import { type Random, seededRandom } from "../internal/random.js";
 import { assertTimeScale, defaultScheduler, scaled } from "../internal/time.js";
 import { hashString, randomFor, unitFor, uuidFrom } from "./determinism.js";
 import { JobRunner } from "./jobs.js";
+import { liveShapes } from "./live-shapes.js";
 import {
   DEFAULT_SIMULATOR_API_KEY,
   type SimulatedKind,
@@ -12,6 +13,7 @@ import {
 } from "./options.js";
 import { RateWindow } from "./rate-window.js";
 import { authenticate, errorBody, json, matchRoute, NOT_FOUND_CODES } from "./routes.js";
+import { tidyShapes } from "./shapes.js";
 import { type SimRecord, synthesizeEnrichRecord, synthesizeReverseRecord } from "./synthetic.js";
 import { type ValidBatch, validateEnrichRequest, validateReverseRequest } from "./validation.js";
 import {
@@ -53,10 +55,12 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   checkDuration("contactDurationMs.max", duration.max);
   if (duration.max < duration.min)
     throw new RangeError("contactDurationMs.max must be >= contactDurationMs.min");
-  const runningLimit = options.runningLimit ?? Number.POSITIVE_INFINITY;
+  const live = options.profile === "liveShapes";
+  const faults = options.faults ?? {};
+  const shapes = live ? liveShapes(seed, timeScale, options.liveShapes) : tidyShapes(faults);
+  const runningLimit = options.runningLimit ?? (live ? 100 : Number.POSITIVE_INFINITY);
   if (!(runningLimit >= 1))
     throw new RangeError(`runningLimit must be at least 1, got ${String(runningLimit)}`);
-  const faults = options.faults ?? {};
   const rates = {
     duplicate: checkRate("duplicateDeliveryRate", faults.duplicateDeliveryRate),
     lost: checkRate("lostDeliveryRate", faults.lostDeliveryRate),
@@ -77,7 +81,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       "webhookRetryIntervalMs",
       options.webhookRetryIntervalMs ?? scaled(60_000, timeScale),
     ),
-    retries: options.webhookRetries ?? 5,
+    retries: options.webhookRetries ?? shapes.webhookRetries,
   });
   const window = new RateWindow(Math.max(rateWindowMs, Number.MIN_VALUE));
   const idRandom: Random = randomFor(seed, "ids");
@@ -116,6 +120,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     duration,
     runningLimit,
     faults,
+    shapes,
     send: sendWithFaults,
     balance: () => balance,
     spend: (credits) => {
@@ -142,7 +147,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     let batch: ValidBatch<unknown>;
     let synthesizers: Array<() => SimRecord>;
     if (kind === "enrich") {
-      const checked = validateEnrichRequest(body);
+      const checked = validateEnrichRequest(body, { requireEnrichFields: shapes.requireEnrichFields });
       if (!checked.ok) return errorBody(400, checked.error.code, checked.error.message);
       batch = checked.batch;
       synthesizers = checked.batch.contacts.map((contact) => () => synthesizeEnrichRecord(contact, seed));
@@ -153,6 +158,8 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       synthesizers = checked.batch.contacts.map((contact) => () => synthesizeReverseRecord(contact, seed));
     }
     if (closed) return errorBody(503, "error.simulator.closed", "The simulator is closed");
+    const refusal = balance <= 0 ? shapes.refuseAtZeroBalance() : null;
+    if (refusal !== null) return refusal;
 
     const job = runner.start(
       {
@@ -169,6 +176,10 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       now,
     );
     stats.enrichmentsCreated++;
+    if (faults.serverErrorAfterStart?.({ ordinal: job.ordinal }) === true) {
+      stats.serverErrors++;
+      return shapes.serverError();
+    }
     return json(200, { enrichment_id: job.id });
   };
 
@@ -181,15 +192,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     if (job.state !== "ended") {
       if (url.searchParams.get("forceResults")?.toLowerCase() === "true")
         return json(200, runner.resultBody(job));
-      if (faults.inProgressAs200 === true) {
-        return json(200, {
-          id: job.id,
-          name: job.name,
-          status: job.status,
-          cost: { credits: job.credits },
-        });
-      }
-      return errorBody(400, "error.enrichment.in_progress", "Enrichment not ready, try again in 30 seconds");
+      return shapes.notYet(runner.view(job), ++job.gets);
     }
     return json(job.status === "CREDITS_INSUFFICIENT" ? 402 : 200, runner.resultBody(job));
   };
@@ -218,7 +221,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
 
     if ((name === "getEnrich" || name === "getReverse") && callRandom.chance(rates.getError)) {
       stats.serverErrors++;
-      return errorBody(500, "error.internal", "Internal server error");
+      return shapes.serverError();
     }
     switch (name) {
       case "credits":
