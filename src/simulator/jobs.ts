@@ -31,6 +31,7 @@ export interface JobState {
   apiKeyIndex: number;
   request: unknown;
   createdAt: number;
+  startedAt?: number;
   /** Waiting for a running slot, running, or over. */
   state: "waiting" | "running" | "ended";
   status: SimulatedStatus;
@@ -156,6 +157,7 @@ export class JobRunner {
     }
     job.queue = [...job.contacts].sort((a, b) => a.dueAt - b.dueAt || a.index - b.index);
     job.state = "running";
+    job.startedAt = now;
     job.status = "IN_PROGRESS";
     this.running[job.kind]++;
     if (job.plan.stall?.afterContacts === 0 && job.remaining > 0) this.stall(job, job.plan.stall);
@@ -225,6 +227,7 @@ export class JobRunner {
           return copy;
         }),
       };
+      if (job.startedAt !== undefined) snapshot.startedAt = job.startedAt;
       if (job.finishedAt !== undefined) snapshot.finishedAt = job.finishedAt;
       return snapshot;
     });

@@ -149,6 +149,8 @@ export interface SimulatedEnrichment {
   /** The request body, as parsed. */
   request: unknown;
   createdAt: number;
+  /** When it started running: later than `createdAt` when it waited for a running slot. */
+  startedAt?: number;
   status: SimulatedStatus;
   finishedAt?: number;
   /** Credits charged so far. */
