@@ -2,6 +2,7 @@ import pRetry, { AbortError } from "p-retry";
 import type { z } from "zod";
 import { type Logger, silentLogger } from "../internal/logger.js";
 import { assertTimeScale, defaultScheduler, type Scheduler } from "../internal/time.js";
+import { apiError, expectOk, parseAnswer, type ResultOutcome, readResult } from "./answers.js";
 import {
   ApiError,
   FullEnrichError,
@@ -14,23 +15,19 @@ import {
   requestIssuesFrom,
   ServerError,
   UnauthorizedError,
-  UnexpectedResponseError,
 } from "./errors.js";
 import { type CallJournal, CallLimiter, type CallPriority } from "./limiter.js";
 import {
+  DEFAULT_ENRICH_FIELDS,
   type StartEnrichmentRequest,
   StartEnrichmentRequestSchema,
   type StartReverseLookupRequest,
   StartReverseLookupRequestSchema,
+  withEnrichFields,
 } from "./request-schemas.js";
 import {
-  ApiErrorBodySchema,
   type Credits,
   CreditsSchema,
-  type EnrichmentResult,
-  EnrichmentResultSchema,
-  type FinalStatus,
-  isFinalStatus,
   type StartResponse,
   StartResponseSchema,
   type VerifyKey,
@@ -95,14 +92,7 @@ export interface RequestOptions {
   beforeSend?: () => Promise<void>;
 }
 
-/** The answer of a get-result call. */
-export type ResultOutcome =
-  /** Still running: the documented 400 `error.enrichment.in_progress`, or a 200 with a non-final status. */
-  | { state: "pending"; status: string; httpStatus: number }
-  /** `forceResults` asked, and the batch is not finished: what was found so far. Never final. */
-  | { state: "partial"; result: EnrichmentResult; httpStatus: number }
-  /** Finished (200), or stopped for lack of credits (402, whose body is a full result). */
-  | { state: "done"; result: EnrichmentResult & { status: FinalStatus }; httpStatus: number };
+export { isInProgressCode, type ResultOutcome } from "./answers.js";
 
 /** Counters of a client. */
 export interface ClientStats {
@@ -113,8 +103,6 @@ export interface ClientStats {
   /** 429 answers received. */
   rateLimited: number;
 }
-
-const IN_PROGRESS_CODE = "error.enrichment.in_progress";
 
 /**
  * The FullEnrich API client. One object for all calls: every call and every retry attempt passes
@@ -181,13 +169,21 @@ export class FullEnrichClient {
       );
   }
 
-  /** Starts a bulk enrichment. Validates first: a broken rule throws {@link InvalidRequestError} and nothing is sent. */
+  /**
+   * Starts a bulk enrichment. Validates first: a broken rule throws {@link InvalidRequestError} and
+   * nothing is sent. Every contact is sent with explicit `enrich_fields`: a contact that lists none
+   * gets {@link DEFAULT_ENRICH_FIELDS}.
+   */
   async startEnrichment(
     request: StartEnrichmentRequest,
     options: RequestOptions = {},
   ): Promise<StartResponse> {
     const body = validate(StartEnrichmentRequestSchema, request);
-    return this.start("enrich", body, options);
+    return this.start(
+      "enrich",
+      { ...body, data: body.data.map((contact) => withEnrichFields(contact)) },
+      options,
+    );
   }
 
   /** Starts a bulk reverse email lookup. Validates first, like {@link startEnrichment}. */
@@ -390,77 +386,4 @@ function mayHaveStarted(error: unknown): boolean {
 /** Ids in paths are not secret, but keep logs free of anything after the resource. */
 function redactPath(path: string): string {
   return path.replace(/\?.*$/, "");
-}
-
-function parseJson(answer: HttpAnswer): unknown {
-  try {
-    return JSON.parse(answer.text);
-  } catch {
-    throw new UnexpectedResponseError(
-      answer.status,
-      `the body is not JSON (${answer.text.length} characters)`,
-    );
-  }
-}
-
-function parseAnswer<S extends z.ZodType>(schema: S, answer: HttpAnswer): z.output<S> {
-  const parsed = schema.safeParse(parseJson(answer));
-  if (!parsed.success) {
-    const where = parsed.error.issues
-      .slice(0, 3)
-      .map((issue) => `${issue.path.map(String).join(".") || "body"}: ${issue.message}`)
-      .join("; ");
-    throw new UnexpectedResponseError(answer.status, where);
-  }
-  return parsed.data;
-}
-
-function apiError(answer: HttpAnswer): ApiError {
-  let code = "";
-  let message = "";
-  try {
-    const parsed = ApiErrorBodySchema.safeParse(JSON.parse(answer.text));
-    if (parsed.success) ({ code, message } = parsed.data);
-  } catch {
-    // Not the error envelope: keep the status alone.
-  }
-  const { status } = answer;
-  if (status === 401) return new UnauthorizedError(code, message);
-  if (status === 404) return new NotFoundError(status, code, message);
-  if (status === 429) return new RateLimitedError(status, code, message);
-  if (status >= 500) return new ServerError(status, code, message);
-  return new ApiError(status, code, message);
-}
-
-function expectOk(answer: HttpAnswer): HttpAnswer {
-  if (answer.status >= 200 && answer.status < 300) return answer;
-  throw apiError(answer);
-}
-
-function readResult(answer: HttpAnswer, forceResults: boolean): ResultOutcome {
-  if (answer.status === 400) {
-    const error = apiError(answer);
-    if (error.code === IN_PROGRESS_CODE) return { state: "pending", status: "IN_PROGRESS", httpStatus: 400 };
-    throw error;
-  }
-  if (answer.status !== 200 && answer.status !== 402) throw apiError(answer);
-  const json = parseJson(answer);
-  const parsed = EnrichmentResultSchema.safeParse(json);
-  if (!parsed.success) {
-    if (answer.status === 402) throw apiError(answer);
-    throw new UnexpectedResponseError(
-      answer.status,
-      parsed.error.issues.map((issue) => issue.message).join("; "),
-    );
-  }
-  const result = parsed.data;
-  if (isFinalStatus(result.status)) {
-    return {
-      state: "done",
-      result: result as EnrichmentResult & { status: FinalStatus },
-      httpStatus: answer.status,
-    };
-  }
-  if (forceResults) return { state: "partial", result, httpStatus: answer.status };
-  return { state: "pending", status: result.status, httpStatus: answer.status };
 }

@@ -42,6 +42,14 @@ export function requestIssuesFrom(error: z.ZodError): RequestIssue[] {
   });
 }
 
+/** The first few issues of a response body that did not parse, each as `path: message`. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((issue) => `${issue.path.map(String).join(".") || "body"}: ${issue.message}`)
+    .join("; ");
+}
+
 /** The provider answered with an HTTP error. `code` and `apiMessage` come from its `{code, message}`. */
 export class ApiError extends FullEnrichError {
   override name = "ApiError";

@@ -9,6 +9,29 @@ export const EnrichFieldSchema = z.enum(ENRICH_FIELDS, {
 /** A field FullEnrich can look for: work emails, personal emails, phones. */
 export type EnrichField = z.infer<typeof EnrichFieldSchema>;
 
+/**
+ * The fields asked for when the caller names none: work emails only. Every contact is sent with
+ * explicit `enrich_fields`, since the live API may require them. The public OpenAPI
+ * (`RequestPostContactBulkEnrichContact.enrich_fields`, API v2.0.0) documents no `default` — its
+ * request example lists all three fields — so this one is fullenrich-rx's documented choice (the
+ * CLI's `--fields` default): the cheapest field (1 credit, against 3 for a personal email and 10
+ * for a phone), and what a request without the field has been taken to mean, so that sending it
+ * explicitly never spends credits the caller did not ask for.
+ */
+export const DEFAULT_ENRICH_FIELDS: readonly EnrichField[] = ["contact.work_emails"];
+
+/**
+ * A contact with explicit `enrich_fields`: its own, else `fields`, else {@link DEFAULT_ENRICH_FIELDS}.
+ * The contact is returned as it is when it lists its own.
+ */
+export function withEnrichFields<T extends { enrich_fields?: readonly EnrichField[] | undefined }>(
+  contact: T,
+  fields: readonly EnrichField[] = DEFAULT_ENRICH_FIELDS,
+): T & { enrich_fields: EnrichField[] } {
+  if (contact.enrich_fields !== undefined) return contact as T & { enrich_fields: EnrichField[] };
+  return { ...contact, enrich_fields: [...fields] };
+}
+
 /** The provider's limits on a request, enforced here before anything is sent. */
 export const LIMITS = {
   contactsPerBatch: 100,
@@ -80,9 +103,39 @@ export const EnrichContactSchema = z
 /** A contact to enrich: names with a domain or company name, or a LinkedIn URL; optional fields and `custom`. */
 export type EnrichContact = z.infer<typeof EnrichContactSchema>;
 
+/**
+ * What is wrong with an email to look up, by a light check only: exactly one `@`, something before
+ * it, a domain holding a dot (not at either end), no whitespace. Anything else is left to the
+ * provider, which may accept addresses a strict RFC check refuses (`&`, `=`, internationalised
+ * domains). Null when it passes.
+ */
+export function emailProblem(email: string): string | null {
+  if (/\s/u.test(email)) return "contains whitespace";
+  const parts = email.split("@");
+  if (parts.length !== 2) return parts.length === 1 ? "has no @" : "has more than one @";
+  const [local = "", domain = ""] = parts;
+  if (local === "") return "has nothing before the @";
+  if (!domain.includes(".") || domain.startsWith(".") || domain.endsWith(".")) {
+    return "needs a domain with a dot after the @ (e.g. example.com)";
+  }
+  return null;
+}
+
+const reverseEmail = z
+  .string({ error: (issue) => (issue.input === undefined ? "is required" : "must be a string") })
+  .superRefine((email, ctx) => {
+    const problem = emailProblem(email);
+    if (problem !== null) {
+      ctx.addIssue({
+        code: "custom",
+        message: `is not an email address: ${problem} (got ${JSON.stringify(email)})`,
+      });
+    }
+  });
+
 /** One email to look up, exactly as the API takes it. */
 export const ReverseContactSchema = z.strictObject({
-  email: z.email({ error: (issue) => `must be a valid email address (got ${JSON.stringify(issue.input)})` }),
+  email: reverseEmail,
   custom: CustomSchema.optional(),
 });
 /** An email to look up, with optional `custom`. */

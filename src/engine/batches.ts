@@ -6,6 +6,7 @@ import {
   type EnrichField,
   LIMITS,
   ReverseContactSchema,
+  withEnrichFields,
 } from "../api/request-schemas.js";
 import { keyBatch } from "../events/contact-key.js";
 import type { Keying } from "../events/event-types.js";
@@ -84,10 +85,16 @@ export function prepareContacts(
       });
       return;
     }
-    if (kind === "enrich" && value.enrich_fields === undefined && options.enrichFields !== undefined) {
-      value.enrich_fields = [...options.enrichFields];
-    }
-    valid.push(value);
+    // Explicit enrich_fields on every enrichment contact: its own, the job's, else the default
+    // (the identity of a contact covers what it asks for).
+    valid.push(
+      kind === "enrich"
+        ? withEnrichFields(
+            value as SubmittedContact & { enrich_fields?: EnrichField[] },
+            options.enrichFields,
+          )
+        : value,
+    );
   });
   if (issues.length > 0) throw new InvalidRequestError(issues);
   return valid;
@@ -119,8 +126,8 @@ export function correlationId(batchId: string, index: number): string {
 }
 
 /**
- * Writes the correlation id into each contact's `custom` (unless it already holds 10 keys) and
- * computes every contact's key.
+ * The contacts as POSTed: the correlation id written into each contact's `custom` (unless it already
+ * holds 10 keys); and every contact's key.
  */
 export function keyPreparedBatch(batch: PreparedBatch, batchId: string, keying: Keying): KeyedBatch {
   const submitted = batch.contacts.map((contact, index) => {

@@ -10,19 +10,27 @@ import {
 } from "../api/errors.js";
 import { dedupKeys, newEvent, streams } from "../events/event-types.js";
 import type { EventStore } from "../events/store.js";
+import type { Logger } from "../internal/logger.js";
 import { jitter, type Random } from "../internal/random.js";
 import { type Scheduler, sleep } from "../internal/time.js";
 import { errorDelay, pollDelay, type Timings } from "./timings.js";
+import { UnknownStatusWatch } from "./unknown-status.js";
 
 /** What one step of a poll waiter came to. The last four end it. */
 export type PollOutcome =
-  /** The provider said "still running" (400 in_progress, or a 200 CREATED/IN_PROGRESS). */
+  /**
+   * The provider said "still running": a 400 `….in_progress`, a 200 CREATED/IN_PROGRESS, or a
+   * status neither running nor final (RATE_LIMIT, UNKNOWN, undocumented) within its cap.
+   */
   | { kind: "not-yet"; status: string; nextInMs: number }
   /** 429, 5xx, a network error or a timeout: backing off. */
   | { kind: "retrying"; error: string; nextInMs: number }
   /** A final result was observed and stored. */
   | { kind: "resolved"; status: string }
-  /** 404 (unknown or expired id), or an error the waiter does not recognise: stored as failed. */
+  /**
+   * 404 (unknown or expired id), an error the waiter does not recognise, or a status neither running
+   * nor final for longer than `unknownStatusCapMs`: stored as failed.
+   */
   | { kind: "failed"; reason: "not-found" | "error"; error: string }
   /** The enrichment's maximum wait passed. */
   | { kind: "timed-out" }
@@ -50,6 +58,8 @@ export interface PollDeps {
     /** One call about `enrichmentId`. */
     countForEnrichment(enrichmentId: string): void;
   };
+  /** Where the first sighting of an unknown status is reported. */
+  logger?: Logger;
 }
 
 /**
@@ -77,6 +87,7 @@ export function pollUntilSettled(deps: PollDeps, target: PollTarget): Observable
 
     const run = async (): Promise<PollOutcome> => {
       await sleep(target.startAt - now(), scheduler, signal);
+      const statuses = new UnknownStatusWatch(target.enrichmentId, timings.unknownStatusCapMs, deps.logger);
       let notYet = 0;
       let errors = 0;
       for (;;) {
@@ -89,6 +100,11 @@ export function pollUntilSettled(deps: PollDeps, target: PollTarget): Observable
         if (step.kind === "observed") {
           errors = 0;
           if (step.done) return { kind: "resolved", status: step.status };
+          const overdue = statuses.observe(step.status, now());
+          if (overdue !== null) {
+            await fail("error", overdue);
+            return { kind: "failed", reason: "error", error: overdue };
+          }
           delay = jitter(pollDelay(timings, notYet++), timings.pollJitter, random);
           subscriber.next({ kind: "not-yet", status: step.status, nextInMs: delay });
         } else if (step.kind === "transient") {
@@ -134,7 +150,7 @@ export function pollUntilSettled(deps: PollDeps, target: PollTarget): Observable
             outcome: done ? "done" : "pending",
             status,
             httpStatus: outcome.httpStatus,
-            payload: outcome.state === "done" ? (outcome.result as unknown as Record<string, unknown>) : null,
+            payload: outcome.state === "done" ? outcome.raw : null,
             observedAt: now(),
           }),
         ]);

@@ -36,6 +36,13 @@ export interface Timings {
   errorMaxBackoffMs: number;
   /** The longest an enrichment is waited for (webhooks and polling together) before it times out. */
   maxWaitMs: number;
+  /**
+   * Polling: how long an enrichment may keep reporting a status that is neither running nor final
+   * (`RATE_LIMIT`, `UNKNOWN`, a value the provider does not document) before it fails, with a
+   * message naming the status. Counted from the first poll that saw it; a running status seen
+   * again starts the count afresh. Default 30 minutes, well under `maxWaitMs`.
+   */
+  unknownStatusCapMs: number;
   /** How long a poll lease lasts without renewal (several instances): a dead instance's enrichments wait at most this long. */
   leaseTtlMs: number;
 }
@@ -57,6 +64,7 @@ export const DEFAULT_TIMINGS: Timings = {
   errorBackoffMs: 10_000,
   errorMaxBackoffMs: 300_000,
   maxWaitMs: 6 * 3_600_000,
+  unknownStatusCapMs: 30 * 60_000,
   leaseTtlMs: 30_000,
 };
 
@@ -74,6 +82,7 @@ export function scaleTimings(timings: Timings, timeScale: number): Timings {
     errorBackoffMs: timings.errorBackoffMs * timeScale,
     errorMaxBackoffMs: timings.errorMaxBackoffMs * timeScale,
     maxWaitMs: timings.maxWaitMs * timeScale,
+    unknownStatusCapMs: timings.unknownStatusCapMs * timeScale,
     leaseTtlMs: timings.leaseTtlMs * timeScale,
   };
 }

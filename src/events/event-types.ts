@@ -110,7 +110,7 @@ export const EVENT_SCHEMAS = {
   /** A signed webhook delivery, stored before it was acknowledged. */
   "webhook.received": z.object({
     digest: z.string(),
-    /** "batch": the final event of an enrichment; "contact": one contact finished. */
+    /** "batch": the final event of an enrichment; "contact": one contact finished, or any other status that is not final. */
     event: z.enum(["batch", "contact"]),
     enrichmentId: z.string(),
     verified: z.boolean(),

@@ -2,10 +2,9 @@
  * A FullEnrich-compatible API simulator: in-process (`createSimulator().handle`) or over HTTP
  * (`startSimulator`), with every timer on an injected scheduler and every decision seeded.
  */
-export { busiestWindowOf, RateWindow } from "./rate-window.js";
-export { type RunningSimulator, type StartSimulatorOptions, startSimulator } from "./server.js";
+
+export { LIVE_STALL_STATUSES, type LiveShapesOptions } from "./live-shapes.js";
 export {
-  createSimulator,
   DEFAULT_SIMULATOR_API_KEY,
   SIMULATOR_API_PREFIX,
   type SimulatedContact,
@@ -16,7 +15,12 @@ export {
   type SimulatorCounters,
   type SimulatorFaults,
   type SimulatorOptions,
-} from "./simulator.js";
+  type SimulatorProfile,
+} from "./options.js";
+export { busiestWindowOf, RateWindow } from "./rate-window.js";
+export { type RunningSimulator, type StartSimulatorOptions, startSimulator } from "./server.js";
+export type { JobPlan, LiveRecord, SentRecord } from "./shapes.js";
+export { createSimulator } from "./simulator.js";
 export {
   CREDIT_COSTS,
   contactIdentity,

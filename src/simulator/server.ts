@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createSimulator, SIMULATOR_API_PREFIX, type Simulator, type SimulatorOptions } from "./simulator.js";
+import { SIMULATOR_API_PREFIX, type Simulator, type SimulatorOptions } from "./options.js";
+import { createSimulator } from "./simulator.js";
 
 /** Options of {@link startSimulator}: the simulator's, plus where to listen. */
 export interface StartSimulatorOptions extends SimulatorOptions {

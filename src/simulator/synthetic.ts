@@ -193,7 +193,8 @@ function namesFrom(text: string, units: readonly number[]): { first: string; las
   return { first, last };
 }
 
-function normaliseDomain(domain: string): string {
+/** A domain as the simulator keys it: lower-cased, without scheme, `www.` or path. */
+export function normaliseDomain(domain: string): string {
   return domain
     .trim()
     .toLowerCase()

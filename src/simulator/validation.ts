@@ -98,7 +98,7 @@ function checkCustom(custom: unknown): Rejected | Record<string, string> | undef
   return custom as Record<string, string>;
 }
 
-function checkEnrichContact(raw: unknown): Rejected | SimEnrichContact {
+function checkEnrichContact(raw: unknown, requireEnrichFields: boolean): Rejected | SimEnrichContact {
   const contact = isJsonObject(raw) ? raw : {};
   if (isBlank(contact.linkedin_url)) {
     if (isBlank(contact.first_name))
@@ -110,6 +110,9 @@ function checkEnrichContact(raw: unknown): Rejected | SimEnrichContact {
     }
   }
   let fields: string[] | undefined;
+  if (requireEnrichFields && isAbsent(contact.enrich_fields)) {
+    return reject("error.enrichment.enrich_fields.empty", "enrichFields cannot be empty");
+  }
   if (!isAbsent(contact.enrich_fields)) {
     const given = contact.enrich_fields;
     if (Array.isArray(given) && given.length === 0) {
@@ -172,9 +175,15 @@ function checkBatch<T>(body: unknown, checkContact: (raw: unknown) => Rejected |
   return { ok: true, batch: { ...envelope, contacts } };
 }
 
-/** Validates the body of `POST /contact/enrich/bulk` (already parsed from JSON). */
-export function validateEnrichRequest(body: unknown): ValidationResult<SimEnrichContact> {
-  return checkBatch(body, checkEnrichContact);
+/**
+ * Validates the body of `POST /contact/enrich/bulk` (already parsed from JSON). With
+ * `requireEnrichFields`, a contact without `enrich_fields` is refused, as the live API may do.
+ */
+export function validateEnrichRequest(
+  body: unknown,
+  options: { requireEnrichFields?: boolean } = {},
+): ValidationResult<SimEnrichContact> {
+  return checkBatch(body, (raw) => checkEnrichContact(raw, options.requireEnrichFields === true));
 }
 
 /** Validates the body of `POST /contact/reverse/email/bulk` (already parsed from JSON). */

@@ -1,8 +1,13 @@
+import { describeIssues } from "../api/errors.js";
 import { EnrichmentResultSchema, isFinalStatus } from "../api/response-schemas.js";
 
 /** A delivery body that passed parsing. */
 export interface ParsedDelivery {
-  /** "batch": the enrichment's final event; "contact": one contact finished (per-contact event). */
+  /**
+   * "batch": the enrichment's final event; "contact": any other delivery — one contact finished (a
+   * per-contact event), or a status that is not final. Its records resolve their contacts; it never
+   * completes the batch.
+   */
   event: "batch" | "contact";
   enrichmentId: string;
   status: string;
@@ -68,9 +73,13 @@ export function parseDeliveryText(text: string | undefined): DeliveryParse {
 }
 
 /**
- * Parses a webhook body: the batch event (a final status, the same body as GET's) or a per-contact
- * event (`IN_PROGRESS`, one record), for enrichments and reverse lookups alike. It needs the
- * enrichment's `id` and a known status; anything else is reported with a reason.
+ * Parses a webhook body: the batch event (a final status, the same body as GET's) or any other
+ * delivery — a per-contact event (`IN_PROGRESS`, one record), or a status that is not final
+ * (`CREATED`, `RATE_LIMIT`, `UNKNOWN`, an undocumented value), with or without records — for
+ * enrichments and reverse lookups alike. Parsing is lenient (see `response-schemas.ts`): a delivery
+ * is refused (then quarantined) only when fullenrich-rx cannot tell which enrichment it belongs to
+ * (no `id`, no `status`, `data` not a list) or, for a delivery that is not final, which contact one
+ * of its records answers.
  */
 export function parseDelivery(text: string): DeliveryParse {
   let json: unknown;
@@ -87,20 +96,18 @@ export function parseDelivery(text: string): DeliveryParse {
   }
   const parsed = EnrichmentResultSchema.safeParse(json);
   if (!parsed.success) {
-    const where = parsed.error.issues
-      .slice(0, 3)
-      .map((issue) => `${issue.path.map(String).join(".") || "body"}: ${issue.message}`)
-      .join("; ");
-    return { ok: false, reason: `does not match the delivery schema: ${where}` };
+    return { ok: false, reason: `does not match the delivery schema: ${describeIssues(parsed.error)}` };
   }
   const { id, status, data } = parsed.data;
-  if (id === undefined || id === "")
-    return { ok: false, reason: "does not match the delivery schema: id: missing" };
+  if (typeof id !== "string" || id.trim() === "") {
+    return { ok: false, reason: "does not say which enrichment it belongs to: id: missing" };
+  }
   const final = isFinalStatus(status);
-  if (!final && data.length === 0) {
+  const listed = listedRecords(json as Record<string, unknown>);
+  if (!final && data.length < listed) {
     return {
       ok: false,
-      reason: `a ${status} delivery without records is neither a batch nor a contact event`,
+      reason: `a ${status} delivery with ${listed - data.length} of its ${listed} records saying neither which contact they answer (no custom, no input) nor anything fullenrich-rx can read`,
     };
   }
   return {
@@ -113,4 +120,10 @@ export function parseDelivery(text: string): DeliveryParse {
       records: data.length,
     },
   };
+}
+
+/** How many entries the body lists, in `data` or else in the v1 `datas`. */
+function listedRecords(body: Record<string, unknown>): number {
+  const count = (list: unknown): number => (Array.isArray(list) ? list.length : 0);
+  return count(body.data) || count(body.datas);
 }

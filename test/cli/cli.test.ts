@@ -33,8 +33,8 @@ function csv(rows: number, extraColumns = ""): string {
   return `${header}\n${lines.join("\n")}\n`;
 }
 
-function common(out = "out.jsonl"): string[] {
-  return ["--out", out, "--api-key", KEY, "--base-url", sim.baseUrl, "--time-scale", SCALE, "--quiet"];
+function commonArgs(out = "out.jsonl", baseUrl = sim.baseUrl): string[] {
+  return ["--out", out, "--api-key", KEY, "--base-url", baseUrl, "--time-scale", SCALE, "--quiet"];
 }
 
 function lines(file: string): Record<string, unknown>[] {
@@ -67,112 +67,167 @@ function expectEveryRowOnce(file: string, rows: number): Record<string, unknown>
   return results;
 }
 
-const postsBefore = () => sim.simulator.counters().callsByRoute["POST /contact/enrich/bulk"] ?? 0;
+/**
+ * Each line's contact_info and profile are what the simulator sent for that contact (found through
+ * the line's enrichment and its custom value `key`), or null when it sent no record.
+ */
+function expectSimulatorTruth(
+  running: RunningSimulator,
+  results: Record<string, unknown>[],
+  key: string,
+): void {
+  const enrichments = new Map(running.simulator.enrichments().map((e) => [e.id, e]));
+  for (const result of results) {
+    const enrichment = enrichments.get(result.enrichment_id as string);
+    const request = enrichment?.request as { data: { custom: Record<string, string> }[] } | undefined;
+    const value = (result.custom as Record<string, string>)[key];
+    const index = request?.data.findIndex((contact) => contact.custom[key] === value) ?? -1;
+    expect(index).toBeGreaterThanOrEqual(0);
+    const record = enrichment?.contacts[index]?.record;
+    expect(result.contact_info).toEqual(record?.contact_info ?? null);
+    expect(result.profile).toEqual(record?.profile ?? null);
+  }
+}
 
-describe("fullenrich-rx enrich (built CLI, child process)", () => {
-  it("polling mode: one line per contact, exactly once; then status and export", async () => {
-    await writeFile(join(dir, "leads.csv"), csv(25));
-    const posts = postsBefore();
-    const run = await runCli(
-      ["enrich", "--input", "leads.csv", ...common(), "--batch-size", "10", "--json"],
-      { cwd: dir },
-    );
-    expect(run.stderr).toBe("");
-    expect(run.code).toBe(0);
-    const results = expectEveryRowOnce("out.jsonl", 25);
-    expect(results.every((r) => r.source === "poll" && r.status === "FINISHED")).toBe(true);
-    expect(postsBefore() - posts).toBe(3);
-    const summary = JSON.parse(run.stdout) as {
-      resolved: number;
-      bySource: { poll: number };
-      apiCalls: number;
-    };
-    expect(summary.resolved).toBe(25);
-    expect(summary.bySource.poll).toBe(25);
-    expect(existsSync(join(dir, ".fullenrich-rx/events.db"))).toBe(true);
-
-    const status = await runCli(["status", "--json"], { cwd: dir });
-    expect(status.code).toBe(0);
-    const parsed = JSON.parse(status.stdout) as {
-      batches: { state: string; resolved: number }[];
-      unfinished: number;
-    };
-    expect(parsed.batches).toHaveLength(3);
-    expect(parsed.batches.every((b) => b.state === "completed FINISHED")).toBe(true);
-    expect(parsed.unfinished).toBe(0);
-
-    const exported = await runCli(["export", "--store", ".fullenrich-rx/events.db", "--out", "again.jsonl"], {
-      cwd: dir,
+describe.each(["tidy", "liveShapes"] as const)(
+  "fullenrich-rx enrich (built CLI, child process) against the %s simulator",
+  (profile) => {
+    // Under liveShapes, half the batches pass through a status neither running nor final; none is
+    // canceled, so that every contact has its record.
+    let profileSim: RunningSimulator;
+    beforeAll(async () => {
+      profileSim =
+        profile === "tidy"
+          ? sim
+          : await startSimulator({
+              apiKeys: [KEY],
+              timeScale: Number(SCALE),
+              seed: 3,
+              profile,
+              liveShapes: { stallRate: 0.5, cancelRate: 0 },
+            });
     });
-    expect(exported.code).toBe(0);
-    expect(
-      lines("again.jsonl")
-        .map((r) => r.contact_key)
-        .sort(),
-    ).toEqual(results.map((r) => r.contact_key).sort());
-  });
-
-  it("webhook mode with per-contact events, through the built-in receiver", async () => {
-    await writeFile(join(dir, "leads.csv"), csv(12));
-    const port = await freePort();
-    const run = await runCli(
-      [
-        "enrich",
-        "--input",
-        "leads.csv",
-        ...common(),
-        "--webhook-url",
-        `http://127.0.0.1:${port}/hooks`,
-        "--listen",
-        `127.0.0.1:${port}`,
-        "--contact-events",
-      ],
-      { cwd: dir },
-    );
-    expect(run.code).toBe(0);
-    const results = expectEveryRowOnce("out.jsonl", 12);
-    expect(results.every((r) => r.source === "webhook")).toBe(true);
-    expect(run.stdout).toMatch(/by webhook 12, by polling 0/);
-  });
-
-  it("--format csv writes a flat CSV of the main fields", async () => {
-    await writeFile(join(dir, "leads.csv"), csv(4));
-    const run = await runCli(["enrich", "--input", "leads.csv", ...common("out.csv"), "--format", "csv"], {
-      cwd: dir,
+    afterAll(async () => {
+      if (profileSim !== sim) await profileSim.close();
     });
-    expect(run.code).toBe(0);
-    const [header, ...rows] = readFileSync(join(dir, "out.csv"), "utf8").trim().split("\n");
-    expect(header).toMatch(
-      /^enrichment_id,contact_key,status,source,first_name,last_name,domain,company_name,linkedin_url,custom\.crm_id,work_email/,
-    );
-    expect(rows).toHaveLength(4);
-  });
+    const common = (out = "out.jsonl") => commonArgs(out, profileSim.baseUrl);
+    const postsBefore = () => profileSim.simulator.counters().callsByRoute["POST /contact/enrich/bulk"] ?? 0;
 
-  it("reverse lookups from a CSV of emails", async () => {
-    await writeFile(join(dir, "emails.csv"), "email,custom.crm_id\nada@example.com,1\nalan@example.org,2\n");
-    const before = sim.simulator.counters().callsByRoute["POST /contact/reverse/email/bulk"] ?? 0;
-    const run = await runCli(["reverse", "--input", "emails.csv", ...common()], { cwd: dir });
-    expect(run.code).toBe(0);
-    const results = expectEveryRowOnce("out.jsonl", 2);
-    expect(results.map((r) => (r.input as { email: string }).email).sort()).toEqual([
-      "ada@example.com",
-      "alan@example.org",
-    ]);
-    expect((sim.simulator.counters().callsByRoute["POST /contact/reverse/email/bulk"] ?? 0) - before).toBe(1);
-  });
+    it("polling mode: one line per contact, exactly once; then status and export", async () => {
+      await writeFile(join(dir, "leads.csv"), csv(25));
+      const posts = postsBefore();
+      const run = await runCli(
+        ["enrich", "--input", "leads.csv", ...common(), "--batch-size", "10", "--json"],
+        { cwd: dir },
+      );
+      expect(run.stderr).toBe("");
+      expect(run.code).toBe(0);
+      const results = expectEveryRowOnce("out.jsonl", 25);
+      expect(results.every((r) => r.source === "poll" && r.status === "FINISHED")).toBe(true);
+      expectSimulatorTruth(profileSim, results, "crm_id");
+      expect(postsBefore() - posts).toBe(3);
+      const summary = JSON.parse(run.stdout) as {
+        resolved: number;
+        bySource: { poll: number };
+        apiCalls: number;
+      };
+      expect(summary.resolved).toBe(25);
+      expect(summary.bySource.poll).toBe(25);
+      expect(existsSync(join(dir, ".fullenrich-rx/events.db"))).toBe(true);
 
-  it("a wrong key: exit 1, a message a person understands, no retry storm", async () => {
-    await writeFile(join(dir, "leads.csv"), csv(3));
-    const unauthorized = sim.simulator.counters().unauthorized;
-    const run = await runCli(["enrich", "--input", "leads.csv", ...common(), "--api-key", "not-the-key"], {
-      cwd: dir,
+      const status = await runCli(["status", "--json"], { cwd: dir });
+      expect(status.code).toBe(0);
+      const parsed = JSON.parse(status.stdout) as {
+        batches: { state: string; resolved: number }[];
+        unfinished: number;
+      };
+      expect(parsed.batches).toHaveLength(3);
+      expect(parsed.batches.every((b) => b.state === "completed FINISHED")).toBe(true);
+      expect(parsed.unfinished).toBe(0);
+
+      const exported = await runCli(
+        ["export", "--store", ".fullenrich-rx/events.db", "--out", "again.jsonl"],
+        {
+          cwd: dir,
+        },
+      );
+      expect(exported.code).toBe(0);
+      expect(
+        lines("again.jsonl")
+          .map((r) => r.contact_key)
+          .sort(),
+      ).toEqual(results.map((r) => r.contact_key).sort());
     });
-    expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/the API key was refused \(401/);
-    expect(run.stderr).not.toContain("not-the-key");
-    expect(sim.simulator.counters().unauthorized - unauthorized).toBe(1);
-  });
-});
+
+    it("webhook mode with per-contact events, through the built-in receiver", async () => {
+      await writeFile(join(dir, "leads.csv"), csv(12));
+      const port = await freePort();
+      const run = await runCli(
+        [
+          "enrich",
+          "--input",
+          "leads.csv",
+          ...common(),
+          "--webhook-url",
+          `http://127.0.0.1:${port}/hooks`,
+          "--listen",
+          `127.0.0.1:${port}`,
+          "--contact-events",
+        ],
+        { cwd: dir },
+      );
+      expect(run.code).toBe(0);
+      const results = expectEveryRowOnce("out.jsonl", 12);
+      expect(results.every((r) => r.source === "webhook")).toBe(true);
+      expectSimulatorTruth(profileSim, results, "crm_id");
+      expect(run.stdout).toMatch(/by webhook 12, by polling 0/);
+    });
+
+    it("--format csv writes a flat CSV of the main fields", async () => {
+      await writeFile(join(dir, "leads.csv"), csv(4));
+      const run = await runCli(["enrich", "--input", "leads.csv", ...common("out.csv"), "--format", "csv"], {
+        cwd: dir,
+      });
+      expect(run.code).toBe(0);
+      const [header, ...rows] = readFileSync(join(dir, "out.csv"), "utf8").trim().split("\n");
+      expect(header).toMatch(
+        /^enrichment_id,contact_key,status,source,first_name,last_name,domain,company_name,linkedin_url,custom\.crm_id,work_email/,
+      );
+      expect(rows).toHaveLength(4);
+    });
+
+    it("reverse lookups from a CSV of emails", async () => {
+      await writeFile(
+        join(dir, "emails.csv"),
+        "email,custom.crm_id\nada@example.com,1\nalan@example.org,2\n",
+      );
+      const before = profileSim.simulator.counters().callsByRoute["POST /contact/reverse/email/bulk"] ?? 0;
+      const run = await runCli(["reverse", "--input", "emails.csv", ...common()], { cwd: dir });
+      expect(run.code).toBe(0);
+      const results = expectEveryRowOnce("out.jsonl", 2);
+      expect(results.map((r) => (r.input as { email: string }).email).sort()).toEqual([
+        "ada@example.com",
+        "alan@example.org",
+      ]);
+      expect(
+        (profileSim.simulator.counters().callsByRoute["POST /contact/reverse/email/bulk"] ?? 0) - before,
+      ).toBe(1);
+      expectSimulatorTruth(profileSim, results, "crm_id");
+    });
+
+    it("a wrong key: exit 1, a message a person understands, no retry storm", async () => {
+      await writeFile(join(dir, "leads.csv"), csv(3));
+      const unauthorized = profileSim.simulator.counters().unauthorized;
+      const run = await runCli(["enrich", "--input", "leads.csv", ...common(), "--api-key", "not-the-key"], {
+        cwd: dir,
+      });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/the API key was refused \(401/);
+      expect(run.stderr).not.toContain("not-the-key");
+      expect(profileSim.simulator.counters().unauthorized - unauthorized).toBe(1);
+    });
+  },
+);
 
 describe("bad input: exit 2, the row and field named, nothing sent", () => {
   const cases: { name: string; file: string; content: string; args?: string[]; message: RegExp }[] = [
@@ -242,9 +297,12 @@ describe("bad input: exit 2, the row and field named, nothing sent", () => {
     it(testCase.name, async () => {
       await writeFile(join(dir, testCase.file), testCase.content);
       const calls = sim.simulator.counters().calls;
-      const run = await runCli(["enrich", "--input", testCase.file, ...common(), ...(testCase.args ?? [])], {
-        cwd: dir,
-      });
+      const run = await runCli(
+        ["enrich", "--input", testCase.file, ...commonArgs(), ...(testCase.args ?? [])],
+        {
+          cwd: dir,
+        },
+      );
       expect(run.code).toBe(2);
       expect(run.stderr).toMatch(testCase.message);
       expect(sim.simulator.counters().calls).toBe(calls);
@@ -285,7 +343,7 @@ describe("crashes and interruptions", () => {
       "enrich",
       "--input",
       "leads.csv",
-      ...common(),
+      ...commonArgs(),
       "--base-url",
       slow.baseUrl,
       "--batch-size",

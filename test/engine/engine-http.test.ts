@@ -7,9 +7,15 @@ import { afterEach, describe, expect, it } from "vitest";
 import { FullEnrichClient } from "../../src/api/client.js";
 import type { ContactResult } from "../../src/engine/contact-result.js";
 import { EnrichmentEngine } from "../../src/engine/engine.js";
-import type { EngineMode } from "../../src/engine/engine-options.js";
+import type { EngineMode, EngineOptions } from "../../src/engine/engine-options.js";
+import type { EnrichmentJob } from "../../src/engine/job.js";
 import { SqliteEventStore } from "../../src/events/stores/sqlite-store.js";
-import { type RunningSimulator, type SimulatorFaults, startSimulator } from "../../src/simulator/index.js";
+import {
+  type LiveShapesOptions,
+  type RunningSimulator,
+  type SimulatorFaults,
+  startSimulator,
+} from "../../src/simulator/index.js";
 import { createNodeListener } from "../../src/webhooks/node-adapter.js";
 import { WebhookReceiver } from "../../src/webhooks/receiver.js";
 import { freePort, startJsonLinesChild, waitFor } from "../support/cli-process.js";
@@ -27,11 +33,20 @@ interface Setup {
   store: SqliteEventStore;
 }
 
-async function setup(
-  mode: EngineMode,
-  faults: SimulatorFaults = {},
-  extra: { credits?: number; contactEvents?: boolean } = {},
-): Promise<Setup> {
+/** The simulator's two ways of answering: the documentation's tidy shape, and the live API's. */
+const PROFILES = ["tidy", "liveShapes"] as const;
+type Profile = (typeof PROFILES)[number];
+
+interface SetupExtra {
+  credits?: number;
+  contactEvents?: boolean;
+  profile?: Profile;
+  liveShapes?: LiveShapesOptions;
+  engine?: Partial<EngineOptions>;
+  runningLimit?: number;
+}
+
+async function setup(mode: EngineMode, faults: SimulatorFaults = {}, extra: SetupExtra = {}): Promise<Setup> {
   const dir = await mkdtemp(join(tmpdir(), "fxr-engine-"));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const sim = await startSimulator({
@@ -39,7 +54,10 @@ async function setup(
     timeScale: SCALE,
     seed: 11,
     faults,
+    profile: extra.profile ?? "tidy",
+    ...(extra.liveShapes === undefined ? {} : { liveShapes: extra.liveShapes }),
     ...(extra.credits === undefined ? {} : { credits: extra.credits }),
+    ...(extra.runningLimit === undefined ? {} : { runningLimit: extra.runningLimit }),
   });
   cleanups.push(() => sim.close());
   const store = await SqliteEventStore.open(join(dir, "events.db"));
@@ -65,23 +83,31 @@ async function setup(
       contactEvents: extra.contactEvents ?? true,
     };
   }
-  const engine = await EnrichmentEngine.start({ client, store, mode, ...(webhook ? { webhook } : {}) });
+  const engine = await EnrichmentEngine.start({
+    client,
+    store,
+    mode,
+    ...(webhook ? { webhook } : {}),
+    ...extra.engine,
+  });
   cleanups.push(() => engine.close());
   return { sim, engine, store };
 }
 
-function people(n: number) {
+function people(n: number, customKeys = 1) {
   return Array.from({ length: n }, (_, i) => ({
     first_name: `Grace${i}`,
     last_name: `Hopper${i}`,
     domain: `navy${i % 5}.example`,
-    custom: { row: String(i) },
+    custom: {
+      row: String(i),
+      ...Object.fromEntries(Array.from({ length: customKeys - 1 }, (_, k) => [`k${k}`, `v${k}`])),
+    },
     enrich_fields: ["contact.work_emails" as const, "contact.phones" as const],
   }));
 }
 
-async function runJob(s: Setup, n: number, batchSize = 10): Promise<ContactResult[]> {
-  const job = s.engine.enrich(people(n), { batchSize, name: "http" });
+async function collect(job: EnrichmentJob): Promise<ContactResult[]> {
   const results: ContactResult[] = [];
   await new Promise<void>((resolve, reject) =>
     job.results$.subscribe({ next: (r) => results.push(r), complete: resolve, error: reject }),
@@ -89,7 +115,17 @@ async function runJob(s: Setup, n: number, batchSize = 10): Promise<ContactResul
   return results;
 }
 
-/** Every contact once, with exactly the record the provider produced for it. */
+function runJob(s: Setup, n: number, batchSize = 10): Promise<ContactResult[]> {
+  return collect(s.engine.enrich(people(n), { batchSize, name: "http" }));
+}
+
+/** Null and absent alike (a result says null where the provider left a field out). */
+const orNull = (value: unknown): unknown => value ?? null;
+
+/**
+ * Every contact once, with exactly what the provider sent for it (its contact_info and profile as
+ * the simulator recorded them), or nothing found when the provider sent no record for it.
+ */
 function expectExactlyOnceWithRightData(s: Setup, results: ContactResult[], n: number): void {
   expect(results).toHaveLength(n);
   expect(new Set(results.map((r) => r.custom.row)).size).toBe(n);
@@ -99,11 +135,13 @@ function expectExactlyOnceWithRightData(s: Setup, results: ContactResult[], n: n
     expect(enrichment).toBeDefined();
     const request = enrichment?.request as { data: { custom: Record<string, string> }[] };
     const index = request.data.findIndex((contact) => contact.custom.row === result.custom.row);
-    const contact = enrichment?.contacts[index];
-    if (contact?.record) {
-      expect(result.contactInfo ?? undefined).toEqual(contact.record.contact_info);
+    const record = enrichment?.contacts[index]?.record;
+    if (record) {
+      expect(orNull(result.contactInfo)).toEqual(orNull(record.contact_info));
+      expect(orNull(result.profile)).toEqual(orNull(record.profile));
     } else {
       expect(result.found).toBe(false);
+      expect(result.contactInfo).toBeNull();
     }
   }
   // No batch was POSTed twice: each enrichment holds distinct rows, and there are as many as batches.
@@ -117,22 +155,58 @@ function expectWithinBudget(s: Setup): void {
   expect(s.sim.simulator.counters().busiestWindow).toBeLessThanOrEqual(60);
 }
 
-describe("the engine over loopback HTTP against the simulator", () => {
+const getsOf = (s: Setup) => s.sim.simulator.counters().callsByRoute["GET /contact/enrich/bulk/{id}"] ?? 0;
+
+/**
+ * Under liveShapes, a plain run's five batches take every way the live API has: a status neither
+ * running nor final from the start (no records yet) and halfway (a webhook with the records so far,
+ * a `datas` body), a cancellation after three contacts, and one that does both.
+ */
+const EVERY_WAY: LiveShapesOptions = {
+  plan: ({ ordinal }) =>
+    [
+      { stall: { status: "RATE_LIMIT", afterContacts: 0, forMs: 200 }, cancelAfterContacts: null },
+      { stall: { status: "UNKNOWN", afterContacts: 2, forMs: 200 }, cancelAfterContacts: null, datas: true },
+      { stall: null, cancelAfterContacts: 3 },
+      { stall: { status: "PAUSED", afterContacts: 1, forMs: 200 }, cancelAfterContacts: 3, datas: true },
+      { stall: null, cancelAfterContacts: null, datas: false },
+    ][ordinal % 5],
+};
+
+describe.each(PROFILES)("the engine over loopback HTTP against the %s simulator", (profile) => {
+  // Under liveShapes, jobs that pass through an unknown status send a webhook with their records so
+  // far: tests about which delivery brought a result turn that off.
+  const noStalls: LiveShapesOptions = { stallRate: 0 };
+
   for (const mode of ["webhook", "polling", "both"] as const) {
     it(`${mode} mode: a plain run`, async () => {
-      const s = await setup(mode);
-      const results = await runJob(s, 25);
+      const s = await setup(mode, {}, { profile, liveShapes: EVERY_WAY });
+      const results = await runJob(s, 25, 5);
       expectExactlyOnceWithRightData(s, results, 25);
+      if (profile === "liveShapes") {
+        expect(s.sim.simulator.enrichments().map((e) => e.status)).toEqual([
+          "FINISHED",
+          "FINISHED",
+          "CANCELED",
+          "CANCELED",
+          "FINISHED",
+        ]);
+        // Two contacts of each canceled batch never finished; those that did come with the batch
+        // (by poll or batch event) say CANCELED too, those that came by their own event FINISHED.
+        const canceled = results.filter((r) => r.status === "CANCELED").length;
+        expect(canceled).toBeGreaterThanOrEqual(4);
+        expect(canceled).toBeLessThanOrEqual(10);
+        if (mode === "polling") expect(canceled).toBe(10);
+      }
       expectWithinBudget(s);
       expect(s.sim.simulator.counters().rateLimited).toBe(0);
-      if (mode === "webhook")
-        expect(s.sim.simulator.counters().callsByRoute["GET /contact/enrich/bulk/{id}"] ?? 0).toBe(0);
+      if (mode === "webhook") expect(getsOf(s)).toBe(0);
       if (mode === "polling") expect(results.every((r) => r.source === "poll")).toBe(true);
     });
   }
 
   it("duplicated deliveries", async () => {
-    const s = await setup("webhook", { duplicateDeliveryRate: 1 });
+    const s = await setup("webhook", { duplicateDeliveryRate: 1 }, { profile });
     const results = await runJob(s, 20);
     expectExactlyOnceWithRightData(s, results, 20);
     expect(s.sim.simulator.counters().deliveriesDuplicated).toBeGreaterThan(0);
@@ -144,7 +218,7 @@ describe("the engine over loopback HTTP against the simulator", () => {
     const s = await setup(
       "webhook",
       { loseBatchWebhook: ({ ordinal }) => ordinal === 1 },
-      { contactEvents: false },
+      { contactEvents: false, profile, liveShapes: noStalls },
     );
     const results = await runJob(s, 30);
     expectExactlyOnceWithRightData(s, results, 30);
@@ -153,20 +227,19 @@ describe("the engine over loopback HTTP against the simulator", () => {
     expect(lost).toHaveLength(10);
     expect(lost.every((r) => r.source === "poll")).toBe(true);
     expect(results.filter((r) => r.enrichmentId !== lostId).every((r) => r.source === "webhook")).toBe(true);
-    const gets = s.sim.simulator.counters().callsByRoute["GET /contact/enrich/bulk/{id}"] ?? 0;
-    expect(gets).toBeGreaterThan(0);
+    expect(getsOf(s)).toBeGreaterThan(0);
     expectWithinBudget(s);
   });
 
   it("per-contact events after the batch event", async () => {
-    const s = await setup("webhook", { contactEventsAfterBatch: true });
+    const s = await setup("webhook", { contactEventsAfterBatch: true }, { profile, liveShapes: noStalls });
     const results = await runJob(s, 20);
     expectExactlyOnceWithRightData(s, results, 20);
     expect(results.every((r) => r.via === "batch-event")).toBe(true);
   });
 
-  it("GET 500s and random 429s", async () => {
-    const s = await setup("polling", { getErrorRate: 0.5, random429Rate: 0.2 });
+  it("GET 5xx and random 429s", async () => {
+    const s = await setup("polling", { getErrorRate: 0.5, random429Rate: 0.2 }, { profile });
     const results = await runJob(s, 20, 4);
     expectExactlyOnceWithRightData(s, results, 20);
     const counters = s.sim.simulator.counters();
@@ -175,10 +248,94 @@ describe("the engine over loopback HTTP against the simulator", () => {
   });
 
   it("credits running out", async () => {
-    const s = await setup("webhook", {}, { credits: 25 });
+    const s = await setup("webhook", {}, { credits: 25, profile });
     const results = await runJob(s, 20);
     expectExactlyOnceWithRightData(s, results, 20);
     expect(results.some((r) => r.status === "CREDITS_INSUFFICIENT" && !r.found)).toBe(true);
+  });
+
+  for (const mode of ["polling", "webhook"] as const) {
+    it(`${mode} mode: contacts whose custom holds 10 keys (no room for the correlation id) are matched by the echoed input`, async () => {
+      const s = await setup(mode, {}, { profile });
+      const results = await collect(s.engine.enrich(people(20, 10), { batchSize: 10, name: "full custom" }));
+      expectExactlyOnceWithRightData(s, results, 20);
+      const sent = s.sim.simulator
+        .enrichments()
+        .flatMap((e) => (e.request as { data: { custom: Record<string, string> }[] }).data);
+      expect(
+        sent.every((contact) => Object.keys(contact.custom).length === 10 && !("_fxr" in contact.custom)),
+      ).toBe(true);
+      expect(results.every((r) => r.contactKey.startsWith("f:"))).toBe(true);
+      expect(results.every((r) => Object.keys(r.custom).length === 10)).toBe(true);
+    });
+  }
+});
+
+describe("the engine against the liveShapes simulator: what only the live API does", () => {
+  it("a job that names no enrich_fields is sent with the default, which the live shapes require", async () => {
+    const s = await setup("polling", {}, { profile: "liveShapes" });
+    const bare = people(3).map(({ enrich_fields: _none, ...contact }) => contact);
+    const summary = await s.engine.enrich(bare, { name: "bare" }).summary;
+    expect(summary.failures).toEqual([]);
+    expect(summary.resolved).toBe(3);
+    const [enrichment] = s.sim.simulator.enrichments();
+    const sent = (enrichment?.request as { data: { enrich_fields: string[] }[] } | undefined)?.data ?? [];
+    expect(sent.map((contact) => contact.enrich_fields)).toEqual(
+      [0, 1, 2].map(() => ["contact.work_emails"]),
+    );
+  });
+
+  it("a POST at zero balance is refused (402): the batch is rejected, and the same job sends it once topped up", async () => {
+    const s = await setup("polling", {}, { profile: "liveShapes" });
+    s.sim.simulator.setBalance(0);
+    const first = await s.engine.enrich(people(5), { name: "broke", jobId: "broke" }).summary;
+    expect(first.failures).toMatchObject([{ state: "rejected", message: expect.stringMatching(/402/) }]);
+    expect(s.sim.simulator.enrichments()).toHaveLength(0);
+    s.sim.simulator.setBalance(1_000);
+    const again = s.engine.enrich(people(5), { name: "broke", jobId: "broke" });
+    expectExactlyOnceWithRightData(s, await collect(again), 5);
+  });
+
+  for (const mode of ["webhook", "polling"] as const) {
+    it(`${mode} mode: a 5xx (an HTML page) on a POST after the job started`, async () => {
+      const s = await setup(
+        mode,
+        { serverErrorAfterStart: ({ ordinal }) => ordinal === 1 },
+        { profile: "liveShapes" },
+      );
+      const job = s.engine.enrich(people(30), { batchSize: 10, name: "ambiguous" });
+      const results = await collect(job);
+      const summary = await job.summary;
+      const startedAnyway = s.sim.simulator.enrichments()[1]?.id;
+      expect(s.sim.simulator.enrichments()).toHaveLength(3);
+      if (mode === "webhook") {
+        // Its deliveries carry the correlation ids: the batch is found, and nothing is lost.
+        expectExactlyOnceWithRightData(s, results, 30);
+        expect(results.filter((r) => r.enrichmentId === startedAnyway)).toHaveLength(10);
+      } else {
+        // Nothing says which enrichment it started: reported, not re-sent, the others complete.
+        expect(summary.failures).toMatchObject([{ state: "ambiguous", contacts: 10 }]);
+        expect(results).toHaveLength(20);
+        expect(results.some((r) => r.enrichmentId === startedAnyway)).toBe(false);
+      }
+    });
+  }
+
+  it("the provider's running limit holds batches back (CREATED): they start as others end, and every contact arrives", async () => {
+    const s = await setup("both", {}, { profile: "liveShapes", runningLimit: 2, engine: { maxRunning: 6 } });
+    const results = await runJob(s, 30, 5);
+    expectExactlyOnceWithRightData(s, results, 30);
+    const enrichments = s.sim.simulator.enrichments();
+    expect(enrichments).toHaveLength(6);
+    // The engine (maxRunning 6) sent all six at once; the provider ran two at a time.
+    expect(enrichments.filter((e) => (e.startedAt as number) > e.createdAt)).toHaveLength(4);
+    for (const e of enrichments) {
+      const at = e.startedAt as number;
+      const runningThen = enrichments.filter(
+        (o) => (o.startedAt as number) <= at && at < (o.finishedAt as number),
+      );
+      expect(runningThen.length).toBeLessThanOrEqual(2);
+    }
   });
 });
 

@@ -1,30 +1,24 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   createSimulator,
   recordCost,
   type SimRecord,
   type Simulator,
-  type SimulatorOptions,
   synthesizeEnrichRecord,
 } from "../../src/simulator/index.js";
-import { call, captureDeliveries, enrichBody, expectedSignature, person, useVirtualTime } from "./helpers.js";
+import {
+  call,
+  captureDeliveries,
+  enrichBody,
+  expectedSignature,
+  person,
+  simulatorsPerTest,
+} from "./helpers.js";
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const MINUTE = 60_000;
 
-let open: Simulator[] = [];
-function simulator(options: SimulatorOptions = {}): Simulator {
-  const sim = createSimulator(options);
-  open.push(sim);
-  return sim;
-}
-
-beforeEach(useVirtualTime);
-afterEach(() => {
-  for (const sim of open) sim.close();
-  open = [];
-  vi.useRealTimers();
-});
+const simulator = simulatorsPerTest();
 
 async function start(sim: Simulator, body: Record<string, unknown> = enrichBody(3)): Promise<string> {
   const answer = await call(sim, "POST", "/contact/enrich/bulk", { body });
@@ -320,6 +314,72 @@ describe("processing and results", () => {
     expect(data.map((r) => r.input)).toEqual([{ email: "jane.doe@acme.io" }, { email: "x.y@gmail.com" }]);
     expect(data.map((r) => r.custom)).toEqual([{ id: "1" }, {}]);
     expect(sim.enrichments()[0]?.kind).toBe("reverse");
+  });
+});
+
+describe("the running limit and cancellation", () => {
+  it("runs at most runningLimit jobs of a kind at once; the others wait, CREATED, in order, and start as one ends", async () => {
+    const sim = simulator({ runningLimit: 2, contactDurationMs: { min: MINUTE, max: MINUTE } });
+    const ids = [];
+    for (let i = 0; i < 4; i++) ids.push(await start(sim, enrichBody(1)));
+    const reverse = await call(sim, "POST", "/contact/reverse/email/bulk", {
+      body: { name: "r", data: [{ email: "ada@example.com" }] },
+    });
+    expect(sim.enrichments().map((e) => e.status)).toEqual([
+      "IN_PROGRESS",
+      "IN_PROGRESS",
+      "CREATED",
+      "CREATED",
+      "IN_PROGRESS",
+    ]);
+    expect(sim.enrichments()[2]?.contacts[0]?.dueAt).toBe(Number.POSITIVE_INFINITY);
+    const waiting = await call(sim, "GET", `/contact/enrich/bulk/${ids[2]}`);
+    expect(waiting.body.code).toBe("error.enrichment.in_progress");
+    await vi.advanceTimersByTimeAsync(MINUTE);
+    // The first two ended at 1 min: the next two started then, and end a minute later.
+    expect(sim.enrichments().map((e) => e.status)).toEqual([
+      "FINISHED",
+      "FINISHED",
+      "IN_PROGRESS",
+      "IN_PROGRESS",
+      "FINISHED",
+    ]);
+    expect(sim.enrichments()[2]?.contacts[0]?.dueAt).toBe(2 * MINUTE);
+    await vi.advanceTimersByTimeAsync(MINUTE);
+    expect(sim.enrichments().every((e) => e.status === "FINISHED")).toBe(true);
+    expect(reverse.status).toBe(200);
+  });
+
+  it("inProgressAs200 says CREATED for a job waiting for a slot", async () => {
+    const sim = simulator({ runningLimit: 1, faults: { inProgressAs200: true } });
+    await start(sim, enrichBody(1));
+    const second = await start(sim, enrichBody(1));
+    expect((await call(sim, "GET", `/contact/enrich/bulk/${second}`)).body.status).toBe("CREATED");
+  });
+
+  it("cancel() ends a running job CANCELED with what was found, sends its batch webhook, and frees its slot", async () => {
+    const { deliver, sent } = captureDeliveries();
+    const sim = simulator({ deliver, runningLimit: 1 });
+    const first = await start(sim, enrichBody(4, { webhook_url: "https://hooks.test/batch" }));
+    const second = await start(sim, enrichBody(1));
+    const dues = (sim.enrichments()[0]?.contacts ?? []).map((c) => c.dueAt).sort((a, b) => a - b);
+    await vi.advanceTimersByTimeAsync(Math.ceil(dues[1] as number));
+    expect(sim.cancel(first)).toBe(true);
+    expect(sim.cancel(first)).toBe(false);
+    expect(sim.cancel("no-such-id")).toBe(false);
+    const done = await call(sim, "GET", `/contact/enrich/bulk/${first}`);
+    expect(done.status).toBe(200);
+    expect(done.body.status).toBe("CANCELED");
+    expect(done.body.data).toHaveLength(2);
+    expect(sent.map((hit) => hit.json)).toEqual([done.body]);
+    expect(sim.enrichments()[1]?.status).toBe("IN_PROGRESS");
+    await vi.advanceTimersByTimeAsync(90_000);
+    expect((await call(sim, "GET", `/contact/enrich/bulk/${second}`)).body.status).toBe("FINISHED");
+    expect((await call(sim, "GET", `/contact/enrich/bulk/${first}`)).body.data).toHaveLength(2);
+  });
+
+  it("refuses a runningLimit below 1", () => {
+    expect(() => createSimulator({ runningLimit: 0 })).toThrow(/runningLimit must be at least 1/);
   });
 });
 

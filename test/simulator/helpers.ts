@@ -1,8 +1,8 @@
 import { createHmac } from "node:crypto";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
-import { vi } from "vitest";
-import type { Simulator } from "../../src/simulator/index.js";
+import { afterEach, beforeEach, vi } from "vitest";
+import { createSimulator, type Simulator, type SimulatorOptions } from "../../src/simulator/index.js";
 
 /** Fakes only the timers and the clock (not setImmediate / microtasks, which undici needs). */
 export function useVirtualTime(): void {
@@ -10,6 +10,27 @@ export function useVirtualTime(): void {
     toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"],
     now: 0,
   });
+}
+
+/**
+ * For a test file whose tests each create simulators in virtual time: fakes time before each test,
+ * closes its simulators and restores real time after; returns the factory (`defaults` first).
+ */
+export function simulatorsPerTest(
+  defaults: SimulatorOptions = {},
+): (options?: SimulatorOptions) => Simulator {
+  let open: Simulator[] = [];
+  beforeEach(useVirtualTime);
+  afterEach(() => {
+    for (const sim of open) sim.close();
+    open = [];
+    vi.useRealTimers();
+  });
+  return (options = {}) => {
+    const sim = createSimulator({ ...defaults, ...options });
+    open.push(sim);
+    return sim;
+  };
 }
 
 /** An in-process API call; returns status, headers and the parsed JSON body. */

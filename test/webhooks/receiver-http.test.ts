@@ -146,9 +146,15 @@ describe("signed bodies the receiver cannot parse", () => {
       encoding: "utf8",
     },
     {
-      name: "an unknown status",
-      body: bytesOf({ id: "e-1", status: "DONE", data: [] }),
-      reason: /does not match the delivery schema: status: unknown enrichment status "DONE"/,
+      name: "no status",
+      body: bytesOf({ id: "e-1", data: [] }),
+      reason: /does not match the delivery schema: status: missing/,
+      encoding: "utf8",
+    },
+    {
+      name: "a status that is not a string",
+      body: bytesOf({ id: "e-1", status: 3, data: [] }),
+      reason: /does not match the delivery schema: status: expected a string, got 3/,
       encoding: "utf8",
     },
     {
@@ -160,7 +166,13 @@ describe("signed bodies the receiver cannot parse", () => {
     {
       name: "no id",
       body: bytesOf({ status: "FINISHED", data: [] }),
-      reason: /id: missing/,
+      reason: /does not say which enrichment it belongs to: id: missing/,
+      encoding: "utf8",
+    },
+    {
+      name: "an id that is not a string",
+      body: bytesOf({ id: 42, status: "FINISHED", data: [] }),
+      reason: /does not say which enrichment it belongs to: id: missing/,
       encoding: "utf8",
     },
     {
@@ -170,9 +182,15 @@ describe("signed bodies the receiver cannot parse", () => {
       encoding: "utf8",
     },
     {
-      name: "an IN_PROGRESS event without records",
-      body: bytesOf({ id: "e-4", status: "IN_PROGRESS", data: [] }),
-      reason: /neither a batch nor a contact event/,
+      name: "a per-contact event whose record says which contact it answers neither by custom nor by input",
+      body: bytesOf({ id: "e-4", status: "IN_PROGRESS", data: [{ contact_info: { phones: [] } }] }),
+      reason: /a IN_PROGRESS delivery with 1 of its 1 records saying neither which contact they answer/,
+      encoding: "utf8",
+    },
+    {
+      name: "a per-contact event whose record is not an object",
+      body: bytesOf({ id: "e-5", status: "IN_PROGRESS", datas: ["ada@example.com"] }),
+      reason: /1 of its 1 records saying neither which contact/,
       encoding: "utf8",
     },
     {
@@ -245,7 +263,7 @@ describe("signed bodies the receiver cannot parse", () => {
 
   it("with verifySignatures: false, refuses a malformed body with 400 and stores nothing", async () => {
     const { store, receiver, server } = await setup({ verifySignatures: false });
-    for (const body of [Buffer.from('{"id":"e-1","status":"FINI'), bytesOf({ id: "e-1", status: "DONE" })]) {
+    for (const body of [Buffer.from('{"id":"e-1","status":"FINI'), bytesOf({ status: "FINISHED" })]) {
       const answer = await post(server.url, body, { "content-type": "application/json" });
       expect(answer.status).toBe(400);
       expect(answer.json.error).toMatch(/^malformed delivery/);
@@ -466,5 +484,56 @@ describe("deliveries nobody here asked for", () => {
     });
     expect(receiver.counters()).toMatchObject({ accepted: bodies.length, duplicate: 0, quarantined: 0 });
     expect(accepted).toHaveLength(bodies.length);
+  });
+});
+
+describe("deliveries shaped the way the live API sends them are stored, not quarantined", () => {
+  it("nulls, empty contact_info, unknown fields, `datas`, and statuses that are not final (records or none)", async () => {
+    const { store, receiver, server } = await setup();
+    const live = {
+      input: { first_name: "Ada", last_name: "Lovelace", company_domain: "example.com", full_name: null },
+      custom: { row: "1" },
+      contact_info: {
+        most_probable_work_email: { email: "ada@example.com", status: null, source: "x" },
+        most_probable_personal_email: null,
+        most_probable_phone: { number: "+44 7700 900123", region: null },
+        work_emails: [{ email: "ada@example.com", status: "INVALID_DOMAIN" }, "not an entry"],
+        personal_emails: null,
+        phones: [],
+      },
+      profile: null,
+      enriched_at: "2024-1-0T00:00:00Z",
+    };
+    const nothingFound = { input: { email: "nobody@example.org" }, custom: null, contact_info: {} };
+    const bodies = [
+      { id: randomUUID(), status: "FINISHED", cost: { credits: null }, data: [live, nothingFound], extra: 1 },
+      { id: randomUUID(), status: "RATE_LIMIT", data: [live] },
+      { id: randomUUID(), status: "UNKNOWN", data: null },
+      { id: randomUUID(), status: "PAUSED_BY_PROVIDER", datas: [live] },
+      { id: randomUUID(), status: "IN_PROGRESS", data: [] },
+      { id: randomUUID(), name: null, status: "CANCELED", cost: null, datas: null },
+    ].map(bytesOf);
+    for (const body of bodies) {
+      const answer = await postSigned(server.url, body);
+      expect(answer.status).toBe(200);
+      expect(answer.json.status).toBe("accepted");
+    }
+    const stored = await expectStoredExactlyOnce(store, bodies.map(digestOf));
+    const events = stored.map((event) => {
+      const parsed = parseEvent(event);
+      if (parsed.type !== "webhook.received") throw new Error(`unexpected ${parsed.type}`);
+      return parsed.data;
+    });
+    // Only a final status is a batch event; the payload is kept exactly as it came.
+    expect(events.map((data) => data.event)).toEqual([
+      "batch",
+      "contact",
+      "contact",
+      "contact",
+      "contact",
+      "batch",
+    ]);
+    expect(events[0]?.payload).toEqual(JSON.parse(bodies[0]?.toString() ?? ""));
+    expect(receiver.counters()).toMatchObject({ accepted: bodies.length, quarantined: 0 });
   });
 });

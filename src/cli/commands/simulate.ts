@@ -3,12 +3,16 @@ import { startSimulator } from "../../simulator/index.js";
 import { flag, parseFlags, port, positiveNumber } from "../flags.js";
 import { type CliIo, print } from "../io.js";
 
-export const SIMULATE_USAGE = `fullenrich-rx simulate --port P [--time-scale F] [--api-key KEY] [--host HOST] [--seed N]
+export const SIMULATE_USAGE = `fullenrich-rx simulate --port P [--time-scale F] [--api-key KEY] [--host HOST] [--seed N] [--live-shapes]
 
 Runs a FullEnrich-compatible API on 127.0.0.1:P (under /api/v2), for tests and demos: bearer auth,
 validation errors, 60 calls per minute, contacts finishing 30-90 s after submission, signed webhooks
 retried every minute up to 5 times. --time-scale multiplies every duration (0.01: 100 times faster).
---api-key is the key it accepts and signs webhooks with (default: sim-key).`;
+--api-key is the key it accepts and signs webhooks with (default: sim-key).
+--live-shapes answers the way integrators report the live API does, instead of in the one shape the
+documentation shows: null fields, unknown keys, \`datas\` bodies, 200 CREATED/IN_PROGRESS "not yet"
+answers, RATE_LIMIT/UNKNOWN/undocumented statuses for a while, some batches canceled, HTML 5xx pages,
+402 at zero balance, enrich_fields required, 5 webhook attempts in all, 100 batches running at once.`;
 
 export async function simulateCommand(args: readonly string[], io: CliIo): Promise<number> {
   const values = parseFlags(args, {
@@ -17,6 +21,7 @@ export async function simulateCommand(args: readonly string[], io: CliIo): Promi
     "time-scale": { type: "string" },
     "api-key": { type: "string" },
     seed: { type: "string" },
+    "live-shapes": { type: "boolean" },
   });
   const running = await startSimulator({
     port: flag("port", port, values.port ?? "0"),
@@ -24,8 +29,10 @@ export async function simulateCommand(args: readonly string[], io: CliIo): Promi
     timeScale: flag("time-scale", positiveNumber, values["time-scale"] ?? "1"),
     apiKeys: [values["api-key"] ?? "sim-key"],
     seed: flag("seed", positiveNumber, values.seed ?? "1"),
+    profile: values["live-shapes"] === true ? "liveShapes" : "tidy",
   });
-  print(io.stdout, `FullEnrich simulator listening on ${running.baseUrl}`);
+  const shapes = values["live-shapes"] === true ? " (live shapes)" : "";
+  print(io.stdout, `FullEnrich simulator listening on ${running.baseUrl}${shapes}`);
   print(io.stdout, `Use it with: --base-url ${running.baseUrl} --api-key ${values["api-key"] ?? "sim-key"}`);
   if (!io.signal.aborted) await once(io.signal, "abort");
   await running.close();

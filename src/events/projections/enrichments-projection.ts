@@ -131,7 +131,11 @@ export function evolve(state: ProjectionState, event: EventBody): void {
       return;
     }
     case "webhook.received": {
-      const enrichment = ensure(state, event.data.enrichmentId, inferLookupKind(event.data.payload.data));
+      const enrichment = ensure(
+        state,
+        event.data.enrichmentId,
+        inferLookupKind(event.data.payload.data ?? event.data.payload.datas),
+      );
       enrichment.webhookSeen = true;
       enrichment.lastObservedAt = event.data.receivedAt;
       return;
