@@ -5,7 +5,10 @@ import { sha256Hex } from "../internal/crypto.js";
 import { type Logger, silentLogger } from "../internal/logger.js";
 import { defaultScheduler, type Scheduler } from "../internal/time.js";
 import { decodeUtf8, parseDeliveryText } from "./delivery-payload.js";
+import { answer, type HeaderBag, header, type ReceiveAnswer } from "./http-answer.js";
 import { SIGNATURE_HEADER, verifySignature } from "./signature.js";
+
+export { type HeaderBag, header, type ReceiveAnswer } from "./http-answer.js";
 
 /** Default largest body accepted: 10 MB. */
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -28,22 +31,12 @@ export interface WebhookReceiverOptions {
   scheduler?: Scheduler;
 }
 
-/** Header names are matched case-insensitively. */
-export type HeaderBag = Headers | Record<string, string | readonly string[] | undefined>;
-
 /** What every adapter hands to {@link WebhookReceiver.receive}. */
 export interface IncomingDelivery {
   rawBody: Uint8Array;
   headers: HeaderBag;
   /** Default "POST". */
   method?: string;
-}
-
-/** What to answer. */
-export interface ReceiveAnswer {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
 }
 
 /** A delivery stored (or recognised as already stored) and acknowledged. */
@@ -267,28 +260,4 @@ export function receivedEvent(
   const event: NewEvent = newEvent("webhook.received", { ...fields, payload }, dedupKey);
   event.dataJson = `${head.slice(0, -1)},"payload":${body}}`;
   return event;
-}
-
-function answer(
-  status: number,
-  body: Record<string, unknown>,
-  headers: Record<string, string> = {},
-): ReceiveAnswer {
-  return {
-    status,
-    headers: { "content-type": "application/json", ...headers },
-    body: JSON.stringify(body),
-  };
-}
-
-/** Reads one header from either a `Headers` object or a Node-style header record. */
-export function header(headers: HeaderBag, name: string): string | undefined {
-  if (typeof (headers as Headers).get === "function") return (headers as Headers).get(name) ?? undefined;
-  const record = headers as Record<string, string | readonly string[] | undefined>;
-  const lower = name.toLowerCase();
-  for (const [key, value] of Object.entries(record)) {
-    if (key.toLowerCase() !== lower || value === undefined) continue;
-    return typeof value === "string" ? value : value[0];
-  }
-  return undefined;
 }
