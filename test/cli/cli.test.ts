@@ -259,7 +259,7 @@ describe("bad input: exit 2, the row and field named, nothing sent", () => {
     expect(noOut.stderr).toMatch(/--out FILE is required/);
     const noKey = await runCli(["enrich", "--input", "in.csv", "--out", "o.jsonl"], { cwd: dir });
     expect(noKey.code).toBe(2);
-    expect(noKey.stderr).toMatch(/no API key: pass --api-key KEY or set FULLENRICH_API_KEY/);
+    expect(noKey.stderr).toMatch(/no API key: set FULLENRICH_API_KEY or pass --api-key-file PATH/);
   });
 });
 

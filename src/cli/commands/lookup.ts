@@ -7,6 +7,7 @@ import { prepareBatches } from "../../engine/batches.js";
 import type { JobSummary } from "../../engine/job.js";
 import { DEFAULT_CORRELATION_KEY } from "../../events/contact-key.js";
 import { sha256Hex } from "../../internal/crypto.js";
+import { API_KEY_FLAGS, API_KEY_USAGE, resolveApiKey } from "../api-key.js";
 import { flag, hostPort, parseFlags, positiveNumber } from "../flags.js";
 import { type InputRow, readInputFile } from "../input-file.js";
 import { type CliIo, print } from "../io.js";
@@ -19,7 +20,7 @@ import { webhookReachabilityWarning } from "../webhook-reachability.js";
 /** Where the CLI keeps its event log unless told otherwise. */
 export const DEFAULT_STORE = ".fullenrich-rx/events.db";
 
-const FLAGS_USAGE = `    [--api-key KEY]            default: env FULLENRICH_API_KEY
+const FLAGS_USAGE = `${API_KEY_USAGE}
     [--base-url URL]           default: env FULLENRICH_BASE_URL, else ${DEFAULT_BASE_URL}
     [--store PATH|URL]         the event log: a SQLite file (default ./${DEFAULT_STORE})
                                or postgres://… to share it between several instances
@@ -54,7 +55,7 @@ ${FLAGS_USAGE}`;
 const LOOKUP_FLAGS = {
   input: { type: "string" },
   out: { type: "string" },
-  "api-key": { type: "string" },
+  ...API_KEY_FLAGS,
   "base-url": { type: "string" },
   store: { type: "string" },
   redis: { type: "string" },
@@ -153,10 +154,10 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
           contactEvents: values["contact-events"] === true,
         }
       : undefined;
-  const apiKey = values["api-key"] ?? io.env.FULLENRICH_API_KEY;
+  const apiKey = await resolveApiKey(values, io);
   if (!apiKey) {
     throw new UsageError(
-      "no API key: pass --api-key KEY or set FULLENRICH_API_KEY (or try `fullenrich-rx demo`, which needs none)",
+      "no API key: set FULLENRICH_API_KEY or pass --api-key-file PATH (or try `fullenrich-rx demo`, which needs none)",
     );
   }
   const baseUrl = flag(

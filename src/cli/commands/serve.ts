@@ -12,19 +12,20 @@ import {
   type ReceiverCounters,
   WebhookReceiver,
 } from "../../webhooks/receiver.js";
+import { API_KEY_FLAGS, API_KEY_USAGE, resolveApiKey } from "../api-key.js";
 import { flag, hostPort, parseFlags } from "../flags.js";
 import { type CliIo, print } from "../io.js";
 import { storeLocation } from "../runtime.js";
 import { UsageError } from "../usage-error.js";
 
-export const SERVE_USAGE = `fullenrich-rx serve --listen HOST:PORT --store PATH|URL [--api-key KEY] [--print] [--verbose] [--max-body-bytes N]
+export const SERVE_USAGE = `fullenrich-rx serve --listen HOST:PORT --store PATH|URL [--api-key-file PATH] [--print] [--verbose] [--max-body-bytes N]
 
 Runs the webhook receiver alone: every delivery's X-Signature-SHA1 is checked with the API key,
 the delivery is written to the event log (a SQLite file, or postgres://…), and only then acknowledged. Retries of a
 stored delivery are acknowledged without being stored twice; signed bodies that cannot be parsed
 are kept as quarantined. Point webhook_url (and webhook_events.contact_finished) at this address.
---api-key defaults to the FULLENRICH_API_KEY environment variable; without a key nothing can be
-verified, so the command refuses to start.
+Without an API key nothing can be verified, so the command refuses to start.
+${API_KEY_USAGE}
 --print prints one line per verified delivery (time, event, enrichment id, duplicate/quarantined);
 --verbose prints each delivery's body instead: it holds personal data, so only ask for it when needed.
 --max-body-bytes refuses larger bodies with 413 (default ${DEFAULT_MAX_BODY_BYTES}).
@@ -43,7 +44,7 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
   const values = parseFlags(args, {
     listen: { type: "string" },
     store: { type: "string" },
-    "api-key": { type: "string" },
+    ...API_KEY_FLAGS,
     print: { type: "boolean" },
     verbose: { type: "boolean" },
     "max-body-bytes": { type: "string" },
@@ -54,11 +55,11 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
     throw new UsageError("--store PATH|URL is required (the event log: a SQLite file or postgres://…)");
   const { host, port } = flag("listen", hostPort, values.listen);
   const maxBodyBytes = flag("max-body-bytes", byteCount, values["max-body-bytes"] ?? DEFAULT_MAX_BODY_BYTES);
-  const apiKey = (values["api-key"] ?? io.env.FULLENRICH_API_KEY ?? "").trim();
-  if (apiKey === "") {
+  const apiKey = await resolveApiKey(values, io);
+  if (apiKey === undefined) {
     throw new UsageError(
       "no API key: webhook signatures cannot be checked without the key they are signed with. " +
-        "Pass --api-key KEY or set FULLENRICH_API_KEY.",
+        "Set FULLENRICH_API_KEY or pass --api-key-file PATH.",
     );
   }
   const storePath = storeLocation(io.cwd, values.store);
