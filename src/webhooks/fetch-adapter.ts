@@ -1,8 +1,7 @@
-import type { ReceiveAnswer, WebhookReceiver } from "./receiver.js";
+import type { ReceiveAnswer } from "./http-answer.js";
+import type { WebhookReceiver } from "./receiver.js";
 
 async function readLimited(request: Request, maxBytes: number): Promise<Uint8Array | "too-large"> {
-  const declared = Number(request.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > maxBytes) return "too-large";
   if (request.body === null) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -27,13 +26,16 @@ async function readLimited(request: Request, maxBytes: number): Promise<Uint8Arr
   return body;
 }
 
-function toResponse(answer: ReceiveAnswer): Response {
-  return new Response(answer.body, { status: answer.status, headers: answer.headers });
+/** The Response of an answer; `close`: the body is left unread, so ask the server to close the connection. */
+function toResponse(answer: ReceiveAnswer, close = false): Response {
+  const headers = close ? { ...answer.headers, connection: "close" } : answer.headers;
+  return new Response(answer.body, { status: answer.status, headers });
 }
 
 /**
  * A fetch-style handler, `(request: Request) => Promise<Response>`, for Hono, Next.js route
- * handlers, Bun and Deno.
+ * handlers, Bun and Deno. Routing is the framework's. What cannot be a delivery is refused from the
+ * headers alone, without reading the body.
  *
  * @example
  * ```ts
@@ -43,15 +45,26 @@ function toResponse(answer: ReceiveAnswer): Response {
  */
 export function createFetchHandler(receiver: WebhookReceiver): (request: Request) => Promise<Response> {
   return async (request) => {
-    if (request.method.toUpperCase() !== "POST") return toResponse(receiver.reject("method"));
+    const decision = receiver.decide({ method: request.method, headers: request.headers });
+    if (decision.action === "answer") return toResponse(decision.answer, decision.close);
+    if (decision.action === "health") return toResponse(await receiver.health());
     const body = await readLimited(request, receiver.maxBodyBytes);
-    if (body === "too-large") {
-      // The rest of the body is not read: ask the server to close the connection rather than drain it.
-      const refused = receiver.reject("too-large");
-      return toResponse({ ...refused, headers: { ...refused.headers, connection: "close" } });
-    }
+    if (body === "too-large") return toResponse(receiver.reject("too-large"), true);
     return toResponse(
       await receiver.receive({ rawBody: body, headers: request.headers, method: request.method }),
     );
   };
+}
+
+/**
+ * A fetch-style handler for the health probe: 200 with the store's state when deliveries can be
+ * stored, 503 otherwise ({@link WebhookReceiver.health}).
+ *
+ * @example
+ * ```ts
+ * app.get("/healthz", createFetchHealthHandler(receiver)); // Hono
+ * ```
+ */
+export function createFetchHealthHandler(receiver: WebhookReceiver): () => Promise<Response> {
+  return async () => toResponse(await receiver.health());
 }

@@ -6,9 +6,19 @@ import { type Logger, silentLogger } from "../internal/logger.js";
 import { defaultScheduler, type Scheduler } from "../internal/time.js";
 import { decodeUtf8, parseDeliveryText } from "./delivery-payload.js";
 import { answer, type HeaderBag, header, type ReceiveAnswer } from "./http-answer.js";
+import {
+  announcesBody,
+  type DeliveryRoutes,
+  decideRequest,
+  type RejectionReason,
+  type RequestHead,
+} from "./http-decision.js";
+import { RefusalLog } from "./refusal-log.js";
 import { SIGNATURE_HEADER, verifySignature } from "./signature.js";
+import { type HealthOptions, StoreHealth } from "./store-health.js";
 
 export { type HeaderBag, header, type ReceiveAnswer } from "./http-answer.js";
+export type { RejectionReason } from "./http-decision.js";
 
 /** Default largest body accepted: 10 MB. */
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -26,8 +36,16 @@ export interface WebhookReceiverOptions {
   verifySignatures?: boolean;
   /** Largest body accepted, in bytes; larger ones get 413. Default {@link DEFAULT_MAX_BODY_BYTES}. */
   maxBodyBytes?: number;
+  /**
+   * Where refusals (as a counted summary, at most one line per `refusalLogIntervalMs`), store
+   * errors and quarantined deliveries are reported.
+   */
   logger?: Logger;
-  /** The clock (`receivedAt`). */
+  /** Shortest time between two summary lines of refused requests. Default 60 s. */
+  refusalLogIntervalMs?: number;
+  /** How the health probe judges the store ({@link WebhookReceiver.health}). */
+  health?: HealthOptions;
+  /** The clock (`receivedAt`, the refusal summary, the health probe). */
   scheduler?: Scheduler;
 }
 
@@ -57,8 +75,11 @@ export interface FailedDelivery {
   at: number;
 }
 
-/** Why a delivery was refused: wrong method, too large, signature missing or wrong, malformed (verification off). */
-export type RejectionReason = "method" | "too-large" | "missing-signature" | "bad-signature" | "malformed";
+/**
+ * Why a server adapter closed a connection without a delivery: a request that did not arrive within
+ * its timeouts, bytes that are not HTTP, a connection over the cap.
+ */
+export type ConnectionRefusal = "timeout" | "malformed-http" | "over-capacity";
 
 /** Deliveries seen since the receiver started, by outcome. */
 export interface ReceiverCounters {
@@ -66,8 +87,34 @@ export interface ReceiverCounters {
   duplicate: number;
   quarantined: number;
   storeErrors: number;
+  /** Requests refused, by reason. */
   rejected: Record<RejectionReason, number>;
+  /** Connections closed by the server adapter ({@link createWebhookServer}), by reason. */
+  closed: Record<ConnectionRefusal, number>;
 }
+
+/**
+ * What an adapter does with a request once its headers arrived ({@link WebhookReceiver.decide}):
+ * read its body, answer the health probe, or answer now without reading the body, closing the
+ * connection when a body was announced (it stays unread).
+ */
+export type HttpDecision =
+  | { action: "read" }
+  | { action: "health" }
+  | { action: "answer"; answer: ReceiveAnswer; close: boolean };
+
+/** How each refusal reads in the log summary. */
+const REFUSAL_LABELS: Record<RejectionReason | ConnectionRefusal, string> = {
+  method: "wrong method",
+  "not-found": "wrong path",
+  "too-large": "too large",
+  "missing-signature": "missing signature",
+  "bad-signature": "bad signature",
+  malformed: "malformed body",
+  timeout: "timed out",
+  "malformed-http": "not HTTP",
+  "over-capacity": "over the connection cap",
+};
 
 /**
  * The webhook receiver: verifies, stores, and only then acknowledges. Every adapter (node:http,
@@ -85,6 +132,9 @@ export class WebhookReceiver {
   readonly maxBodyBytes: number;
   private readonly logger: Logger;
   private readonly scheduler: Scheduler;
+  private readonly refusals: RefusalLog;
+  private readonly storeHealth: StoreHealth;
+  private closed = false;
   private readonly accepted = new Subject<AcceptedDelivery>();
   private readonly failed = new Subject<FailedDelivery>();
   private readonly count: ReceiverCounters = {
@@ -92,7 +142,15 @@ export class WebhookReceiver {
     duplicate: 0,
     quarantined: 0,
     storeErrors: 0,
-    rejected: { method: 0, "too-large": 0, "missing-signature": 0, "bad-signature": 0, malformed: 0 },
+    rejected: {
+      method: 0,
+      "not-found": 0,
+      "too-large": 0,
+      "missing-signature": 0,
+      "bad-signature": 0,
+      malformed: 0,
+    },
+    closed: { timeout: 0, "malformed-http": 0, "over-capacity": 0 },
   };
 
   /** Deliveries acknowledged with 2xx. */
@@ -112,19 +170,53 @@ export class WebhookReceiver {
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.logger = options.logger ?? silentLogger;
     this.scheduler = options.scheduler ?? defaultScheduler;
+    const now = (): number => this.scheduler.now();
+    this.refusals = new RefusalLog(this.logger, now, options.refusalLogIntervalMs);
+    this.storeHealth = new StoreHealth(this.store, now, options.health);
   }
 
   /** A copy of the counters: accepted, duplicates, quarantined, store errors, refusals by reason. */
   counters(): ReceiverCounters {
-    return { ...this.count, rejected: { ...this.count.rejected } };
+    return { ...this.count, rejected: { ...this.count.rejected }, closed: { ...this.count.closed } };
   }
 
-  /** A rejection that adapters decide before reading a body (method, size), counted here. */
-  reject(reason: "method" | "too-large"): ReceiveAnswer {
-    this.count.rejected[reason]++;
-    return reason === "method"
-      ? answer(405, { error: "method not allowed: deliveries are POSTed" }, { allow: "POST" })
-      : answer(413, { error: `body larger than ${this.maxBodyBytes} bytes` });
+  /**
+   * Decides what to do with a request from its head alone (see {@link decideRequest}): read the
+   * body, answer the health probe, or refuse now (counted, and summarised in the log). `routes`
+   * is for adapters that route themselves; without it, the framework routed the request.
+   */
+  decide(head: RequestHead, routes?: DeliveryRoutes): HttpDecision {
+    const verdict = decideRequest(head, {
+      verifySignatures: this.verify,
+      maxBodyBytes: this.maxBodyBytes,
+      routes,
+    });
+    if (verdict.action !== "refuse") return verdict;
+    return {
+      action: "answer",
+      answer: this.refuse(verdict.reason, verdict.status, verdict.message, verdict.headers),
+      close: announcesBody(head.headers),
+    };
+  }
+
+  /** The answer to a body found over the limit while it streamed (413), counted here. */
+  reject(reason: "too-large"): ReceiveAnswer {
+    return this.refuse(reason, 413, `body larger than ${this.maxBodyBytes} bytes`);
+  }
+
+  /** Counts (and summarises in the log) a connection a server adapter closed without a delivery. */
+  noteClosedConnection(reason: ConnectionRefusal): void {
+    this.count.closed[reason]++;
+    this.refusals.note(REFUSAL_LABELS[reason]);
+  }
+
+  /**
+   * The health probe's answer: 200 with the store's state when deliveries can be stored, 503 when
+   * the last append failed (until one succeeds, for at most a minute), the store cannot be read
+   * within 2 s, or the receiver is closed. Nothing is written to the store to find out.
+   */
+  health(): Promise<ReceiveAnswer> {
+    return this.storeHealth.check(this.closed);
   }
 
   /**
@@ -132,21 +224,20 @@ export class WebhookReceiver {
    * the delivery (or recognises a retry), and says what to answer. Never throws.
    */
   async receive(delivery: IncomingDelivery): Promise<ReceiveAnswer> {
-    if ((delivery.method ?? "POST").toUpperCase() !== "POST") return this.reject("method");
+    const early = this.decide({ method: delivery.method ?? "POST", headers: delivery.headers });
+    if (early.action === "answer") return early.answer;
     const { rawBody } = delivery;
     if (rawBody.byteLength > this.maxBodyBytes) return this.reject("too-large");
-    if (this.verify) {
-      const signature = header(delivery.headers, SIGNATURE_HEADER);
-      if (signature === undefined)
-        return this.refuse("missing-signature", `missing ${SIGNATURE_HEADER} header`);
-      if (!verifySignature(rawBody, signature, this.keys))
-        return this.refuse("bad-signature", "invalid signature");
+    if (this.verify && !verifySignature(rawBody, header(delivery.headers, SIGNATURE_HEADER), this.keys)) {
+      return this.refuse("bad-signature", 401, "invalid signature");
     }
     const digest = sha256Hex(rawBody);
     const receivedAt = this.scheduler.now();
     const text = decodeUtf8(rawBody);
     const parsed = parseDeliveryText(text);
-    if (!parsed.ok && !this.verify) return this.refuse("malformed", `malformed delivery: ${parsed.reason}`);
+    if (!parsed.ok && !this.verify) {
+      return this.refuse("malformed", 400, `malformed delivery: ${parsed.reason}`);
+    }
 
     const event: NewEvent = parsed.ok
       ? receivedEvent(
@@ -181,7 +272,9 @@ export class WebhookReceiver {
       // together (group commit), so concurrent deliveries share one fsync.
       const result = await this.store.append(streams.deliveries, [event]);
       duplicate = result.duplicates.length > 0;
+      this.storeHealth.record(true);
     } catch (error) {
+      this.storeHealth.record(false);
       this.count.storeErrors++;
       this.logger.error("could not store a webhook delivery; answering 503 so that the provider retries", {
         enrichmentId,
@@ -221,16 +314,24 @@ export class WebhookReceiver {
     return answer(200, { status });
   }
 
-  /** Completes the observables. */
+  /** Completes the observables, writes the refusals not yet summarised; the health probe turns 503. */
   close(): void {
+    this.closed = true;
+    this.refusals.flush();
     this.accepted.complete();
     this.failed.complete();
   }
 
-  private refuse(reason: RejectionReason, message: string): ReceiveAnswer {
+  private refuse(
+    reason: RejectionReason,
+    status: number,
+    message: string,
+    headers: Record<string, string> = {},
+  ): ReceiveAnswer {
     this.count.rejected[reason]++;
-    this.logger.warn(`refused a webhook delivery: ${message}`);
-    return answer(reason === "malformed" ? 400 : 401, { error: message });
+    this.refusals.note(REFUSAL_LABELS[reason]);
+    this.logger.debug(`refused a webhook request: ${message}`);
+    return answer(status, { error: message }, headers);
   }
 }
 

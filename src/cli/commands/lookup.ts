@@ -29,7 +29,8 @@ const FLAGS_USAGE = `${API_KEY_USAGE}
     [--fields LIST]            enrich_fields, comma-separated; default contact.work_emails
     [--batch-size N]           1..100; default 100
     [--webhook-url URL --listen HOST:PORT]   webhook mode (the built-in receiver listens on
-                               HOST:PORT; URL is what the provider calls); without: polling only
+                               HOST:PORT, takes deliveries on URL's path only and answers
+                               GET /healthz; URL is what the provider calls); without: polling only
     [--contact-events]         also ask for per-contact events (webhook mode)
     [--rate-limit N]           API calls per minute; default 60
     [--time-scale F]           multiplies every built-in duration, the rate-limit window too
