@@ -1,7 +1,12 @@
+import type { BodyLease } from "./body-budget.js";
 import type { ReceiveAnswer } from "./http-answer.js";
 import type { WebhookReceiver } from "./receiver.js";
 
-async function readLimited(request: Request, maxBytes: number): Promise<Uint8Array | "too-large"> {
+async function readLimited(
+  request: Request,
+  maxBytes: number,
+  lease: BodyLease,
+): Promise<Uint8Array | "too-large" | "busy"> {
   if (request.body === null) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -10,9 +15,10 @@ async function readLimited(request: Request, maxBytes: number): Promise<Uint8Arr
     const { done, value } = await reader.read();
     if (done) break;
     size += value.byteLength;
-    if (size > maxBytes) {
+    const refused = size > maxBytes ? "too-large" : lease.grow(value.byteLength) ? null : "busy";
+    if (refused) {
       await reader.cancel().catch(() => undefined);
-      return "too-large";
+      return refused;
     }
     chunks.push(value);
   }
@@ -48,11 +54,16 @@ export function createFetchHandler(receiver: WebhookReceiver): (request: Request
     const decision = receiver.decide({ method: request.method, headers: request.headers });
     if (decision.action === "answer") return toResponse(decision.answer, decision.close);
     if (decision.action === "health") return toResponse(await receiver.health());
-    const body = await readLimited(request, receiver.maxBodyBytes);
-    if (body === "too-large") return toResponse(receiver.reject("too-large"), true);
-    return toResponse(
-      await receiver.receive({ rawBody: body, headers: request.headers, method: request.method }),
-    );
+    const lease = receiver.bodyBudget.lease();
+    try {
+      const body = await readLimited(request, receiver.maxBodyBytes, lease);
+      if (body === "too-large" || body === "busy") return toResponse(receiver.reject(body), true);
+      return toResponse(
+        await receiver.receive({ rawBody: body, headers: request.headers, method: request.method }),
+      );
+    } finally {
+      lease.release();
+    }
   };
 }
 

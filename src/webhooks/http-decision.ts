@@ -3,12 +3,14 @@ import { SIGNATURE_HEADER } from "./signature.js";
 
 /**
  * Why a request was refused: before its body was read (method, path, signature header, declared
- * length), while it streamed (too large), or after (signature, malformed).
+ * length), while it streamed (too large; `busy`: the bodies held at once reached their budget), or
+ * after (signature, malformed).
  */
 export type RejectionReason =
   | "method"
   | "not-found"
   | "too-large"
+  | "busy"
   | "missing-signature"
   | "bad-signature"
   | "malformed";

@@ -1,3 +1,4 @@
+export { BodyBudget, type BodyLease, DEFAULT_MAX_BUFFERED_BYTES } from "./body-budget.js";
 export { type DeliveryParse, decodeUtf8, type ParsedDelivery, parseDelivery } from "./delivery-payload.js";
 export {
   createExpressHealthHandler,

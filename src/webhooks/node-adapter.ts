@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { BodyLease } from "./body-budget.js";
 import type { ReceiveAnswer } from "./http-answer.js";
 import type { DeliveryRoutes } from "./http-decision.js";
 import type { WebhookReceiver } from "./receiver.js";
@@ -39,27 +40,32 @@ export function nodeRoutes(options: NodeListenerOptions = {}): DeliveryRoutes {
   return { paths, healthPath };
 }
 
-/** What the body reader got: the bytes, a body over the limit (the rest unread), or a closed connection. */
-export type NodeBody = Buffer | "too-large" | "aborted";
+/**
+ * What the body reader got: the bytes, a body over the limit or over the budget of bodies held at
+ * once (the rest unread), or a closed connection.
+ */
+export type NodeBody = Buffer | "too-large" | "busy" | "aborted";
 
 /**
- * Reads a request body up to `maxBytes`. Resolves with the bytes, `"too-large"` as soon as the
- * received length goes over the limit (the rest is not read), or `"aborted"` when the connection
- * closed first (the client left, or the server's request timeout closed it).
+ * Reads a request body up to `maxBytes`, taking each chunk from `lease` before keeping it.
+ * Resolves with the bytes, `"too-large"` as soon as the received length goes over the limit,
+ * `"busy"` when the lease cannot grow (the rest is not read in either case), or `"aborted"` when
+ * the connection closed first (the client left, or the server's request timeout closed it).
  */
-export function readNodeBody(req: IncomingMessage, maxBytes: number): Promise<NodeBody> {
+export function readNodeBody(req: IncomingMessage, maxBytes: number, lease?: BodyLease): Promise<NodeBody> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const stop = (outcome: "too-large" | "busy"): void => {
+      cleanup();
+      req.pause();
+      resolve(outcome);
+    };
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size > maxBytes) {
-        cleanup();
-        req.pause();
-        resolve("too-large");
-        return;
-      }
-      chunks.push(chunk);
+      if (size > maxBytes) stop("too-large");
+      else if (lease && !lease.grow(chunk.length)) stop("busy");
+      else chunks.push(chunk);
     };
     const onEnd = (): void => {
       cleanup();
@@ -127,16 +133,21 @@ export async function handleNodeRequest(
     return;
   }
   if (context.expectsContinue) res.writeContinue();
-  const body = context.preRead ?? (await readNodeBody(req, receiver.maxBodyBytes));
-  if (body === "aborted") return;
-  if (body === "too-large") {
-    writeNodeAnswer(res, receiver.reject("too-large"), true);
-    return;
+  const lease = receiver.bodyBudget.lease();
+  try {
+    const body = context.preRead ?? (await readNodeBody(req, receiver.maxBodyBytes, lease));
+    if (body === "aborted") return;
+    if (body === "too-large" || body === "busy") {
+      writeNodeAnswer(res, receiver.reject(body), true);
+      return;
+    }
+    writeNodeAnswer(
+      res,
+      await receiver.receive({ rawBody: body, headers: req.headers, method: req.method ?? "POST" }),
+    );
+  } finally {
+    lease.release();
   }
-  writeNodeAnswer(
-    res,
-    await receiver.receive({ rawBody: body, headers: req.headers, method: req.method ?? "POST" }),
-  );
 }
 
 /** A node:http request listener. */

@@ -4,6 +4,7 @@ import type { EventStore, NewEvent } from "../events/store.js";
 import { sha256Hex } from "../internal/crypto.js";
 import { type Logger, silentLogger } from "../internal/logger.js";
 import { defaultScheduler, type Scheduler } from "../internal/time.js";
+import { BodyBudget, DEFAULT_MAX_BUFFERED_BYTES } from "./body-budget.js";
 import { decodeUtf8, parseDeliveryText } from "./delivery-payload.js";
 import { answer, type HeaderBag, header, type ReceiveAnswer } from "./http-answer.js";
 import {
@@ -36,6 +37,13 @@ export interface WebhookReceiverOptions {
   verifySignatures?: boolean;
   /** Largest body accepted, in bytes; larger ones get 413. Default {@link DEFAULT_MAX_BODY_BYTES}. */
   maxBodyBytes?: number;
+  /**
+   * Bytes of bodies the adapters may hold in memory at once, across every request being read or
+   * stored; a request whose next bytes would go over it gets 503 (the provider retries a minute
+   * later) and its connection is closed. Default {@link DEFAULT_MAX_BUFFERED_BYTES}; at least
+   * `maxBodyBytes`.
+   */
+  maxBufferedBytes?: number;
   /**
    * Where refusals (as a counted summary, at most one line per `refusalLogIntervalMs`), store
    * errors and quarantined deliveries are reported.
@@ -108,6 +116,7 @@ const REFUSAL_LABELS: Record<RejectionReason | ConnectionRefusal, string> = {
   method: "wrong method",
   "not-found": "wrong path",
   "too-large": "too large",
+  busy: "too many bodies in memory at once",
   "missing-signature": "missing signature",
   "bad-signature": "bad signature",
   malformed: "malformed body",
@@ -130,6 +139,8 @@ export class WebhookReceiver {
   private readonly keys: readonly string[];
   private readonly verify: boolean;
   readonly maxBodyBytes: number;
+  /** The bodies held in memory at once, shared by the adapters reading them. */
+  readonly bodyBudget: BodyBudget;
   private readonly logger: Logger;
   private readonly scheduler: Scheduler;
   private readonly refusals: RefusalLog;
@@ -146,6 +157,7 @@ export class WebhookReceiver {
       method: 0,
       "not-found": 0,
       "too-large": 0,
+      busy: 0,
       "missing-signature": 0,
       "bad-signature": 0,
       malformed: 0,
@@ -168,6 +180,14 @@ export class WebhookReceiver {
       );
     }
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.bodyBudget = new BodyBudget(
+      options.maxBufferedBytes ?? Math.max(DEFAULT_MAX_BUFFERED_BYTES, this.maxBodyBytes),
+    );
+    if (this.bodyBudget.maxBytes < this.maxBodyBytes) {
+      throw new RangeError(
+        `maxBufferedBytes (${this.bodyBudget.maxBytes}) must be at least maxBodyBytes (${this.maxBodyBytes}): a body of the largest size could never be read`,
+      );
+    }
     this.logger = options.logger ?? silentLogger;
     this.scheduler = options.scheduler ?? defaultScheduler;
     const now = (): number => this.scheduler.now();
@@ -199,9 +219,16 @@ export class WebhookReceiver {
     };
   }
 
-  /** The answer to a body found over the limit while it streamed (413), counted here. */
-  reject(reason: "too-large"): ReceiveAnswer {
-    return this.refuse(reason, 413, `body larger than ${this.maxBodyBytes} bytes`);
+  /**
+   * The answer to a body refused while it streamed, counted here: over `maxBodyBytes` (413), or over
+   * the budget of bodies held at once (`busy`: 503, retried by the provider a minute later).
+   */
+  reject(reason: "too-large" | "busy"): ReceiveAnswer {
+    return reason === "too-large"
+      ? this.refuse(reason, 413, `body larger than ${this.maxBodyBytes} bytes`)
+      : this.refuse(reason, 503, "too many deliveries being received at once; retry later", {
+          "retry-after": "60",
+        });
   }
 
   /** Counts (and summarises in the log) a connection a server adapter closed without a delivery. */

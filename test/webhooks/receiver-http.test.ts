@@ -37,6 +37,7 @@ const noRejections: ReceiverCounters["rejected"] = {
   method: 0,
   "not-found": 0,
   "too-large": 0,
+  busy: 0,
   "missing-signature": 0,
   "bad-signature": 0,
   malformed: 0,

@@ -246,5 +246,6 @@ describe("fullenrich-rx serve", () => {
     await usage(["--idle-timeout=-1"], /--idle-timeout: must be a positive number/);
     await usage(["--max-connections", "1.5"], /--max-connections: must be a whole number/);
     await usage(["--api-key", KEY, "--api-key-file", "k"], /not both/);
+    await usage(["--max-body-bytes", "2048", "--max-buffered-bytes", "1024"], /below --max-body-bytes 2048/);
   });
 });

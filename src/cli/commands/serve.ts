@@ -5,6 +5,7 @@ import { z } from "zod";
 import type { EventStore } from "../../events/store.js";
 import { openStore } from "../../events/stores/index.js";
 import { streamLogger } from "../../internal/logger.js";
+import { DEFAULT_MAX_BUFFERED_BYTES } from "../../webhooks/body-budget.js";
 import { DEFAULT_HEALTH_PATH, DEFAULT_WEBHOOK_PATH } from "../../webhooks/node-adapter.js";
 import { createWebhookServer, DEFAULT_SERVER_LIMITS, type ServerLimits } from "../../webhooks/node-server.js";
 import {
@@ -43,6 +44,8 @@ ${API_KEY_USAGE}
     [--verbose]                each delivery's body instead: it holds personal data, so only ask
                                for it when needed
     [--max-body-bytes N]       larger bodies get 413 (default ${DEFAULT_MAX_BODY_BYTES})
+    [--max-buffered-bytes N]   bytes of bodies held in memory at once, all requests together
+                               (default ${DEFAULT_MAX_BUFFERED_BYTES}); a request that would go over gets 503
     [--headers-timeout S]      seconds to receive a request's headers (default ${seconds(DEFAULT_SERVER_LIMITS.headersTimeoutMs)}); a connection
                                that sends nothing is closed then too
     [--body-timeout S]         seconds more for the body: the whole request must arrive within
@@ -107,6 +110,7 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
     print: { type: "boolean" },
     verbose: { type: "boolean" },
     "max-body-bytes": { type: "string" },
+    "max-buffered-bytes": { type: "string" },
     "headers-timeout": { type: "string" },
     "body-timeout": { type: "string" },
     "idle-timeout": { type: "string" },
@@ -118,6 +122,15 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
     throw new UsageError("--store PATH|URL is required (the event log: a SQLite file or postgres://…)");
   const { host, port } = flag("listen", hostPort, values.listen);
   const maxBodyBytes = flag("max-body-bytes", byteCount, values["max-body-bytes"] ?? DEFAULT_MAX_BODY_BYTES);
+  const maxBufferedBytes =
+    values["max-buffered-bytes"] === undefined
+      ? undefined
+      : flag("max-buffered-bytes", byteCount, values["max-buffered-bytes"]);
+  if (maxBufferedBytes !== undefined && maxBufferedBytes < maxBodyBytes) {
+    throw new UsageError(
+      `--max-buffered-bytes ${maxBufferedBytes} is below --max-body-bytes ${maxBodyBytes}: the largest body could never be read`,
+    );
+  }
   const path = flag("path", webhookPath, values.path ?? DEFAULT_WEBHOOK_PATH);
   const limits = limitFlags(values);
   const apiKey = await resolveApiKey(values, io);
@@ -134,6 +147,7 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
     store,
     apiKeys: [apiKey],
     maxBodyBytes,
+    ...(maxBufferedBytes === undefined ? {} : { maxBufferedBytes }),
     logger: streamLogger("warn", (line) => io.stderr.write(line)),
   });
   const server = createWebhookServer(receiver, { path, ...limits });
@@ -233,7 +247,8 @@ function describeCounters(counters: ReceiverCounters): string {
     `${counters.accepted} accepted, ${counters.duplicate} duplicates, ${counters.quarantined} quarantined, ` +
     `${counters.storeErrors} store errors (answered 503), ${refused} refused ` +
     `(${rejected["bad-signature"]} bad signature, ${rejected["missing-signature"]} missing signature, ` +
-    `${rejected["too-large"]} too large, ${rejected.method} wrong method, ${rejected["not-found"]} wrong path, ` +
+    `${rejected["too-large"]} too large, ${rejected.busy} over the memory budget, ` +
+    `${rejected.method} wrong method, ${rejected["not-found"]} wrong path, ` +
     `${rejected.malformed} malformed), ${dropped} connections closed ` +
     `(${closed.timeout} timed out, ${closed["malformed-http"]} not HTTP, ${closed["over-capacity"]} over the cap)`
   );
