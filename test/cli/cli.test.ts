@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -81,6 +81,8 @@ describe("fullenrich-rx enrich (built CLI, child process)", () => {
     expect(run.code).toBe(0);
     const results = expectEveryRowOnce("out.jsonl", 25);
     expect(results.every((r) => r.source === "poll" && r.status === "FINISHED")).toBe(true);
+    // Results are personal data: --out is owner-only.
+    expect(statSync(join(dir, "out.jsonl")).mode & 0o777).toBe(0o600);
     expect(postsBefore() - posts).toBe(3);
     const summary = JSON.parse(run.stdout) as {
       resolved: number;
@@ -110,6 +112,23 @@ describe("fullenrich-rx enrich (built CLI, child process)", () => {
         .map((r) => r.contact_key)
         .sort(),
     ).toEqual(results.map((r) => r.contact_key).sort());
+    expect(statSync(join(dir, "again.jsonl")).mode & 0o777).toBe(0o600);
+
+    // An export into a new directory: the directory is owner-only too. Into an existing file that
+    // others can read: a warning that says how to fix it, and the file keeps its mode.
+    const nested = await runCli(["export", "--out", "exports/all.jsonl"], { cwd: dir });
+    expect(nested.code).toBe(0);
+    expect(nested.stderr).toBe("");
+    expect(statSync(join(dir, "exports")).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, "exports/all.jsonl")).mode & 0o777).toBe(0o600);
+    await writeFile(join(dir, "shared.jsonl"), "", { mode: 0o644 });
+    await chmod(join(dir, "shared.jsonl"), 0o644);
+    const shared = await runCli(["export", "--out", "shared.jsonl"], { cwd: dir });
+    expect(shared.code).toBe(0);
+    expect(shared.stderr).toBe(
+      `warning: ${join(dir, "shared.jsonl")} (contact results, personal data) can be read by other local users (mode 0644); make it private with: chmod 600 ${join(dir, "shared.jsonl")}\n`,
+    );
+    expect(statSync(join(dir, "shared.jsonl")).mode & 0o777).toBe(0o644);
   });
 
   it("webhook mode with per-contact events, through the built-in receiver", async () => {

@@ -46,6 +46,8 @@ contact to --out, exactly once. Run the same command again after a crash (even k
 already submitted is sent again, and --out ends up with every contact once. A batch refused
 outright (a wrong key, no credits, no network) is sent by that same command once the cause is fixed.
 At most 100 batches run at the provider at once (its limit); the others wait their turn.
+--out holds personal data: a new file is created owner-only (0600), and a directory it needs
+owner-only (0700); an existing file others can read keeps its mode, with a warning saying how to fix it.
 ${FLAGS_USAGE}`;
 
 export const REVERSE_USAGE = `fullenrich-rx reverse --input FILE --out FILE [flags]
@@ -199,7 +201,9 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
     timeScale,
     ...(webhook ? { webhook } : {}),
   });
-  const writer = await ResultWriter.open(outPath, format, kind, customKeys).catch(async (error: unknown) => {
+  const writer = await ResultWriter.open(outPath, format, kind, customKeys, (line) =>
+    print(io.stderr, line),
+  ).catch(async (error: unknown) => {
     await runtime.close();
     throw error;
   });
