@@ -21,7 +21,8 @@ const client = new FullEnrichClient({
 const store = await SqliteEventStore.open(process.env.STORE_PATH ?? ".fullenrich-rx/examples.db");
 const receiver = new WebhookReceiver({ store, apiKeys: [apiKey] });
 
-const server = createServer(createNodeListener(receiver));
+// Deliveries are taken on PUBLIC_URL's path only (404 elsewhere); GET /healthz answers probes.
+const server = createServer(createNodeListener(receiver, { path: new URL(process.env.PUBLIC_URL).pathname }));
 await new Promise((resolve) => server.listen(Number(process.env.PORT ?? 3000), resolve));
 
 const engine = await EnrichmentEngine.start({

@@ -48,7 +48,7 @@ export async function runRealtime({ mode, batchSize, enrichments, outageMin, see
   const scale = REALTIME_SCALE;
   const store = new MemoryEventStore();
   const receiver = new WebhookReceiver({ store, apiKeys: [KEY] });
-  const server = createServer(createNodeListener(receiver));
+  const server = createServer(createNodeListener(receiver, { path: "/fullenrich" }));
   const port = await listen(server, 0);
   if (outageMin > 0) await closeServer(server);
   const sim = await startSimulator({ apiKeys: [KEY], timeScale: scale, seed });

@@ -202,7 +202,7 @@ async function runServer(kind) {
     receiver.failures$.subscribe(({ reason }) => {
       failures[reason] = (failures[reason] ?? 0) + 1;
     });
-    server = createServer(createNodeListener(receiver));
+    server = createServer(createNodeListener(receiver, { path: PATH }));
     report = async () => {
       // Requests cut off when the load stopped may still be appending: let them settle first.
       let last = -1;

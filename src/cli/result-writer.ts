@@ -1,8 +1,8 @@
 import { createWriteStream, type WriteStream } from "node:fs";
-import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { stringify } from "csv-stringify/sync";
 import type { ContactResult } from "../engine/contact-result.js";
+import { makePrivateDirectory, PRIVATE_FILE_MODE, warnIfSharedFile } from "./private-file.js";
 
 export type OutputFormat = "jsonl" | "csv";
 
@@ -74,19 +74,26 @@ export class ResultWriter {
     private readonly customKeys: readonly string[],
   ) {}
 
-  /** Creates (or truncates) the file; the CSV header uses the custom keys of the input. */
+  /**
+   * Creates (or truncates) the file; the CSV header uses the custom keys of the input. Results are
+   * personal data: a new file is created owner-only (0600), in directories created owner-only
+   * (0700); an existing file keeps its mode, and `warn` is told once when others can read it.
+   */
   static async open(
     path: string,
     format: OutputFormat,
     kind: "enrich" | "reverse",
     customKeys: readonly string[],
+    warn: (line: string) => void = () => undefined,
   ): Promise<ResultWriter> {
-    await mkdir(dirname(path), { recursive: true });
-    const stream = createWriteStream(path, { flags: "w" });
-    await new Promise<void>((resolve, reject) => {
-      stream.once("open", () => resolve());
+    await makePrivateDirectory(dirname(path));
+    const stream = createWriteStream(path, { flags: "w", mode: PRIVATE_FILE_MODE });
+    const fd = await new Promise<number>((resolve, reject) => {
+      stream.once("open", resolve);
       stream.once("error", reject);
     });
+    // The check is advice: a failing stat does not stop the run.
+    await warnIfSharedFile(fd, path, "contact results, personal data", warn).catch(() => undefined);
     const writer = new ResultWriter(stream, format, kind, customKeys);
     if (format === "csv") stream.write(stringify([csvHeader(kind, customKeys)]));
     return writer;

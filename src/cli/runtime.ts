@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import { resolve } from "node:path";
 import { FullEnrichClient } from "../api/client.js";
 import { FullEnrichError } from "../api/errors.js";
@@ -12,7 +12,8 @@ import type { EventStore } from "../events/store.js";
 import { openStore } from "../events/stores/index.js";
 import { sha256Hex } from "../internal/crypto.js";
 import type { Logger } from "../internal/logger.js";
-import { createNodeListener } from "../webhooks/node-adapter.js";
+import { DEFAULT_WEBHOOK_PATH } from "../webhooks/node-adapter.js";
+import { createWebhookServer, type ServerLimits } from "../webhooks/node-server.js";
 import { WebhookReceiver } from "../webhooks/receiver.js";
 
 /** Everything a CLI run needs, opened together and closed together. */
@@ -34,14 +35,17 @@ export interface RuntimeOptions {
   rateLimit: number;
   timeScale: number;
   /**
-   * Webhook mode: the URL the provider calls (default: the receiver's own address, for a provider on
-   * this machine), and where the built-in receiver listens.
+   * Webhook mode: the URL the provider calls (default: the receiver's own address and
+   * `/webhook`, for a provider on this machine), and where the built-in receiver listens. The
+   * receiver takes deliveries on the URL's path only, answers `GET /healthz`, and bounds its
+   * clients with `limits` (the defaults of {@link ServerLimits} otherwise).
    */
   webhook?: {
     url?: string;
     listen: { host: string; port: number };
     contactEvents: boolean;
     mode?: EngineMode;
+    limits?: ServerLimits;
   };
   batchSize?: number;
   /** Enrichments running at the provider at once (the engine's `maxRunning`). Default 100. */
@@ -119,7 +123,8 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
         ...(options.logger ? { logger: options.logger } : {}),
       });
       receiver = activeReceiver;
-      const server = createServer(createNodeListener(activeReceiver));
+      const path = options.webhook.url ? new URL(options.webhook.url).pathname : DEFAULT_WEBHOOK_PATH;
+      const server = createWebhookServer(activeReceiver, { path, ...options.webhook.limits });
       listening = await listen(server, options.webhook.listen.host, options.webhook.listen.port);
       closers.push(
         () =>
@@ -136,7 +141,7 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
       ...(options.webhook && receiver
         ? {
             webhook: {
-              url: options.webhook.url ?? `http://${listening}/`,
+              url: options.webhook.url ?? `http://${listening}${DEFAULT_WEBHOOK_PATH}`,
               contactEvents: options.webhook.contactEvents,
               receiver,
             },

@@ -21,9 +21,10 @@ export class RawBodyUnavailableError extends Error {
 }
 
 /**
- * An Express/Connect-style middleware: `app.post(path, createExpressMiddleware(receiver))`. It reads
- * the raw body itself, or takes the Buffer left by `express.raw()`. After a JSON parser, it fails
- * with {@link RawBodyUnavailableError}, which says how to mount it.
+ * An Express/Connect-style middleware: `app.post(path, createExpressMiddleware(receiver))`. Routing
+ * is Express's. It refuses what cannot be a delivery from the headers alone (without reading the
+ * body), then reads the raw body itself, or takes the Buffer left by `express.raw()`. After a JSON
+ * parser, it fails with {@link RawBodyUnavailableError}, which says how to mount it.
  */
 export function createExpressMiddleware(
   receiver: WebhookReceiver,
@@ -41,6 +42,18 @@ export function createExpressMiddleware(
       writeNodeAnswer(res, receiver.reject("too-large"));
       return;
     }
-    handleNodeRequest(receiver, req, res, preRead).catch(next);
+    handleNodeRequest(receiver, req, res, { preRead }).catch(next);
+  };
+}
+
+/**
+ * An Express handler for the health probe: `app.get("/healthz", createExpressHealthHandler(receiver))`.
+ * 200 with the store's state when deliveries can be stored, 503 otherwise ({@link WebhookReceiver.health}).
+ */
+export function createExpressHealthHandler(
+  receiver: WebhookReceiver,
+): (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void {
+  return (_req, res, next) => {
+    receiver.health().then((answer) => writeNodeAnswer(res, answer), next);
   };
 }

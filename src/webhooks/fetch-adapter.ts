@@ -1,8 +1,12 @@
-import type { ReceiveAnswer, WebhookReceiver } from "./receiver.js";
+import type { BodyLease } from "./body-budget.js";
+import type { ReceiveAnswer } from "./http-answer.js";
+import type { WebhookReceiver } from "./receiver.js";
 
-async function readLimited(request: Request, maxBytes: number): Promise<Uint8Array | "too-large"> {
-  const declared = Number(request.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > maxBytes) return "too-large";
+async function readLimited(
+  request: Request,
+  maxBytes: number,
+  lease: BodyLease,
+): Promise<Uint8Array | "too-large" | "busy"> {
   if (request.body === null) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -11,9 +15,10 @@ async function readLimited(request: Request, maxBytes: number): Promise<Uint8Arr
     const { done, value } = await reader.read();
     if (done) break;
     size += value.byteLength;
-    if (size > maxBytes) {
+    const refused = size > maxBytes ? "too-large" : lease.grow(value.byteLength) ? null : "busy";
+    if (refused) {
       await reader.cancel().catch(() => undefined);
-      return "too-large";
+      return refused;
     }
     chunks.push(value);
   }
@@ -27,13 +32,16 @@ async function readLimited(request: Request, maxBytes: number): Promise<Uint8Arr
   return body;
 }
 
-function toResponse(answer: ReceiveAnswer): Response {
-  return new Response(answer.body, { status: answer.status, headers: answer.headers });
+/** The Response of an answer; `close`: the body is left unread, so ask the server to close the connection. */
+function toResponse(answer: ReceiveAnswer, close = false): Response {
+  const headers = close ? { ...answer.headers, connection: "close" } : answer.headers;
+  return new Response(answer.body, { status: answer.status, headers });
 }
 
 /**
  * A fetch-style handler, `(request: Request) => Promise<Response>`, for Hono, Next.js route
- * handlers, Bun and Deno.
+ * handlers, Bun and Deno. Routing is the framework's. What cannot be a delivery is refused from the
+ * headers alone, without reading the body.
  *
  * @example
  * ```ts
@@ -43,15 +51,31 @@ function toResponse(answer: ReceiveAnswer): Response {
  */
 export function createFetchHandler(receiver: WebhookReceiver): (request: Request) => Promise<Response> {
   return async (request) => {
-    if (request.method.toUpperCase() !== "POST") return toResponse(receiver.reject("method"));
-    const body = await readLimited(request, receiver.maxBodyBytes);
-    if (body === "too-large") {
-      // The rest of the body is not read: ask the server to close the connection rather than drain it.
-      const refused = receiver.reject("too-large");
-      return toResponse({ ...refused, headers: { ...refused.headers, connection: "close" } });
+    const decision = receiver.decide({ method: request.method, headers: request.headers });
+    if (decision.action === "answer") return toResponse(decision.answer, decision.close);
+    if (decision.action === "health") return toResponse(await receiver.health());
+    const lease = receiver.bodyBudget.lease();
+    try {
+      const body = await readLimited(request, receiver.maxBodyBytes, lease);
+      if (body === "too-large" || body === "busy") return toResponse(receiver.reject(body), true);
+      return toResponse(
+        await receiver.receive({ rawBody: body, headers: request.headers, method: request.method }),
+      );
+    } finally {
+      lease.release();
     }
-    return toResponse(
-      await receiver.receive({ rawBody: body, headers: request.headers, method: request.method }),
-    );
   };
+}
+
+/**
+ * A fetch-style handler for the health probe: 200 with the store's state when deliveries can be
+ * stored, 503 otherwise ({@link WebhookReceiver.health}).
+ *
+ * @example
+ * ```ts
+ * app.get("/healthz", createFetchHealthHandler(receiver)); // Hono
+ * ```
+ */
+export function createFetchHealthHandler(receiver: WebhookReceiver): () => Promise<Response> {
+  return async () => toResponse(await receiver.health());
 }

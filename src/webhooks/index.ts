@@ -1,17 +1,40 @@
+export { BodyBudget, type BodyLease, DEFAULT_MAX_BUFFERED_BYTES } from "./body-budget.js";
 export { type DeliveryParse, decodeUtf8, type ParsedDelivery, parseDelivery } from "./delivery-payload.js";
 export {
+  createExpressHealthHandler,
   createExpressMiddleware,
   type MiddlewareRequest,
   type NextFunction,
   RawBodyUnavailableError,
 } from "./express-adapter.js";
-export { createFetchHandler } from "./fetch-adapter.js";
-export { createNodeListener } from "./node-adapter.js";
+export { createFetchHandler, createFetchHealthHandler } from "./fetch-adapter.js";
+export {
+  type DecisionPolicy,
+  type DeliveryRoutes,
+  decideRequest,
+  type RequestHead,
+  type RequestVerdict,
+} from "./http-decision.js";
+export {
+  createNodeListener,
+  DEFAULT_HEALTH_PATH,
+  DEFAULT_WEBHOOK_PATH,
+  type NodeListenerOptions,
+  type NodeRequestListener,
+} from "./node-adapter.js";
+export {
+  createWebhookServer,
+  DEFAULT_SERVER_LIMITS,
+  type ServerLimits,
+  type WebhookServerOptions,
+} from "./node-server.js";
 export {
   type AcceptedDelivery,
+  type ConnectionRefusal,
   DEFAULT_MAX_BODY_BYTES,
   type FailedDelivery,
   type HeaderBag,
+  type HttpDecision,
   type IncomingDelivery,
   type ReceiveAnswer,
   type ReceiverCounters,
@@ -21,3 +44,4 @@ export {
 } from "./receiver.js";
 export { type ReprocessReport, reprocessQuarantined } from "./reprocess.js";
 export { SIGNATURE_HEADER, signBody, verifySignature } from "./signature.js";
+export type { HealthOptions, StoreState } from "./store-health.js";

@@ -4,8 +4,22 @@ import type { EventStore, NewEvent } from "../events/store.js";
 import { sha256Hex } from "../internal/crypto.js";
 import { type Logger, silentLogger } from "../internal/logger.js";
 import { defaultScheduler, type Scheduler } from "../internal/time.js";
+import { BodyBudget, DEFAULT_MAX_BUFFERED_BYTES } from "./body-budget.js";
 import { decodeUtf8, parseDeliveryText } from "./delivery-payload.js";
+import { answer, type HeaderBag, header, type ReceiveAnswer } from "./http-answer.js";
+import {
+  announcesBody,
+  type DeliveryRoutes,
+  decideRequest,
+  type RejectionReason,
+  type RequestHead,
+} from "./http-decision.js";
+import { RefusalLog } from "./refusal-log.js";
 import { SIGNATURE_HEADER, verifySignature } from "./signature.js";
+import { type HealthOptions, StoreHealth } from "./store-health.js";
+
+export { type HeaderBag, header, type ReceiveAnswer } from "./http-answer.js";
+export type { RejectionReason } from "./http-decision.js";
 
 /** Default largest body accepted: 10 MB. */
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -23,13 +37,25 @@ export interface WebhookReceiverOptions {
   verifySignatures?: boolean;
   /** Largest body accepted, in bytes; larger ones get 413. Default {@link DEFAULT_MAX_BODY_BYTES}. */
   maxBodyBytes?: number;
+  /**
+   * Bytes of bodies the adapters may hold in memory at once, across every request being read or
+   * stored; a request whose next bytes would go over it gets 503 (the provider retries a minute
+   * later) and its connection is closed. Default {@link DEFAULT_MAX_BUFFERED_BYTES}; at least
+   * `maxBodyBytes`.
+   */
+  maxBufferedBytes?: number;
+  /**
+   * Where refusals (as a counted summary, at most one line per `refusalLogIntervalMs`), store
+   * errors and quarantined deliveries are reported.
+   */
   logger?: Logger;
-  /** The clock (`receivedAt`). */
+  /** Shortest time between two summary lines of refused requests. Default 60 s. */
+  refusalLogIntervalMs?: number;
+  /** How the health probe judges the store ({@link WebhookReceiver.health}). */
+  health?: HealthOptions;
+  /** The clock (`receivedAt`, the refusal summary, the health probe). */
   scheduler?: Scheduler;
 }
-
-/** Header names are matched case-insensitively. */
-export type HeaderBag = Headers | Record<string, string | readonly string[] | undefined>;
 
 /** What every adapter hands to {@link WebhookReceiver.receive}. */
 export interface IncomingDelivery {
@@ -37,13 +63,6 @@ export interface IncomingDelivery {
   headers: HeaderBag;
   /** Default "POST". */
   method?: string;
-}
-
-/** What to answer. */
-export interface ReceiveAnswer {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
 }
 
 /** A delivery stored (or recognised as already stored) and acknowledged. */
@@ -64,8 +83,11 @@ export interface FailedDelivery {
   at: number;
 }
 
-/** Why a delivery was refused: wrong method, too large, signature missing or wrong, malformed (verification off). */
-export type RejectionReason = "method" | "too-large" | "missing-signature" | "bad-signature" | "malformed";
+/**
+ * Why a server adapter closed a connection without a delivery: a request that did not arrive within
+ * its timeouts, bytes that are not HTTP, a connection over the cap.
+ */
+export type ConnectionRefusal = "timeout" | "malformed-http" | "over-capacity";
 
 /** Deliveries seen since the receiver started, by outcome. */
 export interface ReceiverCounters {
@@ -73,8 +95,35 @@ export interface ReceiverCounters {
   duplicate: number;
   quarantined: number;
   storeErrors: number;
+  /** Requests refused, by reason. */
   rejected: Record<RejectionReason, number>;
+  /** Connections closed by the server adapter ({@link createWebhookServer}), by reason. */
+  closed: Record<ConnectionRefusal, number>;
 }
+
+/**
+ * What an adapter does with a request once its headers arrived ({@link WebhookReceiver.decide}):
+ * read its body, answer the health probe, or answer now without reading the body, closing the
+ * connection when a body was announced (it stays unread).
+ */
+export type HttpDecision =
+  | { action: "read" }
+  | { action: "health" }
+  | { action: "answer"; answer: ReceiveAnswer; close: boolean };
+
+/** How each refusal reads in the log summary. */
+const REFUSAL_LABELS: Record<RejectionReason | ConnectionRefusal, string> = {
+  method: "wrong method",
+  "not-found": "wrong path",
+  "too-large": "too large",
+  busy: "too many bodies in memory at once",
+  "missing-signature": "missing signature",
+  "bad-signature": "bad signature",
+  malformed: "malformed body",
+  timeout: "timed out",
+  "malformed-http": "not HTTP",
+  "over-capacity": "over the connection cap",
+};
 
 /**
  * The webhook receiver: verifies, stores, and only then acknowledges. Every adapter (node:http,
@@ -90,8 +139,13 @@ export class WebhookReceiver {
   private readonly keys: readonly string[];
   private readonly verify: boolean;
   readonly maxBodyBytes: number;
+  /** The bodies held in memory at once, shared by the adapters reading them. */
+  readonly bodyBudget: BodyBudget;
   private readonly logger: Logger;
   private readonly scheduler: Scheduler;
+  private readonly refusals: RefusalLog;
+  private readonly storeHealth: StoreHealth;
+  private closed = false;
   private readonly accepted = new Subject<AcceptedDelivery>();
   private readonly failed = new Subject<FailedDelivery>();
   private readonly count: ReceiverCounters = {
@@ -99,7 +153,16 @@ export class WebhookReceiver {
     duplicate: 0,
     quarantined: 0,
     storeErrors: 0,
-    rejected: { method: 0, "too-large": 0, "missing-signature": 0, "bad-signature": 0, malformed: 0 },
+    rejected: {
+      method: 0,
+      "not-found": 0,
+      "too-large": 0,
+      busy: 0,
+      "missing-signature": 0,
+      "bad-signature": 0,
+      malformed: 0,
+    },
+    closed: { timeout: 0, "malformed-http": 0, "over-capacity": 0 },
   };
 
   /** Deliveries acknowledged with 2xx. */
@@ -117,21 +180,70 @@ export class WebhookReceiver {
       );
     }
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.bodyBudget = new BodyBudget(
+      options.maxBufferedBytes ?? Math.max(DEFAULT_MAX_BUFFERED_BYTES, this.maxBodyBytes),
+    );
+    if (this.bodyBudget.maxBytes < this.maxBodyBytes) {
+      throw new RangeError(
+        `maxBufferedBytes (${this.bodyBudget.maxBytes}) must be at least maxBodyBytes (${this.maxBodyBytes}): a body of the largest size could never be read`,
+      );
+    }
     this.logger = options.logger ?? silentLogger;
     this.scheduler = options.scheduler ?? defaultScheduler;
+    const now = (): number => this.scheduler.now();
+    this.refusals = new RefusalLog(this.logger, now, options.refusalLogIntervalMs);
+    this.storeHealth = new StoreHealth(this.store, now, options.health);
   }
 
   /** A copy of the counters: accepted, duplicates, quarantined, store errors, refusals by reason. */
   counters(): ReceiverCounters {
-    return { ...this.count, rejected: { ...this.count.rejected } };
+    return { ...this.count, rejected: { ...this.count.rejected }, closed: { ...this.count.closed } };
   }
 
-  /** A rejection that adapters decide before reading a body (method, size), counted here. */
-  reject(reason: "method" | "too-large"): ReceiveAnswer {
-    this.count.rejected[reason]++;
-    return reason === "method"
-      ? answer(405, { error: "method not allowed: deliveries are POSTed" }, { allow: "POST" })
-      : answer(413, { error: `body larger than ${this.maxBodyBytes} bytes` });
+  /**
+   * Decides what to do with a request from its head alone (see {@link decideRequest}): read the
+   * body, answer the health probe, or refuse now (counted, and summarised in the log). `routes`
+   * is for adapters that route themselves; without it, the framework routed the request.
+   */
+  decide(head: RequestHead, routes?: DeliveryRoutes): HttpDecision {
+    const verdict = decideRequest(head, {
+      verifySignatures: this.verify,
+      maxBodyBytes: this.maxBodyBytes,
+      routes,
+    });
+    if (verdict.action !== "refuse") return verdict;
+    return {
+      action: "answer",
+      answer: this.refuse(verdict.reason, verdict.status, verdict.message, verdict.headers),
+      close: announcesBody(head.headers),
+    };
+  }
+
+  /**
+   * The answer to a body refused while it streamed, counted here: over `maxBodyBytes` (413), or over
+   * the budget of bodies held at once (`busy`: 503, retried by the provider a minute later).
+   */
+  reject(reason: "too-large" | "busy"): ReceiveAnswer {
+    return reason === "too-large"
+      ? this.refuse(reason, 413, `body larger than ${this.maxBodyBytes} bytes`)
+      : this.refuse(reason, 503, "too many deliveries being received at once; retry later", {
+          "retry-after": "60",
+        });
+  }
+
+  /** Counts (and summarises in the log) a connection a server adapter closed without a delivery. */
+  noteClosedConnection(reason: ConnectionRefusal): void {
+    this.count.closed[reason]++;
+    this.refusals.note(REFUSAL_LABELS[reason]);
+  }
+
+  /**
+   * The health probe's answer: 200 with the store's state when deliveries can be stored, 503 when
+   * the last append failed (until one succeeds, for at most a minute), the store cannot be read
+   * within 2 s, or the receiver is closed. Nothing is written to the store to find out.
+   */
+  health(): Promise<ReceiveAnswer> {
+    return this.storeHealth.check(this.closed);
   }
 
   /**
@@ -139,21 +251,20 @@ export class WebhookReceiver {
    * the delivery (or recognises a retry), and says what to answer. Never throws.
    */
   async receive(delivery: IncomingDelivery): Promise<ReceiveAnswer> {
-    if ((delivery.method ?? "POST").toUpperCase() !== "POST") return this.reject("method");
+    const early = this.decide({ method: delivery.method ?? "POST", headers: delivery.headers });
+    if (early.action === "answer") return early.answer;
     const { rawBody } = delivery;
     if (rawBody.byteLength > this.maxBodyBytes) return this.reject("too-large");
-    if (this.verify) {
-      const signature = header(delivery.headers, SIGNATURE_HEADER);
-      if (signature === undefined)
-        return this.refuse("missing-signature", `missing ${SIGNATURE_HEADER} header`);
-      if (!verifySignature(rawBody, signature, this.keys))
-        return this.refuse("bad-signature", "invalid signature");
+    if (this.verify && !verifySignature(rawBody, header(delivery.headers, SIGNATURE_HEADER), this.keys)) {
+      return this.refuse("bad-signature", 401, "invalid signature");
     }
     const digest = sha256Hex(rawBody);
     const receivedAt = this.scheduler.now();
     const text = decodeUtf8(rawBody);
     const parsed = parseDeliveryText(text);
-    if (!parsed.ok && !this.verify) return this.refuse("malformed", `malformed delivery: ${parsed.reason}`);
+    if (!parsed.ok && !this.verify) {
+      return this.refuse("malformed", 400, `malformed delivery: ${parsed.reason}`);
+    }
 
     const event: NewEvent = parsed.ok
       ? receivedEvent(
@@ -188,7 +299,9 @@ export class WebhookReceiver {
       // together (group commit), so concurrent deliveries share one fsync.
       const result = await this.store.append(streams.deliveries, [event]);
       duplicate = result.duplicates.length > 0;
+      this.storeHealth.record(true);
     } catch (error) {
+      this.storeHealth.record(false);
       this.count.storeErrors++;
       this.logger.error("could not store a webhook delivery; answering 503 so that the provider retries", {
         enrichmentId,
@@ -228,16 +341,24 @@ export class WebhookReceiver {
     return answer(200, { status });
   }
 
-  /** Completes the observables. */
+  /** Completes the observables, writes the refusals not yet summarised; the health probe turns 503. */
   close(): void {
+    this.closed = true;
+    this.refusals.flush();
     this.accepted.complete();
     this.failed.complete();
   }
 
-  private refuse(reason: RejectionReason, message: string): ReceiveAnswer {
+  private refuse(
+    reason: RejectionReason,
+    status: number,
+    message: string,
+    headers: Record<string, string> = {},
+  ): ReceiveAnswer {
     this.count.rejected[reason]++;
-    this.logger.warn(`refused a webhook delivery: ${message}`);
-    return answer(reason === "malformed" ? 400 : 401, { error: message });
+    this.refusals.note(REFUSAL_LABELS[reason]);
+    this.logger.debug(`refused a webhook request: ${message}`);
+    return answer(status, { error: message }, headers);
   }
 }
 
@@ -267,28 +388,4 @@ export function receivedEvent(
   const event: NewEvent = newEvent("webhook.received", { ...fields, payload }, dedupKey);
   event.dataJson = `${head.slice(0, -1)},"payload":${body}}`;
   return event;
-}
-
-function answer(
-  status: number,
-  body: Record<string, unknown>,
-  headers: Record<string, string> = {},
-): ReceiveAnswer {
-  return {
-    status,
-    headers: { "content-type": "application/json", ...headers },
-    body: JSON.stringify(body),
-  };
-}
-
-/** Reads one header from either a `Headers` object or a Node-style header record. */
-export function header(headers: HeaderBag, name: string): string | undefined {
-  if (typeof (headers as Headers).get === "function") return (headers as Headers).get(name) ?? undefined;
-  const record = headers as Record<string, string | readonly string[] | undefined>;
-  const lower = name.toLowerCase();
-  for (const [key, value] of Object.entries(record)) {
-    if (key.toLowerCase() !== lower || value === undefined) continue;
-    return typeof value === "string" ? value : value[0];
-  }
-  return undefined;
 }

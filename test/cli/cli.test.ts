@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -157,6 +157,9 @@ describe.each(["tidy", "liveShapes"] as const)(
           .map((r) => r.contact_key)
           .sort(),
       ).toEqual(results.map((r) => r.contact_key).sort());
+      // Results are personal data: --out and exports are owner-only.
+      expect(statSync(join(dir, "out.jsonl")).mode & 0o777).toBe(0o600);
+      expect(statSync(join(dir, "again.jsonl")).mode & 0o777).toBe(0o600);
     });
 
     it("webhook mode with per-contact events, through the built-in receiver", async () => {
@@ -317,7 +320,7 @@ describe("bad input: exit 2, the row and field named, nothing sent", () => {
     expect(noOut.stderr).toMatch(/--out FILE is required/);
     const noKey = await runCli(["enrich", "--input", "in.csv", "--out", "o.jsonl"], { cwd: dir });
     expect(noKey.code).toBe(2);
-    expect(noKey.stderr).toMatch(/no API key: pass --api-key KEY or set FULLENRICH_API_KEY/);
+    expect(noKey.stderr).toMatch(/no API key: set FULLENRICH_API_KEY or pass --api-key-file PATH/);
   });
 });
 
@@ -400,5 +403,26 @@ describe("demo", () => {
     expect(run.stdout).toMatch(/contacts \(each exactly once\)\s+50\/50\s+50\/50/);
     expect(run.stdout).toMatch(/polling fallbacks\s+1 \(deadline\)\s+none/);
     expect(run.stdout).toMatch(/by webhook \/ by polling\s+40 \/ 10\s+0 \/ 50/);
+  });
+});
+
+describe("files the CLI writes are private", () => {
+  it("an export into a new directory is owner-only; an existing readable file gets a warning and keeps its mode", async () => {
+    await writeFile(join(dir, "leads.csv"), csv(3));
+    const run = await runCli(["enrich", "--input", "leads.csv", ...commonArgs()], { cwd: dir });
+    expect(run.code).toBe(0);
+    const nested = await runCli(["export", "--out", "exports/all.jsonl"], { cwd: dir });
+    expect(nested.code).toBe(0);
+    expect(nested.stderr).toBe("");
+    expect(statSync(join(dir, "exports")).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, "exports/all.jsonl")).mode & 0o777).toBe(0o600);
+    await writeFile(join(dir, "shared.jsonl"), "", { mode: 0o644 });
+    await chmod(join(dir, "shared.jsonl"), 0o644);
+    const shared = await runCli(["export", "--out", "shared.jsonl"], { cwd: dir });
+    expect(shared.code).toBe(0);
+    expect(shared.stderr).toBe(
+      `warning: ${join(dir, "shared.jsonl")} (contact results, personal data) can be read by other local users (mode 0644); make it private with: chmod 600 ${join(dir, "shared.jsonl")}\n`,
+    );
+    expect(statSync(join(dir, "shared.jsonl")).mode & 0o777).toBe(0o644);
   });
 });

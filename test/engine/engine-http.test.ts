@@ -67,7 +67,7 @@ async function setup(mode: EngineMode, faults: SimulatorFaults = {}, extra: Setu
   let webhook: { url: string; receiver: WebhookReceiver; contactEvents: boolean } | undefined;
   if (mode !== "polling") {
     const receiver = new WebhookReceiver({ store, apiKeys: [KEY] });
-    const server: Server = createServer(createNodeListener(receiver));
+    const server: Server = createServer(createNodeListener(receiver, { path: "/fullenrich" }));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     cleanups.push(
       () =>

@@ -41,7 +41,7 @@ const limiter = await createRedisCallLimiter({
 const leases = await RedisPollLeases.connect({ url: redisUrl, keyPrefix: `${prefix}lease:` });
 const client = new FullEnrichClient({ apiKey, baseUrl, timeScale: scale, limiter });
 const receiver = new WebhookReceiver({ store, apiKeys: [apiKey] });
-const server = createServer(createNodeListener(receiver));
+const server = createServer(createNodeListener(receiver, { path: new URL(publicUrl).pathname }));
 await new Promise((resolve) => server.listen(Number(port), "127.0.0.1", resolve));
 const engine = await EnrichmentEngine.start({
   client,

@@ -17,7 +17,7 @@ const client = new FullEnrichClient({ apiKey, baseUrl, timeScale: Number(timeSca
 let webhook;
 if (mode !== "polling") {
   const receiver = new WebhookReceiver({ store, apiKeys: [apiKey] });
-  const server = createServer(createNodeListener(receiver));
+  const server = createServer(createNodeListener(receiver, { path: "/" }));
   await new Promise((resolve) => server.listen(Number(webhookPort), "127.0.0.1", resolve));
   webhook = { url: `http://127.0.0.1:${webhookPort}/`, receiver, contactEvents: true };
 }

@@ -13,7 +13,7 @@ import type {
 
 /** An EventStore that hands every call to another: subclasses override what they change. */
 export class ForwardingStore implements EventStore {
-  constructor(protected readonly inner: EventStore) {}
+  constructor(readonly inner: EventStore) {}
   append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
     return this.inner.append(stream, events, options);
   }

@@ -1,7 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { serve } from "@hono/node-server";
 import express, { type ErrorRequestHandler } from "express";
 import { Hono } from "hono";
 import { afterEach, describe, expect, it } from "vitest";
@@ -23,6 +21,7 @@ import {
   post,
   postSigned,
   rawExchange,
+  serveHono,
   sign,
   statusOf,
 } from "./helpers.js";
@@ -75,22 +74,6 @@ function honoApp(receiver: WebhookReceiver): Hono {
   return app;
 }
 
-function serveHono(app: Hono): Promise<Listening> {
-  return new Promise((resolve) => {
-    const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) => {
-      resolve({
-        url: `http://127.0.0.1:${info.port}`,
-        port: info.port,
-        close: () =>
-          new Promise<void>((done) => {
-            (server as Server).close(() => done());
-            (server as Server).closeAllConnections();
-          }),
-      });
-    });
-  });
-}
-
 /** The same checks for every adapter: accepted, duplicate, 401, quarantined; each stored once. */
 async function exerciseCommonPath(h: Harness, url: string): Promise<void> {
   const id = randomUUID();
@@ -119,7 +102,7 @@ async function exerciseCommonPath(h: Harness, url: string): Promise<void> {
 
 describe("node:http (createNodeListener)", () => {
   it("stores, deduplicates and refuses over a real server", async () => {
-    const h = await harness((receiver) => createServer(createNodeListener(receiver)));
+    const h = await harness((receiver) => createServer(createNodeListener(receiver, { path: PATH })));
     await exerciseCommonPath(h, `${h.server.url}${PATH}`);
   });
 });

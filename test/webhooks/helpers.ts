@@ -2,6 +2,8 @@ import { createHash, createHmac } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { connect, type Socket } from "node:net";
+import { serve } from "@hono/node-server";
+import type { Hono } from "hono";
 import { expect } from "vitest";
 import { parseEvent, streams } from "../../src/events/event-types.js";
 import type {
@@ -11,6 +13,7 @@ import type {
   NewEvent,
   StoredEvent,
 } from "../../src/events/store.js";
+import { MemoryEventStore } from "../../src/events/stores/index.js";
 import { synthesizeEnrichRecord, synthesizeReverseRecord } from "../../src/simulator/synthetic.js";
 import { createNodeListener } from "../../src/webhooks/node-adapter.js";
 import type { WebhookReceiver } from "../../src/webhooks/receiver.js";
@@ -62,9 +65,36 @@ export async function listen(server: Server): Promise<Listening> {
   };
 }
 
-/** The receiver behind a plain node:http server. */
-export function serveNode(receiver: WebhookReceiver): Promise<Listening> {
-  return listen(createServer(createNodeListener(receiver)));
+/** A Hono app on @hono/node-server, on an ephemeral port of 127.0.0.1. */
+export function serveHono(app: Hono): Promise<Listening> {
+  return new Promise((resolve) => {
+    const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) => {
+      resolve({
+        url: `http://127.0.0.1:${info.port}`,
+        port: info.port,
+        close: () =>
+          new Promise<void>((done) => {
+            (server as Server).close(() => done());
+            (server as Server).closeAllConnections();
+          }),
+      });
+    });
+  });
+}
+
+/** The path {@link serveNode} takes deliveries on. */
+export const HOOK_PATH = "/webhook";
+
+/**
+ * The receiver behind a plain node:http server taking deliveries on `paths`; `url` is the delivery
+ * URL of the first one.
+ */
+export async function serveNode(
+  receiver: WebhookReceiver,
+  paths: readonly string[] = [HOOK_PATH],
+): Promise<Listening> {
+  const server = await listen(createServer(createNodeListener(receiver, { path: paths })));
+  return { ...server, url: `${server.url}${paths[0]}` };
 }
 
 export interface Answer {
@@ -181,6 +211,51 @@ export class FailingStore extends ForwardingStore {
       this.failures--;
       throw new Error("disk I/O error (simulated)");
     }
+    return this.inner.append(stream, events, options);
+  }
+}
+
+/**
+ * An EventStore whose appends wait until the test releases them (or fails them), one at a time:
+ * to watch what the receiver does while a delivery is being stored. The rest goes to a memory store.
+ */
+export class HeldStore extends ForwardingStore {
+  appendCalls = 0;
+  private readonly held: { resolve: () => void; reject: (error: Error) => void }[] = [];
+  private readonly waiters: { count: number; wake: () => void }[] = [];
+
+  constructor() {
+    super(new MemoryEventStore());
+  }
+
+  /** Resolves once `append` has been called `count` times in all. */
+  appendCalled(count = 1): Promise<void> {
+    if (this.appendCalls >= count) return Promise.resolve();
+    return new Promise((wake) => this.waiters.push({ count, wake }));
+  }
+
+  /** Lets the oldest held append go on. */
+  release(): void {
+    this.held.shift()?.resolve();
+  }
+
+  /** Fails the oldest held append, as a disk error would. */
+  fail(error = new Error("disk I/O error (simulated)")): void {
+    this.held.shift()?.reject(error);
+  }
+
+  override async append(
+    stream: string,
+    events: readonly NewEvent[],
+    options?: AppendOptions,
+  ): Promise<AppendResult> {
+    this.appendCalls++;
+    const gate = new Promise<void>((resolve, reject) => this.held.push({ resolve, reject }));
+    for (const waiter of this.waiters.filter((w) => w.count <= this.appendCalls)) {
+      this.waiters.splice(this.waiters.indexOf(waiter), 1);
+      waiter.wake();
+    }
+    await gate;
     return this.inner.append(stream, events, options);
   }
 }

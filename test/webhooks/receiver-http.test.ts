@@ -35,7 +35,9 @@ import {
 
 const noRejections: ReceiverCounters["rejected"] = {
   method: 0,
+  "not-found": 0,
   "too-large": 0,
+  busy: 0,
   "missing-signature": 0,
   "bad-signature": 0,
   malformed: 0,
@@ -288,7 +290,7 @@ describe("bodies over maxBodyBytes", () => {
     // Headers only: a server that waited for the body would never answer.
     const exchange = await rawExchange(
       server.port,
-      "POST /hooks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+      "POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
         `X-Signature-SHA1: ${sign(big)}\r\nContent-Length: ${big.length}\r\n\r\n`,
     );
     expect(statusOf(exchange.response)).toBe(413);
@@ -302,7 +304,7 @@ describe("bodies over maxBodyBytes", () => {
     const { store, server } = await setup({ maxBodyBytes: MAX });
     const exchange = await rawExchange(
       server.port,
-      "POST /hooks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+      "POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
         `X-Signature-SHA1: ${sign(big)}\r\nContent-Length: ${big.length}\r\n\r\n`,
       [big],
     );
@@ -319,7 +321,7 @@ describe("bodies over maxBodyBytes", () => {
     // Two chunks (1200 bytes) and no terminating chunk: the server cannot have waited for the end.
     const exchange = await rawExchange(
       server.port,
-      "POST /hooks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+      "POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
         `X-Signature-SHA1: ${sign(big)}\r\nTransfer-Encoding: chunked\r\n\r\n`,
       [encoded(chunk), encoded(chunk)],
     );

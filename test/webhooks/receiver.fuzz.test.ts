@@ -191,6 +191,12 @@ function correctlySigned(signature: string | string[] | undefined, bytes: Uint8A
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
+/** Whether a signature header has the shape of one (40 hex digits), as the receiver checks first. */
+function signatureShaped(signature: string | string[] | undefined): boolean {
+  const value = Array.isArray(signature) ? signature[0] : signature;
+  return value !== undefined && /^[0-9a-fA-F]{40}$/.test(value.trim());
+}
+
 const headerName = fc.constantFrom("x-signature-sha1", "X-Signature-SHA1", "X-SIGNATURE-SHA1");
 const otherHeaders = fc.dictionary(
   fc.oneof(fc.constantFrom("content-type", "x-signature", "x-signature-sha256", "user-agent"), fc.string()),
@@ -293,7 +299,9 @@ describe("WebhookReceiver.receive under random input", () => {
           } else {
             // Refused: nothing appended.
             expect(after).toBe(before);
+            // In the order the receiver decides: method, signature header's shape, size, signature.
             if (input.method.toUpperCase() !== "POST") expect(answer.status).toBe(405);
+            else if (!signatureShaped(sent)) expect(answer.status).toBe(401);
             else if (input.bytes.byteLength > MAX_BODY_BYTES) expect(answer.status).toBe(413);
             else {
               expect(answer.status).toBe(401);
@@ -319,6 +327,7 @@ describe("WebhookReceiver.receive under random input", () => {
     expect(counters.duplicate).toBeGreaterThan(10);
     expect(counters.rejected["bad-signature"]).toBeGreaterThan(10);
     expect(counters.rejected["missing-signature"]).toBeGreaterThan(10);
+    expect(counters.rejected["too-large"]).toBeGreaterThan(0);
     await store.close();
   });
 });

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -22,6 +22,7 @@ import {
   sign,
   waitUntil,
 } from "./helpers.js";
+import { openRaw } from "./raw-client.js";
 
 interface FakeIo {
   io: CliIo;
@@ -59,7 +60,7 @@ async function startServe(args: string[], fake: FakeIo): Promise<{ url: string; 
   });
   const url = await waitUntil("the listening line", () => {
     if (failed !== undefined) throw failed;
-    return /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(fake.stdout())?.[1];
+    return /listening on (http:\/\/127\.0\.0\.1:\d+\/\S*)/.exec(fake.stdout())?.[1];
   });
   return { url, done };
 }
@@ -104,7 +105,8 @@ describe("fullenrich-rx serve", () => {
     // --print is a summary: no personal data from the body.
     expect(fake.stdout()).not.toContain("Ada1");
     expect(fake.stdout()).not.toContain(KEY);
-    expect(fake.stderr()).toMatch(/invalid signature/);
+    // Refusals are summarised: the first at once, in one line.
+    expect(fake.stderr()).toMatch(/refused 1 webhook request \(1 bad signature\)/);
 
     fake.controller.abort();
     expect(await done).toBe(0);
@@ -164,6 +166,51 @@ describe("fullenrich-rx serve", () => {
     expect(fake.stdout()).toMatch(/1 too large/);
   });
 
+  it("--path, GET /healthz, the limit flags and --api-key-file", async () => {
+    writeFileSync(join(directory, "key.txt"), `${KEY}\n`, { mode: 0o600 });
+    const fake = fakeIo({}, directory);
+    const { url, done } = await startServe(
+      [
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        "paths.db",
+        "--path",
+        "/hooks/fullenrich",
+        "--api-key-file",
+        "key.txt",
+        "--headers-timeout",
+        "0.3",
+        "--max-connections",
+        "50",
+      ],
+      fake,
+    );
+    expect(url).toMatch(/\/hooks\/fullenrich$/);
+    expect(fake.stdout()).toMatch(
+      /listening on http:\/\/127\.0\.0\.1:\d+\/hooks\/fullenrich \(health: GET \/healthz\)/,
+    );
+    const origin = new URL(url).origin;
+    const body = bytesOf(batchBody(randomUUID(), [enrichRecord(3, "paths")]));
+    expect((await postSigned(url, body)).json).toEqual({ status: "accepted" });
+    expect((await postSigned(`${origin}/webhook`, body)).status).toBe(404);
+    const health = await post(`${origin}/healthz`, "", {}, "GET");
+    expect(health.status).toBe(200);
+    expect(health.json).toMatchObject({ status: "ok", store: "ready", lastAppend: { ok: true } });
+
+    // --headers-timeout 0.3: a connection that sends nothing is closed after 0.3 s.
+    const silent = await openRaw(Number(new URL(url).port));
+    const closedAfter = await silent.closed;
+    expect(closedAfter).toBeGreaterThanOrEqual(280);
+    expect(closedAfter).toBeLessThan(2_300);
+
+    fake.controller.abort();
+    expect(await done).toBe(0);
+    expect(fake.stdout()).toMatch(/1 wrong path/);
+    expect(fake.stdout()).toMatch(/1 connections closed \(1 timed out, 0 not HTTP, 0 over the cap\)/);
+    expect(fake.stdout()).not.toContain(KEY);
+  });
+
   it("refuses to start without an API key (exit 2 through the CLI), saying why", async () => {
     const fake = fakeIo({});
     const run = serveCommand(["--listen", "127.0.0.1:0", "--store", join(directory, "nokey.db")], fake.io);
@@ -186,5 +233,19 @@ describe("fullenrich-rx serve", () => {
     await expect(
       serveCommand(["--listen", ":0", "--store", "x.db", "--bogus"], fakeIo(env).io),
     ).rejects.toBeInstanceOf(UsageError);
+    const usage = async (extra: string[], message: RegExp): Promise<void> => {
+      const run = serveCommand(["--listen", ":0", "--store", "x.db", ...extra], fakeIo(env).io);
+      await expect(run).rejects.toBeInstanceOf(UsageError);
+      await expect(run).rejects.toThrow(message);
+    };
+    await usage(["--path", "hooks"], /--path: must be a path starting with "\/"/);
+    await usage(["--path", "/hooks?x=1"], /--path: must be a path/);
+    await usage(["--path", "/healthz"], /--path: \/healthz is the health probe's path/);
+    await usage(["--headers-timeout", "0"], /--headers-timeout: must be a positive number/);
+    await usage(["--body-timeout", "soon"], /--body-timeout: must be a number/);
+    await usage(["--idle-timeout=-1"], /--idle-timeout: must be a positive number/);
+    await usage(["--max-connections", "1.5"], /--max-connections: must be a whole number/);
+    await usage(["--api-key", KEY, "--api-key-file", "k"], /not both/);
+    await usage(["--max-body-bytes", "2048", "--max-buffered-bytes", "1024"], /below --max-body-bytes 2048/);
   });
 });

@@ -47,7 +47,7 @@ async function world(
   const receiver = new WebhookReceiver({ store, apiKeys: [KEY] });
   const failures: FailedDelivery[] = [];
   receiver.failures$.subscribe((failure) => failures.push(failure));
-  const server = await serveNode(receiver);
+  const server = await serveNode(receiver, ["/hooks", "/hooks/batch", "/hooks/contact"]);
   const client = new FullEnrichClient({ apiKey: simulatorKey, baseUrl: sim.baseUrl, retries: 0 });
   const created = { sim, client, store, receiver, server, failures };
   worlds.push(created);
@@ -98,14 +98,14 @@ describe("webhooks delivered by the simulator", () => {
     const w = await world();
     const { enrichment_id: enrichId } = await w.client.startEnrichment({
       name: "plain",
-      webhook_url: `${w.server.url}/hooks/batch`,
-      webhook_events: { contact_finished: `${w.server.url}/hooks/contact` },
+      webhook_url: `http://127.0.0.1:${w.server.port}/hooks/batch`,
+      webhook_events: { contact_finished: `http://127.0.0.1:${w.server.port}/hooks/contact` },
       data: contacts(4, "plain"),
     });
     const { enrichment_id: reverseId } = await w.client.startReverseLookup({
       name: "reverse",
-      webhook_url: `${w.server.url}/hooks/batch`,
-      webhook_events: { contact_finished: `${w.server.url}/hooks/contact` },
+      webhook_url: `http://127.0.0.1:${w.server.port}/hooks/batch`,
+      webhook_events: { contact_finished: `http://127.0.0.1:${w.server.port}/hooks/contact` },
       data: [{ email: "ada@example.com" }, { email: "grace@example.org", custom: { row: "1" } }],
     });
 
@@ -140,8 +140,8 @@ describe("webhooks delivered by the simulator", () => {
     const w = await world({ simulator: { faults: { duplicateDeliveryRate: 1 } } });
     await w.client.startEnrichment({
       name: "duplicated",
-      webhook_url: `${w.server.url}/hooks`,
-      webhook_events: { contact_finished: `${w.server.url}/hooks` },
+      webhook_url: `http://127.0.0.1:${w.server.port}/hooks`,
+      webhook_events: { contact_finished: `http://127.0.0.1:${w.server.port}/hooks` },
       data: contacts(3, "dup"),
     });
 
@@ -161,7 +161,7 @@ describe("webhooks delivered by the simulator", () => {
     const w = await world({ store: failing });
     const { enrichment_id: id } = await w.client.startEnrichment({
       name: "flaky store",
-      webhook_url: `${w.server.url}/hooks`,
+      webhook_url: `http://127.0.0.1:${w.server.port}/hooks`,
       data: contacts(2, "flaky"),
     });
 
@@ -187,8 +187,8 @@ describe("webhooks delivered by the simulator", () => {
     });
     await w.client.startEnrichment({
       name: "forged",
-      webhook_url: `${w.server.url}/hooks`,
-      webhook_events: { contact_finished: `${w.server.url}/hooks` },
+      webhook_url: `http://127.0.0.1:${w.server.port}/hooks`,
+      webhook_events: { contact_finished: `http://127.0.0.1:${w.server.port}/hooks` },
       data: contacts(2, "forged"),
     });
 
@@ -208,7 +208,9 @@ describe("webhooks delivered by the simulator", () => {
   it("refuses a delivery without a signature with 401", async () => {
     const w = await world();
     const body = JSON.stringify({ id: "e-unsigned", status: "FINISHED", data: [] });
-    const answer = await post(`${w.server.url}/hooks`, body, { "content-type": "application/json" });
+    const answer = await post(`http://127.0.0.1:${w.server.port}/hooks`, body, {
+      "content-type": "application/json",
+    });
     expect(answer.status).toBe(401);
     expect(w.receiver.counters().rejected["missing-signature"]).toBe(1);
     expect(await w.store.head()).toBe(0);
@@ -218,8 +220,8 @@ describe("webhooks delivered by the simulator", () => {
     const w = await world({ simulator: { faults: { contactEventsAfterBatch: true } } });
     const { enrichment_id: id } = await w.client.startEnrichment({
       name: "late contacts",
-      webhook_url: `${w.server.url}/hooks`,
-      webhook_events: { contact_finished: `${w.server.url}/hooks` },
+      webhook_url: `http://127.0.0.1:${w.server.port}/hooks`,
+      webhook_events: { contact_finished: `http://127.0.0.1:${w.server.port}/hooks` },
       data: contacts(3, "late"),
     });
 

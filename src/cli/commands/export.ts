@@ -13,7 +13,8 @@ import { DEFAULT_STORE } from "./lookup.js";
 export const EXPORT_USAGE = `fullenrich-rx export --store PATH|URL --out FILE [--format jsonl|csv] [--job ID]
 
 Writes every resolved result in the event log again, one line per contact (the same lines as
-enrich's --out), optionally only those of one job (see \`status\`).`;
+enrich's --out), optionally only those of one job (see \`status\`). A new --out file is created
+owner-only (0600): it holds personal data.`;
 
 export async function exportCommand(args: readonly string[], io: CliIo): Promise<number> {
   const values = parseFlags(args, {
@@ -47,6 +48,7 @@ export async function exportCommand(args: readonly string[], io: CliIo): Promise
     format,
     kinds.size === 1 && kinds.has("reverse") ? "reverse" : "enrich",
     customKeys,
+    (line) => print(io.stderr, line),
   );
   for (const result of results) writer.write(result);
   await writer.close();

@@ -6,6 +6,7 @@ import { ENRICH_FIELDS, type EnrichField } from "../../api/request-schemas.js";
 import { prepareContacts } from "../../engine/batches.js";
 import { DEFAULT_CORRELATION_KEY } from "../../events/contact-key.js";
 import { sha256Hex } from "../../internal/crypto.js";
+import { API_KEY_FLAGS, API_KEY_USAGE, resolveApiKey } from "../api-key.js";
 import { duration, flag, hostPort, parseFlags, positiveNumber } from "../flags.js";
 import { type InputRow, readInputFile } from "../input-file.js";
 import { type CliIo, print } from "../io.js";
@@ -25,7 +26,7 @@ import { webhookReachabilityWarning } from "../webhook-reachability.js";
 /** Where the CLI keeps its event log unless told otherwise. */
 export const DEFAULT_STORE = ".fullenrich-rx/events.db";
 
-const FLAGS_USAGE = `    [--api-key KEY]            default: env FULLENRICH_API_KEY
+const FLAGS_USAGE = `${API_KEY_USAGE}
     [--base-url URL]           default: env FULLENRICH_BASE_URL, else ${DEFAULT_BASE_URL}
     [--store PATH|URL]         the event log: a SQLite file (default ./${DEFAULT_STORE})
                                or postgres://… to share it between several instances
@@ -34,7 +35,8 @@ const FLAGS_USAGE = `    [--api-key KEY]            default: env FULLENRICH_API_
     [--fields LIST]            enrich_fields, comma-separated; default contact.work_emails
     [--batch-size N]           1..100; default 100
     [--webhook-url URL --listen HOST:PORT]   webhook mode (the built-in receiver listens on
-                               HOST:PORT; URL is what the provider calls); without: polling only
+                               HOST:PORT, takes deliveries on URL's path only and answers
+                               GET /healthz; URL is what the provider calls); without: polling only
     [--contact-events]         also ask for per-contact events (webhook mode)
     [--rate-limit N]           API calls per minute; default 60
     [--time-scale F]           multiplies every built-in duration, the rate-limit window too
@@ -56,6 +58,8 @@ rows are sent once. Run the same command again after a crash (even kill -9), or 
 only contacts never sent are sent, and --out ends up with every row once. A batch refused outright
 (a wrong key, no credits, no network) is sent by that same command once the cause is fixed. At most
 100 batches run at the provider at once (its limit); the others wait their turn.
+--out holds personal data: a new file is created owner-only (0600), and a directory it needs
+owner-only (0700); an existing file others can read keeps its mode, with a warning saying how to fix it.
 ${FLAGS_USAGE}`;
 
 export const REVERSE_USAGE = `fullenrich-rx reverse --input FILE --out FILE [flags]
@@ -66,7 +70,7 @@ ${FLAGS_USAGE}`;
 const LOOKUP_FLAGS = {
   input: { type: "string" },
   out: { type: "string" },
-  "api-key": { type: "string" },
+  ...API_KEY_FLAGS,
   "base-url": { type: "string" },
   store: { type: "string" },
   redis: { type: "string" },
@@ -174,10 +178,10 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
           contactEvents: values["contact-events"] === true,
         }
       : undefined;
-  const apiKey = values["api-key"] ?? io.env.FULLENRICH_API_KEY;
+  const apiKey = await resolveApiKey(values, io);
   if (!apiKey) {
     throw new UsageError(
-      "no API key: pass --api-key KEY or set FULLENRICH_API_KEY (or try `fullenrich-rx demo`, which needs none)",
+      "no API key: set FULLENRICH_API_KEY or pass --api-key-file PATH (or try `fullenrich-rx demo`, which needs none)",
     );
   }
   const baseUrl = flag(
@@ -219,7 +223,9 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
     maxRunning,
     ...(webhook ? { webhook } : {}),
   });
-  const writer = await ResultWriter.open(outPath, format, kind, customKeys).catch(async (error: unknown) => {
+  const writer = await ResultWriter.open(outPath, format, kind, customKeys, (line) =>
+    print(io.stderr, line),
+  ).catch(async (error: unknown) => {
     await runtime.close();
     throw error;
   });

@@ -1,14 +1,16 @@
 import { z } from "zod";
 import { signBody } from "../../webhooks/signature.js";
+import { API_KEY_FLAGS, API_KEY_USAGE, resolveApiKey } from "../api-key.js";
 import { flag, parseFlags } from "../flags.js";
 import { type CliIo, print } from "../io.js";
 import { UsageError } from "../usage-error.js";
 
-export const TEST_WEBHOOK_USAGE = `fullenrich-rx test-webhook --url URL [--api-key KEY] [--kind batch|contact]
+export const TEST_WEBHOOK_USAGE = `fullenrich-rx test-webhook --url URL [--api-key-file PATH] [--kind batch|contact]
 
 Sends a correctly signed sample delivery (the provider's format, X-Signature-SHA1 keyed with the API
 key) to your own endpoint and reports its answer: to check a deployment. A 401 there usually means
-another key, or a proxy that rewrites bodies (the signature covers the exact bytes).`;
+another key, or a proxy that rewrites bodies (the signature covers the exact bytes).
+${API_KEY_USAGE}`;
 
 function samplePayload(kind: "batch" | "contact"): Record<string, unknown> {
   const record = (first: string, last: string, email: string) => ({
@@ -40,7 +42,7 @@ function samplePayload(kind: "batch" | "contact"): Record<string, unknown> {
 export async function testWebhookCommand(args: readonly string[], io: CliIo): Promise<number> {
   const values = parseFlags(args, {
     url: { type: "string" },
-    "api-key": { type: "string" },
+    ...API_KEY_FLAGS,
     kind: { type: "string" },
   });
   if (!values.url) throw new UsageError("--url URL is required (your webhook endpoint)");
@@ -54,10 +56,10 @@ export async function testWebhookCommand(args: readonly string[], io: CliIo): Pr
     z.enum(["batch", "contact"], { error: "must be batch or contact" }),
     values.kind ?? "batch",
   );
-  const apiKey = values["api-key"] ?? io.env.FULLENRICH_API_KEY;
+  const apiKey = await resolveApiKey(values, io);
   if (!apiKey)
     throw new UsageError(
-      "no API key: pass --api-key KEY or set FULLENRICH_API_KEY (the signature is keyed with it)",
+      "no API key: set FULLENRICH_API_KEY or pass --api-key-file PATH (the signature is keyed with it)",
     );
   const body = Buffer.from(JSON.stringify(samplePayload(kind)));
   let response: Response;
