@@ -6,7 +6,7 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ConcurrencyError, type StoredEvent, StoreUnavailableError } from "../../src/events/store.js";
 import { openStore, SqliteEventStore } from "../../src/events/stores/index.js";
-import type { WriterThread } from "../../src/events/stores/sqlite-writer.js";
+import type { WriterThread } from "../../src/events/stores/sqlite/writer-thread.js";
 import { describeStoreContract, ev, record, waitUntil } from "../support/store-contract.js";
 import { describeProcessContract } from "../support/store-process-contract.js";
 import { assertStoreBuilt, startChild, within } from "../support/store-processes.js";

@@ -11,10 +11,10 @@ import {
   StoreUnavailableError,
   type TagReadOptions,
 } from "../store.js";
-import { type AppendBackend, applyAppend } from "./append-core.js";
-import { ReadCounter } from "./read-counters.js";
-import { snapshotOfRow } from "./snapshot-row.js";
-import { type TailHandle, tailEvents } from "./tail.js";
+import { type AppendBackend, applyAppend } from "./shared/append-core.js";
+import { ReadCounter } from "./shared/read-counters.js";
+import { snapshotOfRow } from "./shared/snapshot-row.js";
+import { type TailHandle, tailEvents } from "./shared/tail.js";
 import {
   checkCheckpointName,
   checkPosition,
@@ -28,7 +28,7 @@ import {
   prepareSnapshot,
   prepareTagEntries,
   prepareTagRead,
-} from "./validation.js";
+} from "./shared/validation.js";
 
 /** Options of {@link MemoryEventStore}. */
 export interface MemoryEventStoreOptions {

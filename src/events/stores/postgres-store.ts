@@ -15,17 +15,17 @@ import {
   StoreUnavailableError,
   type TagReadOptions,
 } from "../store.js";
-import { type AppendBackend, applyAppend } from "./append-core.js";
 import {
   checkSchemaName,
   DEFAULT_POSTGRES_SCHEMA,
   migrate,
   namesOf,
   type PostgresNames,
-} from "./postgres-schema.js";
-import { type AsyncTailHandle, tailEventsAsync } from "./postgres-tail.js";
-import { ReadCounter } from "./read-counters.js";
-import { snapshotOfRow } from "./snapshot-row.js";
+} from "./postgres/schema.js";
+import { type AppendBackend, applyAppend } from "./shared/append-core.js";
+import { type AsyncTailHandle, tailEventsAsync } from "./shared/async-tail.js";
+import { ReadCounter } from "./shared/read-counters.js";
+import { snapshotOfRow } from "./shared/snapshot-row.js";
 import {
   checkCheckpointName,
   checkPosition,
@@ -42,7 +42,7 @@ import {
   prepareSnapshot,
   prepareTagEntries,
   prepareTagRead,
-} from "./validation.js";
+} from "./shared/validation.js";
 
 /** Options of {@link PostgresEventStore.open}. */
 export interface PostgresEventStoreOptions {

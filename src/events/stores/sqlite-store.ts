@@ -15,20 +15,10 @@ import {
   StoreUnavailableError,
   type TagReadOptions,
 } from "../store.js";
-import { appendResultOf } from "./append-core.js";
-import { ReadCounter } from "./read-counters.js";
-import { snapshotOfRow } from "./snapshot-row.js";
-import { type CheckpointerMessage, WalCheckpointer } from "./sqlite-checkpointer.js";
-import {
-  createPrivateDirectory,
-  createPrivateFile,
-  makePrivate,
-  sqliteFilesOf,
-  wideFilesWarning,
-  widerThanPrivate,
-} from "./sqlite-files.js";
-import { errorOfFailure, type GroupReply, type WriterOp, WriterThread } from "./sqlite-writer.js";
-import { type TailHandle, tailEvents } from "./tail.js";
+import { appendResultOf } from "./shared/append-core.js";
+import { ReadCounter } from "./shared/read-counters.js";
+import { snapshotOfRow } from "./shared/snapshot-row.js";
+import { type TailHandle, tailEvents } from "./shared/tail.js";
 import {
   checkCheckpointName,
   checkPosition,
@@ -41,7 +31,17 @@ import {
   prepareSnapshot,
   prepareTagEntries,
   prepareTagRead,
-} from "./validation.js";
+} from "./shared/validation.js";
+import { type CheckpointerMessage, WalCheckpointer } from "./sqlite/checkpointer.js";
+import {
+  createPrivateDirectory,
+  createPrivateFile,
+  makePrivate,
+  sqliteFilesOf,
+  wideFilesWarning,
+  widerThanPrivate,
+} from "./sqlite/files.js";
+import { errorOfFailure, type GroupReply, type WriterOp, WriterThread } from "./sqlite/writer-thread.js";
 
 /** Options of {@link SqliteEventStore.open}. */
 export interface SqliteEventStoreOptions {

@@ -1,4 +1,4 @@
-import { type AppendResult, ConcurrencyError, type ExpectedVersion, type StoredEvent } from "../store.js";
+import { type AppendResult, ConcurrencyError, type ExpectedVersion, type StoredEvent } from "../../store.js";
 import type { PreparedAppendOptions, PreparedEvent } from "./validation.js";
 
 /**

@@ -1,9 +1,9 @@
 import { createRequire } from "node:module";
 import { type MessagePort, Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
-import type { ExpectedVersion } from "../store.js";
-import { type AppendBackend, applyAppendCore } from "./append-core.js";
-import type { PreparedEvent, PreparedSnapshot, PreparedTagEntry } from "./validation.js";
+import type { ExpectedVersion } from "../../store.js";
+import { type AppendBackend, applyAppendCore } from "../shared/append-core.js";
+import type { PreparedEvent, PreparedSnapshot, PreparedTagEntry } from "../shared/validation.js";
 
 /** An append of a group, as the writer thread works on it (it travels flattened: {@link encodeGroup}). @internal */
 export interface WriterAppendOp {

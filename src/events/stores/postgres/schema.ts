@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { PoolClient } from "pg";
 import { z } from "zod";
-import { StoreUnavailableError } from "../store.js";
+import { StoreUnavailableError } from "../../store.js";
 
 /** The schema version this code writes and understands. @internal */
 export const POSTGRES_SCHEMA_VERSION = 2;

@@ -1,5 +1,5 @@
 import { Observable } from "rxjs";
-import type { StoredEvent } from "../store.js";
+import type { StoredEvent } from "../../store.js";
 
 /**
  * A live subscription as its store sees it: the store calls `wake()` when new events may be
