@@ -11,7 +11,8 @@ import {
   StoreUnavailableError,
   type TagReadOptions,
 } from "../store.js";
-import { type AppendBackend, applyAppend } from "./shared/append-core.js";
+import type { AppendBackend } from "./shared/append-core.js";
+import { applyAppend } from "./shared/append-result.js";
 import { ReadCounter } from "./shared/read-counters.js";
 import { snapshotOfRow } from "./shared/snapshot-row.js";
 import { type TailHandle, tailEvents } from "./shared/tail.js";

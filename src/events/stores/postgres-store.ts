@@ -22,7 +22,8 @@ import {
   namesOf,
   type PostgresNames,
 } from "./postgres/schema.js";
-import { type AppendBackend, applyAppend } from "./shared/append-core.js";
+import type { AppendBackend } from "./shared/append-core.js";
+import { applyAppend } from "./shared/append-result.js";
 import { type AsyncTailHandle, tailEventsAsync } from "./shared/async-tail.js";
 import { ReadCounter } from "./shared/read-counters.js";
 import { snapshotOfRow } from "./shared/snapshot-row.js";

@@ -15,7 +15,7 @@ import {
   StoreUnavailableError,
   type TagReadOptions,
 } from "../store.js";
-import { appendResultOf } from "./shared/append-core.js";
+import { appendResultOf } from "./shared/append-result.js";
 import { ReadCounter } from "./shared/read-counters.js";
 import { snapshotOfRow } from "./shared/snapshot-row.js";
 import { type TailHandle, tailEvents } from "./shared/tail.js";
@@ -32,6 +32,7 @@ import {
   prepareTagEntries,
   prepareTagRead,
 } from "./shared/validation.js";
+import type { WriteOp } from "./shared/write-ops.js";
 import { type CheckpointerMessage, WalCheckpointer } from "./sqlite/checkpointer.js";
 import {
   createPrivateDirectory,
@@ -41,7 +42,8 @@ import {
   wideFilesWarning,
   widerThanPrivate,
 } from "./sqlite/files.js";
-import { errorOfFailure, type GroupReply, type WriterOp, WriterThread } from "./sqlite/writer-thread.js";
+import { openAndSetUp, retryWhileBusy } from "./sqlite/open-connection.js";
+import { errorOfFailure, type GroupReply, WriterThread } from "./sqlite/writer-thread.js";
 
 /** Options of {@link SqliteEventStore.open}. */
 export interface SqliteEventStoreOptions {
@@ -159,13 +161,13 @@ interface EventRow {
 
 /** An operation waiting for its group's commit: what the writer thread gets, and the promise to settle. */
 type PendingOp = {
-  [K in WriterOp["kind"]]: {
+  [K in WriteOp["kind"]]: {
     kind: K;
-    wire: Extract<WriterOp, { kind: K }>;
+    wire: Extract<WriteOp, { kind: K }>;
     resolve: (result: K extends "append" ? AppendResult : undefined) => void;
     reject: (error: unknown) => void;
   };
-}[WriterOp["kind"]];
+}[WriteOp["kind"]];
 
 interface Settings {
   path: string;
@@ -316,28 +318,20 @@ export class SqliteEventStore implements EventStore {
     } catch (error) {
       throw unavailable(error, settings, "open");
     }
-    // `PRAGMA journal_mode = WAL` (and reading a file another process is creating) can fail with
-    // SQLITE_BUSY at once, without the busy handler, when SQLite sees a possible deadlock; this
-    // happens when several processes open a new file together. Retry until busyTimeoutMs is spent.
-    const deadline = Date.now() + settings.busyTimeoutMs;
-    let db: Database.Database | undefined;
-    for (let attempt = 1; db === undefined; attempt += 1) {
-      let candidate: Database.Database | undefined;
-      try {
-        candidate = new Database(settings.path, { timeout: settings.busyTimeoutMs });
-        initialize(candidate, settings);
-        // SQLite gives -wal and -shm the database file's mode; set it explicitly all the same.
-        if (created) makePrivate(sqliteFilesOf(settings.path));
-        db = candidate;
-      } catch (error) {
-        try {
-          candidate?.close();
-        } catch {
-          // already failing
-        }
-        if (!isBusyError(error) || Date.now() >= deadline) throw unavailable(error, settings, "open");
-        pause(Math.min(50, 2 ** attempt, Math.max(1, deadline - Date.now())));
-      }
+    let db: Database.Database;
+    try {
+      db = retryWhileBusy(
+        () =>
+          openAndSetUp(
+            () => new Database(settings.path, { timeout: settings.busyTimeoutMs }),
+            (candidate) => initialize(candidate, settings),
+          ),
+        settings.busyTimeoutMs,
+      );
+      // SQLite gives -wal and -shm the database file's mode; set it explicitly all the same.
+      if (created) makePrivate(sqliteFilesOf(settings.path));
+    } catch (error) {
+      throw unavailable(error, settings, "open");
     }
     // The schema exists now: the writer thread opens its own connection to the file.
     let writer: WriterThread;
@@ -758,11 +752,6 @@ function initialize(db: Database.Database, settings: Settings): void {
   migrate(db, settings.path);
 }
 
-/** Blocks the thread for `ms` (only while opening under contention, like SQLite's own busy handler). */
-function pause(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
 function migrate(db: Database.Database, path: string): void {
   db.exec("BEGIN IMMEDIATE");
   try {
@@ -804,11 +793,6 @@ function toStoredEvent(row: EventRow): StoredEvent {
 function sqliteCode(error: unknown): string | undefined {
   if (error instanceof Database.SqliteError) return error.code;
   return undefined;
-}
-
-function isBusyError(error: unknown): boolean {
-  const code = sqliteCode(error) ?? "";
-  return code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED");
 }
 
 /** Turns a driver error into a {@link StoreUnavailableError} that says what went wrong and what to do. */
