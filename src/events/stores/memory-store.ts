@@ -13,9 +13,10 @@ import {
 } from "../store.js";
 import type { AppendBackend } from "./shared/append-core.js";
 import { applyAppend } from "./shared/append-result.js";
+import { LiveTails } from "./shared/live-tails.js";
 import { ReadCounter } from "./shared/read-counters.js";
 import { snapshotOfRow } from "./shared/snapshot-row.js";
-import { type TailHandle, tailEvents } from "./shared/tail.js";
+import { tailEvents } from "./shared/tail.js";
 import {
   checkCheckpointName,
   checkPosition,
@@ -68,7 +69,14 @@ export class MemoryEventStore implements EventStore {
   /** Snapshots as saved: data kept as JSON text, so that a load hands out a fresh copy. */
   private readonly snapshots = new Map<string, PreparedSnapshot>();
   private readonly counter = new ReadCounter();
-  private readonly tails = new Set<TailHandle>();
+  private readonly tails = new LiveTails(
+    {
+      counter: this.counter,
+      assertOpen: () => this.assertOpen(),
+      isOpen: () => !this.closed,
+    },
+    0,
+  );
   private readonly now: () => number;
   private readonly pageSize: number;
   private closed = false;
@@ -96,7 +104,7 @@ export class MemoryEventStore implements EventStore {
     // applyAppend throws before its first insert when the expected version does not match, and
     // inserts cannot fail here, so the batch is all-or-nothing.
     const result = applyAppend(this.backend, checkedStream, prepared, checkedOptions, recordedAt);
-    if (result.appended.length > 0) this.wakeTails();
+    if (result.appended.length > 0) this.tails.wake();
     return result;
   }
 
@@ -165,12 +173,7 @@ export class MemoryEventStore implements EventStore {
     return tailEvents(
       {
         readPage: (cursor, limit) => this.page(cursor, limit),
-        register: (handle) => {
-          this.assertOpen();
-          this.counter.subscribed();
-          this.tails.add(handle);
-          return () => this.tails.delete(handle);
-        },
+        register: (handle) => this.tails.register(handle),
         toError: (error) => error,
       },
       from,
@@ -208,8 +211,7 @@ export class MemoryEventStore implements EventStore {
     if (this.closed) return;
     this.closed = true;
     await Promise.resolve();
-    for (const tail of [...this.tails]) tail.end();
-    this.tails.clear();
+    await this.tails.endAll();
   }
 
   private assertOpen(): void {
@@ -268,9 +270,5 @@ export class MemoryEventStore implements EventStore {
       dedupKey: row.dedupKey,
       recordedAt: row.recordedAt,
     };
-  }
-
-  private wakeTails(): void {
-    for (const tail of this.tails) tail.wake();
   }
 }

@@ -24,9 +24,10 @@ import {
 } from "./postgres/schema.js";
 import type { AppendBackend } from "./shared/append-core.js";
 import { applyAppend } from "./shared/append-result.js";
-import { type AsyncTailHandle, tailEventsAsync } from "./shared/async-tail.js";
+import { LiveTails } from "./shared/live-tails.js";
 import { ReadCounter } from "./shared/read-counters.js";
 import { snapshotOfRow } from "./shared/snapshot-row.js";
+import { tailEvents } from "./shared/tail.js";
 import {
   checkCheckpointName,
   checkPosition,
@@ -232,16 +233,13 @@ interface GroupPlan {
  *   open a new database at once. Errors never show the URL's password.
  */
 export class PostgresEventStore implements EventStore {
-  private readonly tails = new Set<AsyncTailHandle>();
+  private readonly tails: LiveTails;
   private readonly counter = new ReadCounter();
   private queue: PendingOp[] = [];
   private flushLoop: Promise<void> | undefined;
-  private pollTimer: ReturnType<typeof setInterval> | undefined;
-  private polling = false;
   private listener: { client: Client; ready: Promise<void> } | undefined;
   private listenerRetry: ReturnType<typeof setTimeout> | undefined;
   private listening = false;
-  private knownHead: number;
   private state: "open" | "closing" | "closed" = "open";
   private closing: Promise<void> | undefined;
   private transactions = 0;
@@ -254,7 +252,33 @@ export class PostgresEventStore implements EventStore {
     private readonly settings: Settings,
     head: number,
   ) {
-    this.knownHead = head;
+    this.tails = new LiveTails(
+      {
+        counter: this.counter,
+        assertOpen: () => this.assertOpen(),
+        isOpen: () => this.state === "open",
+        // The safety net: wakes the subscriptions when `head` moved without a notification reaching us.
+        polling: {
+          intervalMs: settings.pollIntervalMs,
+          head: () => readHead(this.pool, settings.names),
+          onError: (error) =>
+            settings.logger.warn("event store poll failed", {
+              location: settings.location,
+              error: messageOf(error),
+            }),
+          afterPoll: () => {
+            if (this.listener === undefined && this.listenerRetry === undefined && this.tails.size > 0) {
+              this.startListener();
+            }
+          },
+        },
+        onSubscribe: () => this.startListener(),
+        onLast: () => {
+          if (this.state === "open") void this.stopListener();
+        },
+      },
+      head,
+    );
   }
 
   /**
@@ -430,7 +454,7 @@ export class PostgresEventStore implements EventStore {
   /** See {@link EventStore.subscribe}. Subscriptions complete when the store closes. */
   subscribe(after = 0): Observable<StoredEvent> {
     const from = checkPosition(after, "after");
-    return tailEventsAsync(
+    return tailEvents(
       {
         readPage: async (cursor, limit) => {
           // The first read of a subscription waits for LISTEN: whatever commits after that read
@@ -438,7 +462,7 @@ export class PostgresEventStore implements EventStore {
           await this.listener?.ready;
           return this.pageRetrying(cursor, limit);
         },
-        register: (handle) => this.registerTail(handle),
+        register: (handle) => this.tails.register(handle),
         toError: (error) => unavailable(error, this.settings, "read"),
       },
       from,
@@ -502,9 +526,7 @@ export class PostgresEventStore implements EventStore {
     this.closing = (async () => {
       try {
         while (this.flushLoop !== undefined) await this.flushLoop;
-        await Promise.all([...this.tails].map((tail) => tail.end()));
-        this.tails.clear();
-        this.stopPolling();
+        await this.tails.endAll();
         await this.stopListener();
       } finally {
         await this.pool.end().catch(() => undefined);
@@ -632,7 +654,7 @@ export class PostgresEventStore implements EventStore {
         op.resolve();
       }
     });
-    if (appended > 0) this.wakeTails();
+    if (appended > 0) this.tails.wake();
   }
 
   /**
@@ -677,7 +699,7 @@ export class PostgresEventStore implements EventStore {
       await client.query("COMMIT");
       this.transactions += 1;
       this.operations += ops.length;
-      if (plan.head > this.knownHead) this.knownHead = plan.head;
+      this.tails.noteHead(plan.head);
       return plan.outcomes;
     } catch (error) {
       destroy = isConnectionError(error);
@@ -876,56 +898,6 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
-  private wakeTails(): void {
-    for (const tail of this.tails) tail.wake();
-  }
-
-  private registerTail(handle: AsyncTailHandle): () => void {
-    this.assertOpen();
-    this.counter.subscribed();
-    this.tails.add(handle);
-    this.startListener();
-    if (this.pollTimer === undefined) {
-      this.pollTimer = setInterval(() => void this.poll(), this.settings.pollIntervalMs);
-      this.pollTimer.unref?.();
-    }
-    return () => {
-      this.tails.delete(handle);
-      if (this.tails.size === 0 && this.state === "open") {
-        this.stopPolling();
-        void this.stopListener();
-      }
-    };
-  }
-
-  private stopPolling(): void {
-    if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
-    this.pollTimer = undefined;
-  }
-
-  /** The safety net: wakes the subscriptions when `head` moved without a notification reaching us. */
-  private async poll(): Promise<void> {
-    if (this.state !== "open" || this.polling) return;
-    this.polling = true;
-    try {
-      const head = await readHead(this.pool, this.settings.names);
-      if (head > this.knownHead) {
-        this.knownHead = head;
-        this.wakeTails();
-      }
-      if (this.listener === undefined && this.listenerRetry === undefined && this.tails.size > 0) {
-        this.startListener();
-      }
-    } catch (error) {
-      this.settings.logger.warn("event store poll failed", {
-        location: this.settings.location,
-        error: messageOf(error),
-      });
-    } finally {
-      this.polling = false;
-    }
-  }
-
   /** Opens the LISTEN connection (while someone subscribes); wakes every subscription once it listens. */
   private startListener(): void {
     if (this.listener !== undefined || this.state !== "open") return;
@@ -951,8 +923,8 @@ export class PostgresEventStore implements EventStore {
       if (message.channel !== names.channel) return;
       this.notifications += 1;
       const head = Number(message.payload);
-      if (Number.isSafeInteger(head) && head > this.knownHead) this.knownHead = head;
-      this.wakeTails();
+      if (Number.isSafeInteger(head)) this.tails.noteHead(head);
+      this.tails.wake();
     });
     client.on("error", lost);
     client.on("end", () => lost(new Error("the connection ended")));
@@ -965,7 +937,7 @@ export class PostgresEventStore implements EventStore {
         lost(error);
       }
       // Catch up on whatever committed before LISTEN took effect.
-      this.wakeTails();
+      this.tails.wake();
     })();
     this.listener = { client, ready };
   }

@@ -16,9 +16,10 @@ import {
   type TagReadOptions,
 } from "../store.js";
 import { appendResultOf } from "./shared/append-result.js";
+import { LiveTails } from "./shared/live-tails.js";
 import { ReadCounter } from "./shared/read-counters.js";
 import { snapshotOfRow } from "./shared/snapshot-row.js";
-import { type TailHandle, tailEvents } from "./shared/tail.js";
+import { tailEvents } from "./shared/tail.js";
 import {
   checkCheckpointName,
   checkPosition,
@@ -238,7 +239,7 @@ type Statements = ReturnType<typeof prepareStatements>;
  */
 export class SqliteEventStore implements EventStore {
   private readonly statements: Statements;
-  private readonly tails = new Set<TailHandle>();
+  private readonly tails: LiveTails;
   private readonly checkpointer: WalCheckpointer | undefined;
   private readonly counter = new ReadCounter();
   /** Operations waiting for the next group. */
@@ -249,8 +250,6 @@ export class SqliteEventStore implements EventStore {
   private inFlight = false;
   /** close() waiting for the queue to drain. */
   private idleWaiters: (() => void)[] = [];
-  private pollTimer: ReturnType<typeof setInterval> | undefined;
-  private knownHead: number;
   private state: "open" | "closing" | "closed" = "open";
   private closing: Promise<void> | undefined;
   private transactions = 0;
@@ -264,7 +263,21 @@ export class SqliteEventStore implements EventStore {
     private readonly writer: WriterThread,
   ) {
     this.statements = prepareStatements(db);
-    this.knownHead = this.statements.head.get()?.head ?? 0;
+    this.tails = new LiveTails(
+      {
+        counter: this.counter,
+        assertOpen: () => this.assertOpen(),
+        isOpen: () => this.state === "open",
+        // Another process (or another store on this file) appended.
+        polling: {
+          intervalMs: settings.pollIntervalMs,
+          head: () => this.statements.head.get()?.head ?? 0,
+          onError: (error) =>
+            settings.logger.warn("event store poll failed", { path: settings.path, error: messageOf(error) }),
+        },
+      },
+      this.statements.head.get()?.head ?? 0,
+    );
     this.checkpointer =
       settings.checkpointIntervalMs > 0
         ? new WalCheckpointer(settings.path, settings.checkpointIntervalMs, (message) =>
@@ -456,7 +469,7 @@ export class SqliteEventStore implements EventStore {
     return tailEvents(
       {
         readPage: (cursor, limit) => this.statements.page.all(cursor, limit).map(toStoredEvent),
-        register: (handle) => this.registerTail(handle),
+        register: (handle) => this.tails.register(handle),
         toError: (error) => unavailable(error, this.settings, "read"),
       },
       from,
@@ -516,9 +529,7 @@ export class SqliteEventStore implements EventStore {
     this.closing = (async () => {
       await this.whenIdle();
       await Promise.resolve();
-      for (const tail of [...this.tails]) tail.end();
-      this.tails.clear();
-      this.stopPolling();
+      await this.tails.endAll();
       try {
         // Both threads close their connections before ours: the last connection to close
         // checkpoints the WAL and removes it, so it must be this one.
@@ -663,8 +674,8 @@ export class SqliteEventStore implements EventStore {
       }
     });
     if (last > 0) {
-      this.knownHead = Math.max(this.knownHead, last);
-      for (const tail of this.tails) tail.wake();
+      this.tails.noteHead(last);
+      this.tails.wake();
     }
   }
 
@@ -685,42 +696,6 @@ export class SqliteEventStore implements EventStore {
           `the event store ${path} cannot write: its writer thread has stopped (${reply.reason}). ` +
             "Nothing of these appends was stored; close the store and open it again.",
         );
-    }
-  }
-
-  private registerTail(handle: TailHandle): () => void {
-    this.assertOpen();
-    this.counter.subscribed();
-    this.tails.add(handle);
-    if (this.pollTimer === undefined) {
-      this.pollTimer = setInterval(() => this.poll(), this.settings.pollIntervalMs);
-      this.pollTimer.unref?.();
-    }
-    return () => {
-      this.tails.delete(handle);
-      if (this.tails.size === 0) this.stopPolling();
-    };
-  }
-
-  private stopPolling(): void {
-    if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
-    this.pollTimer = undefined;
-  }
-
-  /** Wakes the subscriptions when another process (or another store on this file) appended. */
-  private poll(): void {
-    if (this.state !== "open") return;
-    try {
-      const head = this.statements.head.get()?.head ?? 0;
-      if (head > this.knownHead) {
-        this.knownHead = head;
-        for (const tail of this.tails) tail.wake();
-      }
-    } catch (error) {
-      this.settings.logger.warn("event store poll failed", {
-        path: this.settings.path,
-        error: messageOf(error),
-      });
     }
   }
 

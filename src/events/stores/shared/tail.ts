@@ -3,19 +3,23 @@ import type { StoredEvent } from "../../store.js";
 
 /**
  * A live subscription as its store sees it: the store calls `wake()` when new events may be
- * readable (its own commit, or a poll that saw another process's), and `end()` when it closes.
+ * readable (its own commit, a notification, a poll that saw another process's), and `end()` when
+ * it closes.
  * @internal
  */
 export interface TailHandle {
   wake(): void;
-  /** Emits whatever is still readable, synchronously, then completes. */
-  end(): void;
+  /** Emits whatever is still readable, then completes; resolves once the subscription is done. */
+  end(): Promise<void>;
 }
 
 /** What {@link tailEvents} needs from a store. @internal */
 export interface TailSource {
-  /** Up to `limit` events after `after` (exclusive), in position order. Synchronous; may throw. */
-  readPage(after: number, limit: number): StoredEvent[];
+  /**
+   * Up to `limit` events after `after` (exclusive), in position order, without skipping one that a
+   * later read could still return (synchronously or not; it may throw or reject).
+   */
+  readPage(after: number, limit: number): StoredEvent[] | Promise<StoredEvent[]>;
   /** Registers a live subscription; returns its unregistration. Throws when the store is closed. */
   register(handle: TailHandle): () => void;
   /** Turns a read failure into the error the subscriber receives. */
@@ -25,100 +29,84 @@ export interface TailSource {
 /**
  * The `subscribe` of every store: reads pages from `after` (exclusive), then follows wake-ups.
  *
- * The cursor only ever moves to the position of the event just emitted, and a page is read only
- * after the previous one was emitted, so positions come out strictly increasing: never twice,
- * and never skipped as long as the store only makes an event readable once every lower position
- * is readable too. Pages are read one per microtask (never a timer), so an in-process append wakes
- * a subscriber without any timer, also under fake timers.
+ * One read runs at a time per subscription, the cursor only moves to the position of the event
+ * just emitted, and a page is read only after the previous one was emitted: positions come out
+ * strictly increasing, never twice, and never skipped as long as the store only makes an event
+ * readable once every lower position is readable too. A wake-up that arrives during a read causes
+ * one more read, so nothing committed before a wake-up is left unread. Reads start from a microtask
+ * and never wait for a timer, so an in-process append wakes a subscriber also under fake timers.
  * @internal
  */
 export function tailEvents(source: TailSource, after: number, pageSize: number): Observable<StoredEvent> {
   return new Observable<StoredEvent>((subscriber) => {
     let cursor = after;
-    /** A step is scheduled or running. */
-    let scheduled = false;
-    /** A wake-up arrived since the running step read its page. */
+    /** The pump is scheduled, reading or emitting. */
+    let running = false;
+    /** A wake-up arrived since the running read started. */
     let dirty = false;
-    let inStep = false;
-    let endRequested = false;
+    let ending = false;
     let done = false;
     let unregister: () => void = () => {};
+    let settle: () => void = () => {};
+    const finished = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
 
-    const emitPage = (): number => {
-      const page = source.readPage(cursor, pageSize);
-      for (const event of page) {
-        if (done) break;
-        if (event.position <= cursor) continue;
-        cursor = event.position;
-        subscriber.next(event);
-      }
-      return page.length;
-    };
-
-    const fail = (error: unknown): void => {
+    const stop = (): void => {
       if (done) return;
       done = true;
       unregister();
-      subscriber.error(source.toError(error));
+      settle();
     };
 
-    const finish = (): void => {
-      if (done) return;
+    const pump = async (): Promise<void> => {
       try {
-        while (!done && emitPage() === pageSize) {
-          // keep draining
+        while (!done) {
+          dirty = false;
+          const page = await source.readPage(cursor, pageSize);
+          for (const event of page) {
+            if (done) break;
+            if (event.position <= cursor) continue;
+            cursor = event.position;
+            subscriber.next(event);
+          }
+          if (done) break;
+          if (page.length === pageSize || dirty) continue;
+          if (ending) {
+            stop();
+            subscriber.complete();
+          }
+          break;
         }
       } catch (error) {
-        fail(error);
-        return;
+        if (!done) {
+          stop();
+          subscriber.error(source.toError(error));
+        }
+      } finally {
+        running = false;
       }
-      if (done) return;
-      done = true;
-      unregister();
-      subscriber.complete();
     };
 
-    const step = (): void => {
-      if (done) return;
-      dirty = false;
-      inStep = true;
-      let count: number;
-      try {
-        count = emitPage();
-      } catch (error) {
-        inStep = false;
-        fail(error);
-        return;
-      }
-      inStep = false;
-      if (done) return;
-      if (endRequested) {
-        finish();
-        return;
-      }
-      if (count === pageSize || dirty) {
-        queueMicrotask(step);
-      } else {
-        scheduled = false;
-      }
+    const start = (): void => {
+      if (running) return;
+      running = true;
+      queueMicrotask(() => void pump());
     };
 
     const handle: TailHandle = {
       wake: () => {
         if (done) return;
         dirty = true;
-        if (!scheduled) {
-          scheduled = true;
-          queueMicrotask(step);
-        }
+        start();
       },
       end: () => {
-        if (done) return;
-        if (inStep) {
-          endRequested = true;
-          return;
+        if (!done) {
+          ending = true;
+          dirty = true;
+          start();
         }
-        finish();
+        return finished;
       },
     };
 
@@ -126,13 +114,11 @@ export function tailEvents(source: TailSource, after: number, pageSize: number):
       unregister = source.register(handle);
     } catch (error) {
       done = true;
+      settle();
       subscriber.error(error);
       return undefined;
     }
     handle.wake();
-    return () => {
-      done = true;
-      unregister();
-    };
+    return () => stop();
   });
 }
