@@ -24,6 +24,7 @@ import {
 } from "./postgres/schema.js";
 import type { AppendBackend } from "./shared/append-core.js";
 import { applyAppend } from "./shared/append-result.js";
+import { GroupWriter, type WriteOutcome } from "./shared/group-writer.js";
 import { LiveTails } from "./shared/live-tails.js";
 import { ReadCounter } from "./shared/read-counters.js";
 import { snapshotOfRow } from "./shared/snapshot-row.js";
@@ -34,17 +35,11 @@ import {
   checkSnapshotName,
   checkStream,
   messageOf,
-  type PreparedAppendOptions,
-  type PreparedEvent,
   type PreparedSnapshot,
-  type PreparedTagEntry,
-  prepareAppendOptions,
-  prepareEvents,
   prepareReadOptions,
-  prepareSnapshot,
-  prepareTagEntries,
   prepareTagRead,
 } from "./shared/validation.js";
+import type { WriteOp } from "./shared/write-ops.js";
 
 /** Options of {@link PostgresEventStore.open}. */
 export interface PostgresEventStoreOptions {
@@ -131,37 +126,6 @@ const EVENT_COLUMNS =
 /** How many tags one `readByTags` query looks up (a bigger call runs several). */
 const TAGS_PER_QUERY = 1000;
 
-type PendingOp =
-  | {
-      kind: "append";
-      stream: string;
-      events: PreparedEvent[];
-      options: PreparedAppendOptions;
-      resolve: (result: AppendResult) => void;
-      reject: (error: unknown) => void;
-    }
-  | {
-      kind: "checkpoint";
-      name: string;
-      position: number;
-      resolve: () => void;
-      reject: (error: unknown) => void;
-    }
-  | {
-      kind: "tags";
-      entries: PreparedTagEntry[];
-      resolve: () => void;
-      reject: (error: unknown) => void;
-    }
-  | {
-      kind: "snapshot";
-      snapshot: PreparedSnapshot;
-      resolve: () => void;
-      reject: (error: unknown) => void;
-    };
-
-type Outcome = { ok: true; value: AppendResult | undefined } | { ok: false; error: unknown };
-
 interface Settings {
   location: string;
   connectionString: string;
@@ -191,7 +155,7 @@ interface PlannedRow {
 
 /** What one group's planning decided to write. */
 interface GroupPlan {
-  outcomes: Outcome[];
+  outcomes: WriteOutcome[];
   rows: PlannedRow[];
   checkpoints: Map<string, number>;
   /** Tags for events already stored (`addTags`): tag and position. */
@@ -235,8 +199,18 @@ interface GroupPlan {
 export class PostgresEventStore implements EventStore {
   private readonly tails: LiveTails;
   private readonly counter = new ReadCounter();
-  private queue: PendingOp[] = [];
-  private flushLoop: Promise<void> | undefined;
+  private readonly writes = new GroupWriter({
+    assertOpen: () => this.assertOpen(),
+    check: checkNoNulOf,
+    // Let the rest of this turn's synchronous appends join the group.
+    gather: () => Promise.resolve(),
+    take: (queued) => this.groupSize(queued),
+    commit: (group) => this.commitGroup(group, true),
+    onAppended: (last) => {
+      this.tails.noteHead(last);
+      this.tails.wake();
+    },
+  });
   private listener: { client: Client; ready: Promise<void> } | undefined;
   private listenerRetry: ReturnType<typeof setTimeout> | undefined;
   private listening = false;
@@ -342,27 +316,7 @@ export class PostgresEventStore implements EventStore {
 
   /** See {@link EventStore.append}. Committed together with the other appends of the same moment. */
   append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
-    return new Promise<AppendResult>((resolve, reject) => {
-      this.assertOpen();
-      const checkedStream = checkNoNul(checkStream(stream), "stream");
-      const prepared = prepareEvents(events);
-      prepared.forEach((event, index) => {
-        checkNoNul(event.type, `events[${index}].type`);
-        if (event.dedupKey !== null) checkNoNul(event.dedupKey, `events[${index}].dedupKey`);
-      });
-      const checkedOptions = prepareAppendOptions(options);
-      if (checkedOptions.checkpoint !== undefined) {
-        checkNoNul(checkedOptions.checkpoint.name, "checkpoint name");
-      }
-      this.enqueue({
-        kind: "append",
-        stream: checkedStream,
-        events: prepared,
-        options: checkedOptions,
-        resolve,
-        reject,
-      });
-    });
+    return this.writes.append(stream, events, options);
   }
 
   /** See {@link EventStore.read}. */
@@ -414,14 +368,7 @@ export class PostgresEventStore implements EventStore {
 
   /** See {@link EventStore.addTags}: committed with the appends of the same moment. */
   addTags(entries: readonly { position: number; tags: readonly string[] }[]): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.assertOpen();
-      const prepared = prepareTagEntries(entries);
-      prepared.forEach((entry, index) => {
-        for (const tag of entry.tags) checkNoNul(tag, `entries[${index}].tags`);
-      });
-      this.enqueue({ kind: "tags", entries: prepared, resolve, reject });
-    });
+    return this.writes.addTags(entries);
   }
 
   /** See {@link EventStore.loadSnapshot}. */
@@ -438,12 +385,7 @@ export class PostgresEventStore implements EventStore {
 
   /** See {@link EventStore.saveSnapshot}: committed with the appends of the same moment. */
   saveSnapshot(name: string, snapshot: StoredSnapshot): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.assertOpen();
-      const prepared = prepareSnapshot(name, snapshot);
-      checkNoNul(prepared.name, "snapshot name");
-      this.enqueue({ kind: "snapshot", snapshot: prepared, resolve, reject });
-    });
+    return this.writes.saveSnapshot(name, snapshot);
   }
 
   /** See {@link EventStore.readCounters}. */
@@ -503,16 +445,7 @@ export class PostgresEventStore implements EventStore {
 
   /** See {@link EventStore.setCheckpoint}: committed with the appends of the same moment; never moves back. */
   setCheckpoint(name: string, position: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.assertOpen();
-      this.enqueue({
-        kind: "checkpoint",
-        name: checkNoNul(checkCheckpointName(name), "checkpoint name"),
-        position: checkPosition(position, "position"),
-        resolve,
-        reject,
-      });
-    });
+    return this.writes.setCheckpoint(name, position);
   }
 
   /**
@@ -525,7 +458,7 @@ export class PostgresEventStore implements EventStore {
     this.state = "closing";
     this.closing = (async () => {
       try {
-        while (this.flushLoop !== undefined) await this.flushLoop;
+        await this.writes.whenIdle();
         await this.tails.endAll();
         await this.stopListener();
       } finally {
@@ -604,64 +537,24 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
-  private enqueue(op: PendingOp): void {
-    this.queue.push(op);
-    this.flushLoop ??= this.runFlushes();
-  }
-
-  /**
-   * Commits the queue, one group per transaction, until it is empty. Started by the first append
-   * of a quiet moment; appends issued while a transaction is in flight wait for the next one.
-   */
-  private async runFlushes(): Promise<void> {
-    // Let the rest of this turn's synchronous appends join the first group.
-    await Promise.resolve();
-    try {
-      while (this.queue.length > 0) {
-        const group = this.takeGroup();
-        const outcomes = await this.commitGroup(group, true);
-        this.settle(group, outcomes);
-      }
-    } finally {
-      this.flushLoop = undefined;
-    }
-  }
-
-  /** The next group: queued operations up to `maxEventsPerTransaction` events (at least one). */
-  private takeGroup(): PendingOp[] {
+  /** How many of the queued writes the next group takes: up to `maxEventsPerTransaction` events. */
+  private groupSize(queued: readonly WriteOp[]): number {
     let events = 0;
     let count = 0;
-    for (const op of this.queue) {
+    for (const op of queued) {
       const size = op.kind === "append" ? op.events.length : 0;
       if (count > 0 && events + size > this.settings.maxEventsPerTransaction) break;
       events += size;
       count += 1;
     }
-    return this.queue.splice(0, count);
-  }
-
-  private settle(ops: PendingOp[], outcomes: Outcome[]): void {
-    let appended = 0;
-    ops.forEach((op, index) => {
-      const outcome = outcomes[index];
-      if (outcome === undefined || !outcome.ok) {
-        op.reject(outcome?.error ?? new StoreUnavailableError("the append was not committed"));
-      } else if (op.kind === "append") {
-        const value = outcome.value ?? { appended: [], duplicates: [] };
-        appended += value.appended.length;
-        op.resolve(value);
-      } else {
-        op.resolve();
-      }
-    });
-    if (appended > 0) this.tails.wake();
+    return count;
   }
 
   /**
    * Commits `ops` in one transaction. When that transaction fails because of the data one of them
    * carries and `isolate` is set, retries each operation in a transaction of its own.
    */
-  private async commitGroup(ops: PendingOp[], isolate: boolean): Promise<Outcome[]> {
+  private async commitGroup(ops: readonly WriteOp[], isolate: boolean): Promise<WriteOutcome[]> {
     let recordedAt: string;
     try {
       recordedAt = new Date(this.settings.now()).toISOString();
@@ -699,7 +592,6 @@ export class PostgresEventStore implements EventStore {
       await client.query("COMMIT");
       this.transactions += 1;
       this.operations += ops.length;
-      this.tails.noteHead(plan.head);
       return plan.outcomes;
     } catch (error) {
       destroy = isConnectionError(error);
@@ -710,7 +602,7 @@ export class PostgresEventStore implements EventStore {
       }
       if (stage === "before" && !destroy && isolate && ops.length > 1 && isDataError(error)) {
         release();
-        const outcomes: Outcome[] = [];
+        const outcomes: WriteOutcome[] = [];
         for (const op of ops) outcomes.push(...(await this.commitGroup([op], false)));
         return outcomes;
       }
@@ -728,7 +620,7 @@ export class PostgresEventStore implements EventStore {
    */
   private async plan(
     client: PoolClient,
-    ops: PendingOp[],
+    ops: readonly WriteOp[],
     head: number,
     recordedAt: string,
   ): Promise<GroupPlan> {
@@ -763,10 +655,10 @@ export class PostgresEventStore implements EventStore {
     const saveCheckpoint = (target: Map<string, number>, name: string, position: number): void => {
       target.set(name, Math.max(position, target.get(name) ?? 0));
     };
-    const outcomes: Outcome[] = ops.map((op): Outcome => {
+    const outcomes = ops.map((op): WriteOutcome => {
       if (op.kind === "checkpoint") {
         saveCheckpoint(checkpoints, op.name, op.position);
-        return { ok: true, value: undefined };
+        return { ok: true };
       }
       if (op.kind === "tags") {
         for (const entry of op.entries) {
@@ -775,11 +667,11 @@ export class PostgresEventStore implements EventStore {
             backfill.positions.push(entry.position);
           }
         }
-        return { ok: true, value: undefined };
+        return { ok: true };
       }
       if (op.kind === "snapshot") {
         snapshots.set(op.snapshot.name, op.snapshot);
-        return { ok: true, value: undefined };
+        return { ok: true };
       }
       // This append's effects, kept apart until it succeeded.
       const staged = {
@@ -810,12 +702,12 @@ export class PostgresEventStore implements EventStore {
         saveCheckpoint: (name, position) => saveCheckpoint(staged.checkpoints, name, position),
       };
       try {
-        const value = applyAppend(backend, op.stream, op.events, op.options, recordedAt);
+        const result = applyAppend(backend, op.stream, op.events, op, recordedAt);
         rows.push(...staged.rows);
         for (const [stream, version] of staged.versions) versions.set(stream, version);
         for (const [key, position] of staged.positions) positions.set(key, position);
         for (const [name, position] of staged.checkpoints) saveCheckpoint(checkpoints, name, position);
-        return { ok: true, value };
+        return { ok: true, result };
       } catch (error) {
         return { ok: false, error };
       }
@@ -1000,6 +892,30 @@ function toStoredEvent(raw: unknown): StoredEvent {
 function checkNoNul(value: string, what: string): string {
   if (value.includes("\0")) throw new TypeError(`${what} must not contain NUL characters`);
   return value;
+}
+
+/** Refuses a write whose text (not its JSON data, where JSON escapes NUL) holds a NUL character. */
+function checkNoNulOf(op: WriteOp): void {
+  switch (op.kind) {
+    case "append":
+      checkNoNul(op.stream, "stream");
+      op.events.forEach((event, index) => {
+        checkNoNul(event.type, `events[${index}].type`);
+        if (event.dedupKey !== null) checkNoNul(event.dedupKey, `events[${index}].dedupKey`);
+      });
+      if (op.checkpoint !== undefined) checkNoNul(op.checkpoint.name, "checkpoint name");
+      return;
+    case "checkpoint":
+      checkNoNul(op.name, "checkpoint name");
+      return;
+    case "tags":
+      op.entries.forEach((entry, index) => {
+        for (const tag of entry.tags) checkNoNul(tag, `entries[${index}].tags`);
+      });
+      return;
+    case "snapshot":
+      checkNoNul(op.snapshot.name, "snapshot name");
+  }
 }
 
 /**

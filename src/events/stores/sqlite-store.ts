@@ -16,6 +16,7 @@ import {
   type TagReadOptions,
 } from "../store.js";
 import { appendResultOf } from "./shared/append-result.js";
+import { GroupWriter, type WriteOutcome } from "./shared/group-writer.js";
 import { LiveTails } from "./shared/live-tails.js";
 import { ReadCounter } from "./shared/read-counters.js";
 import { snapshotOfRow } from "./shared/snapshot-row.js";
@@ -26,11 +27,7 @@ import {
   checkSnapshotName,
   checkStream,
   messageOf,
-  prepareAppendOptions,
-  prepareEvents,
   prepareReadOptions,
-  prepareSnapshot,
-  prepareTagEntries,
   prepareTagRead,
 } from "./shared/validation.js";
 import type { WriteOp } from "./shared/write-ops.js";
@@ -149,6 +146,11 @@ const EVENT_COLUMNS = "position, stream, stream_version, type, version, data, de
  */
 const endOfTurn: (run: () => void) => void = globalThis.setImmediate.bind(globalThis);
 
+/** Resolves at the end of this turn of the event loop (see {@link endOfTurn}). */
+function gatherUntilEndOfTurn(): Promise<void> {
+  return new Promise((resolve) => endOfTurn(resolve));
+}
+
 interface EventRow {
   position: number;
   stream: string;
@@ -159,16 +161,6 @@ interface EventRow {
   dedup_key: string | null;
   recorded_at: string;
 }
-
-/** An operation waiting for its group's commit: what the writer thread gets, and the promise to settle. */
-type PendingOp = {
-  [K in WriteOp["kind"]]: {
-    kind: K;
-    wire: Extract<WriteOp, { kind: K }>;
-    resolve: (result: K extends "append" ? AppendResult : undefined) => void;
-    reject: (error: unknown) => void;
-  };
-}[WriteOp["kind"]];
 
 interface Settings {
   path: string;
@@ -242,14 +234,15 @@ export class SqliteEventStore implements EventStore {
   private readonly tails: LiveTails;
   private readonly checkpointer: WalCheckpointer | undefined;
   private readonly counter = new ReadCounter();
-  /** Operations waiting for the next group. */
-  private queue: PendingOp[] = [];
-  /** The end-of-turn flush is scheduled. */
-  private flushScheduled = false;
-  /** A group is at the writer thread. */
-  private inFlight = false;
-  /** close() waiting for the queue to drain. */
-  private idleWaiters: (() => void)[] = [];
+  private readonly writes = new GroupWriter({
+    assertOpen: () => this.assertOpen(),
+    gather: gatherUntilEndOfTurn,
+    commit: (group) => this.commitGroup(group),
+    onAppended: (last) => {
+      this.tails.noteHead(last);
+      this.tails.wake();
+    },
+  });
   private state: "open" | "closing" | "closed" = "open";
   private closing: Promise<void> | undefined;
   private transactions = 0;
@@ -370,22 +363,7 @@ export class SqliteEventStore implements EventStore {
 
   /** See {@link EventStore.append}. Committed together with the other appends of the same tick. */
   append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
-    return new Promise<AppendResult>((resolvePromise, reject) => {
-      this.assertOpen();
-      const checked = prepareAppendOptions(options);
-      this.enqueue({
-        kind: "append",
-        wire: {
-          kind: "append",
-          stream: checkStream(stream),
-          events: prepareEvents(events),
-          expectedVersion: checked.expectedVersion,
-          checkpoint: checked.checkpoint,
-        },
-        resolve: resolvePromise,
-        reject,
-      });
-    });
+    return this.writes.append(stream, events, options);
   }
 
   /** See {@link EventStore.read}. */
@@ -426,15 +404,7 @@ export class SqliteEventStore implements EventStore {
 
   /** See {@link EventStore.addTags}: committed by the writer thread with the appends of the same tick. */
   addTags(entries: readonly { position: number; tags: readonly string[] }[]): Promise<void> {
-    return new Promise<void>((resolvePromise, reject) => {
-      this.assertOpen();
-      this.enqueue({
-        kind: "tags",
-        wire: { kind: "tags", entries: prepareTagEntries(entries) },
-        resolve: () => resolvePromise(),
-        reject,
-      });
-    });
+    return this.writes.addTags(entries);
   }
 
   /** See {@link EventStore.loadSnapshot}. */
@@ -447,15 +417,7 @@ export class SqliteEventStore implements EventStore {
 
   /** See {@link EventStore.saveSnapshot}: committed by the writer thread with the appends of the same tick. */
   saveSnapshot(name: string, snapshot: StoredSnapshot): Promise<void> {
-    return new Promise<void>((resolvePromise, reject) => {
-      this.assertOpen();
-      this.enqueue({
-        kind: "snapshot",
-        wire: { kind: "snapshot", snapshot: prepareSnapshot(name, snapshot) },
-        resolve: () => resolvePromise(),
-        reject,
-      });
-    });
+    return this.writes.saveSnapshot(name, snapshot);
   }
 
   /** See {@link EventStore.readCounters}. */
@@ -501,19 +463,7 @@ export class SqliteEventStore implements EventStore {
 
   /** See {@link EventStore.setCheckpoint}: committed with the appends of the same tick; never moves back. */
   setCheckpoint(name: string, position: number): Promise<void> {
-    return new Promise<void>((resolvePromise, reject) => {
-      this.assertOpen();
-      this.enqueue({
-        kind: "checkpoint",
-        wire: {
-          kind: "checkpoint",
-          name: checkCheckpointName(name),
-          position: checkPosition(position, "position"),
-        },
-        resolve: () => resolvePromise(),
-        reject,
-      });
-    });
+    return this.writes.setCheckpoint(name, position);
   }
 
   /**
@@ -527,7 +477,7 @@ export class SqliteEventStore implements EventStore {
     if (this.closing !== undefined) return this.closing;
     this.state = "closing";
     this.closing = (async () => {
-      await this.whenIdle();
+      await this.writes.whenIdle();
       await Promise.resolve();
       await this.tails.endAll();
       try {
@@ -576,107 +526,48 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
-  private enqueue(op: PendingOp): void {
-    this.queue.push(op);
-    this.scheduleFlush();
-  }
-
-  /** Sends the queue at the end of this turn, unless a group is in flight (its answer does it). */
-  private scheduleFlush(): void {
-    if (this.flushScheduled || this.inFlight || this.queue.length === 0) return;
-    this.flushScheduled = true;
-    endOfTurn(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
-  }
-
-  /** Sends every queued operation to the writer thread as one group; settles them on its answer. */
-  private flush(): void {
-    if (this.inFlight || this.queue.length === 0) return;
-    const ops = this.queue;
-    this.queue = [];
+  /** Sends a group to the writer thread; what became of each write, from its answer. */
+  private async commitGroup(ops: readonly WriteOp[]): Promise<WriteOutcome[]> {
     let recordedAt: string;
     try {
       recordedAt = new Date(this.settings.now()).toISOString();
     } catch (error) {
-      const failure = unavailable(error, this.settings, "write");
-      for (const op of ops) op.reject(failure);
-      this.afterGroup();
-      return;
+      return failAll(ops, unavailable(error, this.settings, "write"));
     }
-    this.inFlight = true;
-    const wires = ops.map((op) => op.wire);
-    void this.writer.commit(recordedAt, wires).then(
-      (reply) => {
-        this.inFlight = false;
-        this.settle(ops, reply, recordedAt);
-        this.afterGroup();
-      },
-      (error: unknown) => {
-        this.inFlight = false;
-        const failure = unavailable(error, this.settings, "write");
-        for (const op of ops) op.reject(failure);
-        this.afterGroup();
-      },
-    );
-  }
-
-  /** Sends the next group (operations that arrived meanwhile), or tells close() that all is settled. */
-  private afterGroup(): void {
-    if (this.queue.length > 0) {
-      this.scheduleFlush();
-      return;
+    let reply: GroupReply;
+    try {
+      reply = await this.writer.commit(recordedAt, [...ops]);
+    } catch (error) {
+      return failAll(ops, unavailable(error, this.settings, "write"));
     }
-    if (this.flushScheduled || this.inFlight) return;
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const waiter of waiters) waiter();
-  }
-
-  /** Resolves once no operation is queued or in flight. */
-  private whenIdle(): Promise<void> {
-    if (this.queue.length === 0 && !this.flushScheduled && !this.inFlight) return Promise.resolve();
-    return new Promise<void>((resolvePromise) => this.idleWaiters.push(resolvePromise));
-  }
-
-  /** Settles a group's promises from the writer thread's answer, then wakes the subscriptions. */
-  private settle(ops: PendingOp[], reply: GroupReply, recordedAt: string): void {
-    if (reply.kind !== "committed") {
-      const failure = this.groupFailure(reply);
-      for (const op of ops) op.reject(failure);
-      return;
-    }
+    if (reply.kind !== "committed") return failAll(ops, this.groupFailure(reply));
     this.transactions += 1;
     this.operations += ops.length;
-    let last = 0;
-    ops.forEach((op, index) => {
+    return ops.map((op, index): WriteOutcome => {
       const outcome = reply.outcomes[index];
       if (outcome === undefined) {
-        op.reject(new StoreUnavailableError(`the event store ${this.settings.path} lost track of an append`));
-      } else if (outcome.status === "conflict") {
-        op.reject(
-          op.kind === "append"
-            ? new ConcurrencyError(op.wire.stream, op.wire.expectedVersion, outcome.actual)
-            : new StoreUnavailableError(
-                `the event store ${this.settings.path} reported a conflict for a checkpoint`,
-              ),
-        );
-      } else if (outcome.status === "refused") {
-        op.reject(unavailable(errorOfFailure(outcome.failure), this.settings, "write"));
-      } else if (op.kind === "append") {
-        const result = appendResultOf(op.wire.stream, op.wire.events, outcome, recordedAt);
-        const tail = result.appended[result.appended.length - 1];
-        if (tail !== undefined && tail.position > last) last = tail.position;
-        op.resolve(result);
-      } else {
-        op.resolve(undefined);
+        return {
+          ok: false,
+          error: new StoreUnavailableError(`the event store ${this.settings.path} lost track of an append`),
+        };
       }
+      if (outcome.status === "conflict") {
+        return {
+          ok: false,
+          error:
+            op.kind === "append"
+              ? new ConcurrencyError(op.stream, op.expectedVersion, outcome.actual)
+              : new StoreUnavailableError(
+                  `the event store ${this.settings.path} reported a conflict for a checkpoint`,
+                ),
+        };
+      }
+      if (outcome.status === "refused") {
+        return { ok: false, error: unavailable(errorOfFailure(outcome.failure), this.settings, "write") };
+      }
+      if (op.kind !== "append") return { ok: true };
+      return { ok: true, result: appendResultOf(op.stream, op.events, outcome, recordedAt) };
     });
-    if (last > 0) {
-      this.tails.noteHead(last);
-      this.tails.wake();
-    }
   }
 
   /** The error every operation of a group that was not committed rejects with. */
@@ -750,6 +641,11 @@ function migrate(db: Database.Database, path: string): void {
     if (db.inTransaction) db.exec("ROLLBACK");
     throw error;
   }
+}
+
+/** The same failure for every write of a group. */
+function failAll(ops: readonly WriteOp[], error: unknown): WriteOutcome[] {
+  return ops.map(() => ({ ok: false, error }));
 }
 
 function toStoredEvent(row: EventRow): StoredEvent {
