@@ -1,0 +1,132 @@
+import { z } from "zod";
+import { type StoredEvent, StoreUnavailableError } from "../../store.js";
+import { EventRowSchema, storedEventOf } from "../shared/event-row.js";
+import type { PostgresNames } from "./schema.js";
+
+/*
+ * The PostgreSQL store's reads, one function per query, each taking what runs a statement
+ * (`execute`: the pool, or a connection inside a transaction) and the store's table names. Rows are
+ * checked with zod as they come back.
+ */
+
+/** Runs one statement and returns its rows, unchecked. @internal */
+export type Execute = (text: string, values?: unknown[]) => Promise<unknown[]>;
+
+/** An {@link Execute} on a pool or a connection. @internal */
+export function executeOn(queryable: {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+}): Execute {
+  return async (text, values) => (await queryable.query(text, values)).rows;
+}
+
+const PositionRowSchema = z.object({ position: z.coerce.number().int().nonnegative() });
+
+const EVENT_COLUMNS =
+  "position, stream, stream_version, type, version, data::text AS data, dedup_key, recorded_at";
+
+/** How many tags one query looks up (a bigger `readByTags` runs several). */
+const TAGS_PER_QUERY = 1000;
+
+function eventsOf(rows: readonly unknown[]): StoredEvent[] {
+  return rows.map((row) => storedEventOf(EventRowSchema.parse(row)));
+}
+
+/** The last position (`head`'s row). @internal */
+export async function readHead(execute: Execute, names: PostgresNames): Promise<number> {
+  const [row] = await execute(`SELECT position FROM ${names.head}`);
+  if (row === undefined) throw new StoreUnavailableError(`the table ${names.head} is empty`);
+  return PositionRowSchema.parse(row).position;
+}
+
+/**
+ * The last position, locked until the transaction ends: the write lock that orders every appending
+ * transaction.
+ * @internal
+ */
+export async function lockHead(execute: Execute, names: PostgresNames): Promise<number> {
+  const [row] = await execute(`SELECT position FROM ${names.head} FOR UPDATE`);
+  return PositionRowSchema.parse(row).position;
+}
+
+/** Events after `after` (exclusive), in position order, at most `limit`. @internal */
+export async function readPage(
+  execute: Execute,
+  names: PostgresNames,
+  after: number,
+  limit: number | undefined,
+): Promise<StoredEvent[]> {
+  const rows = await execute(
+    `SELECT ${EVENT_COLUMNS} FROM ${names.events} WHERE position > $1 ORDER BY position${
+      limit === undefined ? "" : " LIMIT $2"
+    }`,
+    limit === undefined ? [after] : [after, limit],
+  );
+  return eventsOf(rows);
+}
+
+/** One stream's events, in stream order. @internal */
+export async function readStream(
+  execute: Execute,
+  names: PostgresNames,
+  stream: string,
+): Promise<StoredEvent[]> {
+  return eventsOf(
+    await execute(`SELECT ${EVENT_COLUMNS} FROM ${names.events} WHERE stream = $1 ORDER BY stream_version`, [
+      stream,
+    ]),
+  );
+}
+
+/** The events carrying any of `tags`, after `after`, of `types` (null: any), in position order. @internal */
+export async function readByTags(
+  execute: Execute,
+  names: PostgresNames,
+  tags: readonly string[],
+  after: number,
+  types: readonly string[] | null,
+): Promise<StoredEvent[]> {
+  const byPosition = new Map<number, StoredEvent>();
+  for (let from = 0; from < tags.length; from += TAGS_PER_QUERY) {
+    const rows = await execute(
+      // A join with the unnested list, so that each tag is an index lookup (`tag = ANY(...)`
+      // lets the planner scan the whole table for a long list).
+      `SELECT ${EVENT_COLUMNS} FROM ${names.events}
+       WHERE position IN (
+           SELECT t.position FROM unnest($1::text[]) AS wanted(tag) JOIN ${names.tags} t ON t.tag = wanted.tag)
+         AND position > $2 AND ($3::text[] IS NULL OR type = ANY($3::text[]))`,
+      [tags.slice(from, from + TAGS_PER_QUERY), after, types],
+    );
+    for (const event of eventsOf(rows)) byPosition.set(event.position, event);
+  }
+  return [...byPosition.values()].sort((a, b) => a.position - b.position);
+}
+
+/** The event stored under a dedup key, if any. @internal */
+export async function readByDedupKey(
+  execute: Execute,
+  names: PostgresNames,
+  dedupKey: string,
+): Promise<StoredEvent | undefined> {
+  const [row] = await execute(`SELECT ${EVENT_COLUMNS} FROM ${names.events} WHERE dedup_key = $1`, [
+    dedupKey,
+  ]);
+  return row === undefined ? undefined : eventsOf([row])[0];
+}
+
+/** A named checkpoint (0 when never set). @internal */
+export async function readCheckpoint(execute: Execute, names: PostgresNames, name: string): Promise<number> {
+  const [row] = await execute(`SELECT position FROM ${names.checkpoints} WHERE name = $1`, [name]);
+  return row === undefined ? 0 : PositionRowSchema.parse(row).position;
+}
+
+/** The row of a saved snapshot (checked by the caller), if any. @internal */
+export async function readSnapshotRow(
+  execute: Execute,
+  names: PostgresNames,
+  name: string,
+): Promise<unknown | undefined> {
+  const [row] = await execute(`SELECT position, version, data FROM ${names.snapshots} WHERE name = $1`, [
+    name,
+  ]);
+  return row;
+}
