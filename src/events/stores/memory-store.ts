@@ -1,18 +1,19 @@
 import { type Observable, tap } from "rxjs";
-import {
-  type AppendOptions,
-  type AppendResult,
-  type EventStore,
-  type NewEvent,
-  type ReadOptions,
-  type StoredEvent,
-  type StoredSnapshot,
-  type StoreReadCounters,
-  StoreUnavailableError,
-  type TagReadOptions,
+import type {
+  AppendOptions,
+  AppendResult,
+  EventStore,
+  NewEvent,
+  ReadOptions,
+  StoredEvent,
+  StoredSnapshot,
+  StoreReadCounters,
+  TagReadOptions,
 } from "../store.js";
 import type { AppendBackend } from "./shared/append-core.js";
 import { applyAppend } from "./shared/append-result.js";
+import type { EventRecord } from "./shared/event-row.js";
+import { StoreLifecycle } from "./shared/lifecycle.js";
 import { LiveTails } from "./shared/live-tails.js";
 import { ReadCounter } from "./shared/read-counters.js";
 import { snapshotOfRow } from "./shared/snapshot-row.js";
@@ -40,13 +41,7 @@ export interface MemoryEventStoreOptions {
   pageSize?: number;
 }
 
-interface MemoryRow {
-  stream: string;
-  streamVersion: number;
-  type: string;
-  version: number;
-  json: string;
-  dedupKey: string | null;
+interface MemoryRow extends EventRecord {
   recordedAt: string;
 }
 
@@ -72,14 +67,14 @@ export class MemoryEventStore implements EventStore {
   private readonly tails = new LiveTails(
     {
       counter: this.counter,
-      assertOpen: () => this.assertOpen(),
-      isOpen: () => !this.closed,
+      assertOpen: () => this.lifecycle.assertOpen(),
+      isOpen: () => this.lifecycle.isOpen,
     },
     0,
   );
   private readonly now: () => number;
   private readonly pageSize: number;
-  private closed = false;
+  private readonly lifecycle = new StoreLifecycle("the memory event store");
 
   private readonly backend: AppendBackend = {
     streamVersion: (stream) => this.streamVersions.get(stream) ?? 0,
@@ -96,7 +91,7 @@ export class MemoryEventStore implements EventStore {
 
   /** Appends atomically (see {@link EventStore.append}); the batch is applied in one synchronous step. */
   async append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     const checkedStream = checkStream(stream);
     const prepared = prepareEvents(events);
     const checkedOptions = prepareAppendOptions(options);
@@ -110,21 +105,21 @@ export class MemoryEventStore implements EventStore {
 
   /** See {@link EventStore.read}. */
   async read(options?: ReadOptions): Promise<StoredEvent[]> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     const { after, limit } = prepareReadOptions(options);
     return this.counter.counted(this.page(after, limit ?? Number.POSITIVE_INFINITY));
   }
 
   /** See {@link EventStore.readStream}. */
   async readStream(stream: string): Promise<StoredEvent[]> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     const positions = this.streamPositions.get(checkStream(stream)) ?? [];
     return this.counter.counted(positions.map((position) => this.eventAt(position)));
   }
 
   /** See {@link EventStore.readByTags}. */
   async readByTags(tags: readonly string[], options?: TagReadOptions): Promise<StoredEvent[]> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     const checked = prepareTagRead(tags, options);
     const types = checked.types === undefined ? undefined : new Set(checked.types);
     const positions = new Set<number>();
@@ -140,7 +135,7 @@ export class MemoryEventStore implements EventStore {
 
   /** See {@link EventStore.addTags}. */
   async addTags(entries: readonly { position: number; tags: readonly string[] }[]): Promise<void> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     for (const entry of prepareTagEntries(entries)) {
       if (entry.position < 1 || entry.position > this.rows.length) continue;
       this.tag(entry.position, entry.tags);
@@ -149,7 +144,7 @@ export class MemoryEventStore implements EventStore {
 
   /** See {@link EventStore.loadSnapshot}. */
   async loadSnapshot(name: string): Promise<StoredSnapshot | null> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     const checked = checkSnapshotName(name);
     const saved = this.snapshots.get(checked);
     return saved === undefined ? null : snapshotOfRow(checked, { ...saved, data: saved.json });
@@ -157,7 +152,7 @@ export class MemoryEventStore implements EventStore {
 
   /** See {@link EventStore.saveSnapshot}. */
   async saveSnapshot(name: string, snapshot: StoredSnapshot): Promise<void> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     const prepared = prepareSnapshot(name, snapshot);
     this.snapshots.set(prepared.name, prepared);
   }
@@ -183,39 +178,35 @@ export class MemoryEventStore implements EventStore {
 
   /** See {@link EventStore.head}. */
   async head(): Promise<number> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     return this.rows.length;
   }
 
   /** See {@link EventStore.findByDedupKey}. */
   async findByDedupKey(dedupKey: string): Promise<StoredEvent | undefined> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     const position = this.dedupKeys.get(dedupKey);
     return this.counter.countedOne(position === undefined ? undefined : this.eventAt(position));
   }
 
   /** See {@link EventStore.getCheckpoint}. */
   async getCheckpoint(name: string): Promise<number> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     return this.checkpoints.get(checkCheckpointName(name)) ?? 0;
   }
 
   /** See {@link EventStore.setCheckpoint}: a lower position than the stored one is ignored. */
   async setCheckpoint(name: string, position: number): Promise<void> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     this.saveCheckpoint(checkCheckpointName(name), checkPosition(position, "position"));
   }
 
   /** Completes live subscriptions; every later call rejects with {@link StoreUnavailableError}. Idempotent. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.resolve();
-    await this.tails.endAll();
-  }
-
-  private assertOpen(): void {
-    if (this.closed) throw new StoreUnavailableError("the memory event store is closed");
+  close(): Promise<void> {
+    return this.lifecycle.close(async () => {
+      await Promise.resolve();
+      await this.tails.endAll();
+    });
   }
 
   private insert(stream: string, streamVersion: number, event: PreparedEvent, recordedAt: string): number {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { AppendBackend } from "../shared/append-core.js";
 import { applyAppend } from "../shared/append-result.js";
+import type { EventRecord } from "../shared/event-row.js";
 import type { WriteOutcome } from "../shared/group-writer.js";
 import type { PreparedSnapshot } from "../shared/validation.js";
 import type { WriteOp } from "../shared/write-ops.js";
@@ -8,14 +9,8 @@ import type { Execute } from "./reads.js";
 import type { PostgresNames } from "./schema.js";
 
 /** An event to insert, planned in memory. @internal */
-export interface PlannedRow {
+export interface PlannedRow extends EventRecord {
   position: number;
-  stream: string;
-  streamVersion: number;
-  type: string;
-  version: number;
-  json: string;
-  dedupKey: string | null;
   tags: string[];
 }
 

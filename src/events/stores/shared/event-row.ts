@@ -13,6 +13,16 @@ export interface EventRow {
   recorded_at: string;
 }
 
+/** An event's own fields, as a store keeps them before it has a position (data as JSON text). @internal */
+export interface EventRecord {
+  stream: string;
+  streamVersion: number;
+  type: string;
+  version: number;
+  json: string;
+  dedupKey: string | null;
+}
+
 const int = z.coerce.number().int().nonnegative();
 
 /** An {@link EventRow} as a driver returns it untyped (PostgreSQL's bigint columns come as text). @internal */

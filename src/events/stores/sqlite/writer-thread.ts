@@ -1,6 +1,6 @@
 import { Worker } from "node:worker_threads";
-import Database from "better-sqlite3";
 import type { WriteOp } from "../shared/write-ops.js";
+import { errorOfFailure } from "./errors.js";
 import type { WriterFailure } from "./failure.js";
 import { stopWorker } from "./workers.js";
 import {
@@ -25,13 +25,6 @@ export type GroupReply =
 
 /** The writer thread's module (JavaScript, so that a plain Node worker runs it from src/ and dist/). */
 const WORKER_URL = new URL("./writer-worker.js", import.meta.url);
-
-/** A {@link WriterFailure} as an error the store can map (a `SqliteError` when it has a code). @internal */
-export function errorOfFailure(failure: WriterFailure): Error {
-  return failure.code === ""
-    ? new Error(failure.message)
-    : new Database.SqliteError(failure.message, failure.code);
-}
 
 /**
  * The main thread's handle on the writer thread of one {@link SqliteEventStore}: a
