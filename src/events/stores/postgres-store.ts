@@ -1,31 +1,9 @@
 import type { Pool } from "pg";
-import { type Observable, tap } from "rxjs";
-import {
-  type AppendOptions,
-  type AppendResult,
-  type EventStore,
-  type NewEvent,
-  type ReadOptions,
-  type StoredEvent,
-  type StoredSnapshot,
-  type StoreReadCounters,
-  StoreUnavailableError,
-  type TagReadOptions,
-} from "../store.js";
+import { type EventStore, type StoredEvent, StoreUnavailableError } from "../store.js";
 import { commitGroup } from "./postgres/commit.js";
 import { isConnectionError, postgresUnavailable } from "./postgres/errors.js";
 import { NotificationListener } from "./postgres/listener.js";
-import {
-  type Execute,
-  executeOn,
-  readByDedupKey,
-  readByTags,
-  readCheckpoint,
-  readHead,
-  readPage,
-  readSnapshotRow,
-  readStream,
-} from "./postgres/reads.js";
+import { executeOn, PostgresReads, readHead } from "./postgres/reads.js";
 import { migrate } from "./postgres/schema.js";
 import {
   connectionConfig,
@@ -36,21 +14,11 @@ import {
   postgresSettings,
 } from "./postgres/settings.js";
 import { checkNoNulOf } from "./postgres/text-checks.js";
+import { AssembledEventStore } from "./shared/assembled-store.js";
 import { GroupWriter } from "./shared/group-writer.js";
 import { StoreLifecycle } from "./shared/lifecycle.js";
 import { LiveTails } from "./shared/live-tails.js";
-import { ReadCounter } from "./shared/read-counters.js";
-import { snapshotOfRow } from "./shared/snapshot-row.js";
-import { tailEvents } from "./shared/tail.js";
-import {
-  checkCheckpointName,
-  checkPosition,
-  checkSnapshotName,
-  checkStream,
-  messageOf,
-  prepareReadOptions,
-  prepareTagRead,
-} from "./shared/validation.js";
+import { messageOf } from "./shared/validation.js";
 import type { WriteOp } from "./shared/write-ops.js";
 
 export type { PostgresEventStoreOptions } from "./postgres/settings.js";
@@ -113,13 +81,18 @@ function realDelay(ms: number): Promise<void> {
  * (`postgres/plan.ts`, `write.ts`, `commit.ts`), the LISTEN connection (`postgres/listener.ts`),
  * and what it shares with the SQLite store (`shared/`: group commit, tails, lifecycle, errors).
  */
-export class PostgresEventStore implements EventStore {
-  private readonly lifecycle: StoreLifecycle;
-  private readonly counter = new ReadCounter();
-  private readonly tails: LiveTails;
+export class PostgresEventStore extends AssembledEventStore {
+  /** @internal */
+  protected readonly lifecycle: StoreLifecycle;
+  /** @internal */
+  protected readonly reads: PostgresReads;
+  /** @internal */
+  protected readonly tails: LiveTails;
+  /** @internal */
+  protected readonly writes: GroupWriter;
+  /** @internal */
+  protected readonly pageSize: number;
   private readonly listener: NotificationListener;
-  private readonly writes: GroupWriter;
-  private readonly execute: Execute;
   private transactions = 0;
   private operations = 0;
 
@@ -129,8 +102,10 @@ export class PostgresEventStore implements EventStore {
     private readonly settings: PostgresSettings,
     head: number,
   ) {
+    super();
+    this.pageSize = settings.pageSize;
     this.lifecycle = new StoreLifecycle(`the event store ${settings.location}`);
-    this.execute = executeOn(pool);
+    this.reads = new PostgresReads(executeOn(pool), settings.names);
     this.tails = new LiveTails(
       {
         counter: this.counter,
@@ -139,7 +114,7 @@ export class PostgresEventStore implements EventStore {
         // The safety net: wakes the subscriptions when `head` moved without a notification reaching us.
         polling: {
           intervalMs: settings.pollIntervalMs,
-          head: () => readHead(this.execute, settings.names),
+          head: () => this.reads.head(),
           onError: (error) =>
             settings.logger.warn("event store poll failed", {
               location: settings.location,
@@ -232,114 +207,6 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
-  /** See {@link EventStore.append}. Committed together with the other appends of the same moment. */
-  append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
-    return this.writes.append(stream, events, options);
-  }
-
-  /** See {@link EventStore.read}. */
-  async read(options?: ReadOptions): Promise<StoredEvent[]> {
-    this.lifecycle.assertOpen();
-    const { after, limit } = prepareReadOptions(options);
-    if (limit === 0) return this.counter.counted([]);
-    return this.counter.counted(
-      await this.reading(() => readPage(this.execute, this.settings.names, after, limit)),
-    );
-  }
-
-  /** See {@link EventStore.readStream}. */
-  async readStream(stream: string): Promise<StoredEvent[]> {
-    this.lifecycle.assertOpen();
-    const checked = checkStream(stream);
-    if (checked.includes("\0")) return this.counter.counted([]);
-    return this.counter.counted(
-      await this.reading(() => readStream(this.execute, this.settings.names, checked)),
-    );
-  }
-
-  /** See {@link EventStore.readByTags}: an index lookup in `tags`, 1000 tags per query. */
-  async readByTags(tags: readonly string[], options?: TagReadOptions): Promise<StoredEvent[]> {
-    this.lifecycle.assertOpen();
-    const checked = prepareTagRead(tags, options);
-    // PostgreSQL text cannot hold NUL: no stored tag or type has one.
-    const wanted = checked.tags.filter((tag) => !tag.includes("\0"));
-    const types = checked.types?.filter((type) => !type.includes("\0")) ?? null;
-    return this.counter.counted(
-      await this.reading(() => readByTags(this.execute, this.settings.names, wanted, checked.after, types)),
-    );
-  }
-
-  /** See {@link EventStore.addTags}: committed with the appends of the same moment. */
-  addTags(entries: readonly { position: number; tags: readonly string[] }[]): Promise<void> {
-    return this.writes.addTags(entries);
-  }
-
-  /** See {@link EventStore.loadSnapshot}. */
-  async loadSnapshot(name: string): Promise<StoredSnapshot | null> {
-    this.lifecycle.assertOpen();
-    const checked = checkSnapshotName(name);
-    if (checked.includes("\0")) return null;
-    const row = await this.reading(() => readSnapshotRow(this.execute, this.settings.names, checked));
-    return row === undefined ? null : snapshotOfRow(checked, row);
-  }
-
-  /** See {@link EventStore.saveSnapshot}: committed with the appends of the same moment. */
-  saveSnapshot(name: string, snapshot: StoredSnapshot): Promise<void> {
-    return this.writes.saveSnapshot(name, snapshot);
-  }
-
-  /** See {@link EventStore.readCounters}. */
-  readCounters(): StoreReadCounters {
-    return this.counter.snapshot();
-  }
-
-  /** See {@link EventStore.subscribe}. Subscriptions complete when the store closes. */
-  subscribe(after = 0): Observable<StoredEvent> {
-    const from = checkPosition(after, "after");
-    return tailEvents(
-      {
-        readPage: async (cursor, limit) => {
-          // The first read of a subscription waits for LISTEN: whatever commits after that read
-          // started is notified.
-          await this.listener.whenReady();
-          return this.pageRetrying(cursor, limit);
-        },
-        register: (handle) => this.tails.register(handle),
-        toError: (error) => postgresUnavailable(error, this.settings, "read"),
-      },
-      from,
-      this.settings.pageSize,
-    ).pipe(tap(() => this.counter.emitted()));
-  }
-
-  /** See {@link EventStore.head}. */
-  async head(): Promise<number> {
-    this.lifecycle.assertOpen();
-    return this.reading(() => readHead(this.execute, this.settings.names));
-  }
-
-  /** See {@link EventStore.findByDedupKey}. */
-  async findByDedupKey(dedupKey: string): Promise<StoredEvent | undefined> {
-    this.lifecycle.assertOpen();
-    if (typeof dedupKey !== "string" || dedupKey.includes("\0")) return this.counter.countedOne(undefined);
-    return this.counter.countedOne(
-      await this.reading(() => readByDedupKey(this.execute, this.settings.names, dedupKey)),
-    );
-  }
-
-  /** See {@link EventStore.getCheckpoint}. */
-  async getCheckpoint(name: string): Promise<number> {
-    this.lifecycle.assertOpen();
-    const checked = checkCheckpointName(name);
-    if (checked.includes("\0")) return 0;
-    return this.reading(() => readCheckpoint(this.execute, this.settings.names, checked));
-  }
-
-  /** See {@link EventStore.setCheckpoint}: committed with the appends of the same moment; never moves back. */
-  setCheckpoint(name: string, position: number): Promise<void> {
-    return this.writes.setCheckpoint(name, position);
-  }
-
   /**
    * Commits the appends already issued, completes live subscriptions (after emitting what they have
    * not yet), then closes the connections. Every later call rejects with
@@ -372,23 +239,26 @@ export class PostgresEventStore implements EventStore {
     };
   }
 
-  /** Runs a read, turning a driver error into a {@link StoreUnavailableError}. */
-  private async reading<T>(run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (error) {
-      throw postgresUnavailable(error, this.settings, "read");
-    }
+  /** Read failures, as {@link StoreUnavailableError}s that say what to do. @internal */
+  protected readFailure(error: unknown): unknown {
+    return postgresUnavailable(error, this.settings, "read");
   }
 
-  /** A subscription's page: retried while the connection is lost, for up to `subscriptionRetryMs`. */
-  private async pageRetrying(after: number, limit: number): Promise<StoredEvent[]> {
+  /**
+   * A subscription's page. The first read of a subscription waits for LISTEN (whatever commits
+   * after that read started is notified); a page is retried while the connection is lost, for up
+   * to `subscriptionRetryMs`.
+   * @internal
+   */
+  protected override async tailPage(after: number, limit: number): Promise<StoredEvent[]> {
+    await this.listener.whenReady();
     const deadline = Date.now() + this.settings.subscriptionRetryMs;
     let delay = 50;
     for (;;) {
       try {
-        return await this.reading(() => readPage(this.execute, this.settings.names, after, limit));
-      } catch (error) {
+        return await this.reads.page(after, limit);
+      } catch (raw) {
+        const error = this.readFailure(raw);
         const cause = error instanceof StoreUnavailableError ? error.cause : error;
         if (!isConnectionError(cause) || !this.lifecycle.isOpen || Date.now() + delay > deadline) throw error;
         this.settings.logger.warn("event store read failed; retrying", {

@@ -1,31 +1,10 @@
 import type Database from "better-sqlite3";
-import { type Observable, tap } from "rxjs";
-import type {
-  AppendOptions,
-  AppendResult,
-  EventStore,
-  NewEvent,
-  ReadOptions,
-  StoredEvent,
-  StoredSnapshot,
-  StoreReadCounters,
-  TagReadOptions,
-} from "../store.js";
+import type { EventStore } from "../store.js";
+import { AssembledEventStore } from "./shared/assembled-store.js";
 import { GroupWriter, type WriteOutcome } from "./shared/group-writer.js";
 import { StoreLifecycle } from "./shared/lifecycle.js";
 import { LiveTails } from "./shared/live-tails.js";
-import { ReadCounter } from "./shared/read-counters.js";
-import { snapshotOfRow } from "./shared/snapshot-row.js";
-import { tailEvents } from "./shared/tail.js";
-import {
-  checkCheckpointName,
-  checkPosition,
-  checkSnapshotName,
-  checkStream,
-  messageOf,
-  prepareReadOptions,
-  prepareTagRead,
-} from "./shared/validation.js";
+import { messageOf } from "./shared/validation.js";
 import type { WriteOp } from "./shared/write-ops.js";
 import { type CheckpointerMessage, WalCheckpointer } from "./sqlite/checkpointer.js";
 import { sqliteUnavailable } from "./sqlite/errors.js";
@@ -110,12 +89,17 @@ function gatherUntilEndOfTurn(): Promise<void> {
  * (`sqlite/writer-*`), the checkpointer, the file modes and the schema (`sqlite/`), and what it
  * shares with the PostgreSQL store (`shared/`: group commit, tails, lifecycle, errors).
  */
-export class SqliteEventStore implements EventStore {
-  private readonly lifecycle: StoreLifecycle;
-  private readonly reads: SqliteReads;
-  private readonly counter = new ReadCounter();
-  private readonly tails: LiveTails;
-  private readonly writes: GroupWriter;
+export class SqliteEventStore extends AssembledEventStore {
+  /** @internal */
+  protected readonly lifecycle: StoreLifecycle;
+  /** @internal */
+  protected readonly reads: SqliteReads;
+  /** @internal */
+  protected readonly tails: LiveTails;
+  /** @internal */
+  protected readonly writes: GroupWriter;
+  /** @internal */
+  protected readonly pageSize: number;
   private readonly checkpointer: WalCheckpointer | undefined;
   private transactions = 0;
   private operations = 0;
@@ -127,6 +111,8 @@ export class SqliteEventStore implements EventStore {
     private readonly settings: SqliteSettings,
     private readonly writer: WriterThread,
   ) {
+    super();
+    this.pageSize = settings.pageSize;
     this.lifecycle = new StoreLifecycle(`the event store ${settings.path}`);
     this.reads = new SqliteReads(db);
     this.tails = new LiveTails(
@@ -192,95 +178,6 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
-  /** See {@link EventStore.append}. Committed together with the other appends of the same tick. */
-  append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
-    return this.writes.append(stream, events, options);
-  }
-
-  /** See {@link EventStore.read}. */
-  async read(options?: ReadOptions): Promise<StoredEvent[]> {
-    this.lifecycle.assertOpen();
-    const { after, limit } = prepareReadOptions(options);
-    return this.counter.counted(this.reading(() => this.reads.page(after, limit ?? -1)));
-  }
-
-  /** See {@link EventStore.readStream}. */
-  async readStream(stream: string): Promise<StoredEvent[]> {
-    this.lifecycle.assertOpen();
-    const checked = checkStream(stream);
-    return this.counter.counted(this.reading(() => this.reads.stream(checked)));
-  }
-
-  /** See {@link EventStore.readByTags}: an index lookup in `tags`, 1000 tags per query. */
-  async readByTags(tags: readonly string[], options?: TagReadOptions): Promise<StoredEvent[]> {
-    this.lifecycle.assertOpen();
-    const checked = prepareTagRead(tags, options);
-    return this.counter.counted(
-      this.reading(() => this.reads.byTags(checked.tags, checked.after, checked.types)),
-    );
-  }
-
-  /** See {@link EventStore.addTags}: committed by the writer thread with the appends of the same tick. */
-  addTags(entries: readonly { position: number; tags: readonly string[] }[]): Promise<void> {
-    return this.writes.addTags(entries);
-  }
-
-  /** See {@link EventStore.loadSnapshot}. */
-  async loadSnapshot(name: string): Promise<StoredSnapshot | null> {
-    this.lifecycle.assertOpen();
-    const checked = checkSnapshotName(name);
-    const row = this.reading(() => this.reads.snapshotRow(checked));
-    return row === undefined ? null : snapshotOfRow(checked, row);
-  }
-
-  /** See {@link EventStore.saveSnapshot}: committed by the writer thread with the appends of the same tick. */
-  saveSnapshot(name: string, snapshot: StoredSnapshot): Promise<void> {
-    return this.writes.saveSnapshot(name, snapshot);
-  }
-
-  /** See {@link EventStore.readCounters}. */
-  readCounters(): StoreReadCounters {
-    return this.counter.snapshot();
-  }
-
-  /** See {@link EventStore.subscribe}. Subscriptions complete when the store closes. */
-  subscribe(after = 0): Observable<StoredEvent> {
-    const from = checkPosition(after, "after");
-    return tailEvents(
-      {
-        readPage: (cursor, limit) => this.reads.page(cursor, limit),
-        register: (handle) => this.tails.register(handle),
-        toError: (error) => sqliteUnavailable(error, this.settings, "read"),
-      },
-      from,
-      this.settings.pageSize,
-    ).pipe(tap(() => this.counter.emitted()));
-  }
-
-  /** See {@link EventStore.head}. */
-  async head(): Promise<number> {
-    this.lifecycle.assertOpen();
-    return this.reading(() => this.reads.head());
-  }
-
-  /** See {@link EventStore.findByDedupKey}. */
-  async findByDedupKey(dedupKey: string): Promise<StoredEvent | undefined> {
-    this.lifecycle.assertOpen();
-    return this.counter.countedOne(this.reading(() => this.reads.byDedupKey(dedupKey)));
-  }
-
-  /** See {@link EventStore.getCheckpoint}. */
-  async getCheckpoint(name: string): Promise<number> {
-    this.lifecycle.assertOpen();
-    const checked = checkCheckpointName(name);
-    return this.reading(() => this.reads.checkpoint(checked));
-  }
-
-  /** See {@link EventStore.setCheckpoint}: committed with the appends of the same tick; never moves back. */
-  setCheckpoint(name: string, position: number): Promise<void> {
-    return this.writes.setCheckpoint(name, position);
-  }
-
   /**
    * Commits the appends already issued (they settle first: committed, or rejected with
    * {@link StoreUnavailableError} if the writer thread fails), completes live subscriptions (after
@@ -323,13 +220,9 @@ export class SqliteEventStore implements EventStore {
     };
   }
 
-  /** Runs a read, turning a driver error into a {@link StoreUnavailableError}. */
-  private reading<T>(run: () => T): T {
-    try {
-      return run();
-    } catch (error) {
-      throw sqliteUnavailable(error, this.settings, "read");
-    }
+  /** Read failures, as {@link StoreUnavailableError}s that say what to do. @internal */
+  protected readFailure(error: unknown): unknown {
+    return sqliteUnavailable(error, this.settings, "read");
   }
 
   /** Sends a group to the writer thread; what became of each write, from its answer. */

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { type StoredEvent, StoreUnavailableError } from "../../store.js";
+import type { StoreReads } from "../shared/assembled-store.js";
 import { EventRowSchema, storedEventOf } from "../shared/event-row.js";
 import type { PostgresNames } from "./schema.js";
 
@@ -129,4 +130,52 @@ export async function readSnapshotRow(
     name,
   ]);
   return row;
+}
+
+/**
+ * The reads of one PostgreSQL store, as its {@link AssembledEventStore} calls them. PostgreSQL text
+ * cannot hold NUL characters, so a name or tag with one matches nothing stored: it is answered
+ * without a query.
+ * @internal
+ */
+export class PostgresReads implements StoreReads {
+  constructor(
+    private readonly execute: Execute,
+    private readonly names: PostgresNames,
+  ) {}
+
+  head(): Promise<number> {
+    return readHead(this.execute, this.names);
+  }
+
+  async page(after: number, limit: number | undefined): Promise<StoredEvent[]> {
+    return limit === 0 ? [] : readPage(this.execute, this.names, after, limit);
+  }
+
+  async stream(stream: string): Promise<StoredEvent[]> {
+    return stream.includes("\0") ? [] : readStream(this.execute, this.names, stream);
+  }
+
+  byTags(
+    tags: readonly string[],
+    after: number,
+    types: readonly string[] | undefined,
+  ): Promise<StoredEvent[]> {
+    const wanted = tags.filter((tag) => !tag.includes("\0"));
+    const wantedTypes = types?.filter((type) => !type.includes("\0")) ?? null;
+    return readByTags(this.execute, this.names, wanted, after, wantedTypes);
+  }
+
+  async byDedupKey(dedupKey: string): Promise<StoredEvent | undefined> {
+    if (typeof dedupKey !== "string" || dedupKey.includes("\0")) return undefined;
+    return readByDedupKey(this.execute, this.names, dedupKey);
+  }
+
+  async checkpoint(name: string): Promise<number> {
+    return name.includes("\0") ? 0 : readCheckpoint(this.execute, this.names, name);
+  }
+
+  async snapshotRow(name: string): Promise<unknown> {
+    return name.includes("\0") ? undefined : readSnapshotRow(this.execute, this.names, name);
+  }
 }

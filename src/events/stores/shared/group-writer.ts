@@ -5,16 +5,8 @@ import {
   type StoredSnapshot,
   StoreUnavailableError,
 } from "../../store.js";
-import {
-  checkCheckpointName,
-  checkPosition,
-  checkStream,
-  prepareAppendOptions,
-  prepareEvents,
-  prepareSnapshot,
-  prepareTagEntries,
-} from "./validation.js";
-import type { WriteOp } from "./write-ops.js";
+import type { StoreWrites } from "./assembled-store.js";
+import { appendOpOf, checkpointOpOf, snapshotOpOf, tagsOpOf, type WriteOp } from "./write-ops.js";
 
 /** A write waiting for its group's commit, and its promise to settle. @internal */
 export interface PendingWrite {
@@ -55,7 +47,7 @@ export interface GroupWriterOptions {
  * commit returned (or failed).
  * @internal
  */
-export class GroupWriter {
+export class GroupWriter implements StoreWrites {
   private queue: PendingWrite[] = [];
   private loop: Promise<void> | undefined;
 
@@ -63,35 +55,22 @@ export class GroupWriter {
 
   /** See {@link EventStore.append}. */
   append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
-    return this.enqueue<AppendResult>(() => {
-      const checked = prepareAppendOptions(options);
-      return {
-        kind: "append",
-        stream: checkStream(stream),
-        events: prepareEvents(events),
-        expectedVersion: checked.expectedVersion,
-        checkpoint: checked.checkpoint,
-      };
-    });
+    return this.enqueue<AppendResult>(() => appendOpOf(stream, events, options));
   }
 
   /** See {@link EventStore.setCheckpoint}. */
   setCheckpoint(name: string, position: number): Promise<void> {
-    return this.enqueue<void>(() => ({
-      kind: "checkpoint",
-      name: checkCheckpointName(name),
-      position: checkPosition(position, "position"),
-    }));
+    return this.enqueue<void>(() => checkpointOpOf(name, position));
   }
 
   /** See {@link EventStore.addTags}. */
   addTags(entries: readonly { position: number; tags: readonly string[] }[]): Promise<void> {
-    return this.enqueue<void>(() => ({ kind: "tags", entries: prepareTagEntries(entries) }));
+    return this.enqueue<void>(() => tagsOpOf(entries));
   }
 
   /** See {@link EventStore.saveSnapshot}. */
   saveSnapshot(name: string, snapshot: StoredSnapshot): Promise<void> {
-    return this.enqueue<void>(() => ({ kind: "snapshot", snapshot: prepareSnapshot(name, snapshot) }));
+    return this.enqueue<void>(() => snapshotOpOf(name, snapshot));
   }
 
   /** Resolves once no write is queued or in flight. */

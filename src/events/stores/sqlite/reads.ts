@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3";
 import type { StoredEvent } from "../../store.js";
+import type { StoreReads } from "../shared/assembled-store.js";
 import { type EventRow, storedEventOf } from "../shared/event-row.js";
 
 const EVENT_COLUMNS = "position, stream, stream_version, type, version, data, dedup_key, recorded_at";
@@ -24,7 +25,7 @@ const TAGS_PER_QUERY = 1000;
  * thread): one prepared statement per query, synchronous, throwing the driver's errors.
  * @internal
  */
-export class SqliteReads {
+export class SqliteReads implements StoreReads {
   private readonly statements;
 
   constructor(db: Database.Database) {
@@ -50,9 +51,9 @@ export class SqliteReads {
     return this.statements.head.get()?.head ?? 0;
   }
 
-  /** Events after `after` (exclusive), in position order, at most `limit` (-1: all). */
-  page(after: number, limit: number): StoredEvent[] {
-    return this.statements.page.all(after, limit).map(storedEventOf);
+  /** Events after `after` (exclusive), in position order, at most `limit` (undefined: all). */
+  page(after: number, limit: number | undefined): StoredEvent[] {
+    return this.statements.page.all(after, limit ?? -1).map(storedEventOf);
   }
 
   /** One stream's events, in stream order. */
