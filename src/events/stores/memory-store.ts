@@ -2,9 +2,9 @@ import type { AppendOptions, AppendResult, NewEvent, StoredEvent, StoredSnapshot
 import type { AppendBackend } from "./shared/append-core.js";
 import { applyAppend } from "./shared/append-result.js";
 import { AssembledEventStore, type StoreReads, type StoreWrites } from "./shared/assembled-store.js";
-import type { EventRecord } from "./shared/event-row.js";
+import { type EventRecord, recordOf } from "./shared/event-row.js";
 import { StoreLifecycle } from "./shared/lifecycle.js";
-import { LiveTails } from "./shared/live-tails.js";
+import type { LiveTails } from "./shared/live-tails.js";
 import { checkPosition, type PreparedEvent, type PreparedSnapshot } from "./shared/validation.js";
 import { appendOpOf, checkpointOpOf, snapshotOpOf, tagsOpOf, type WriteOp } from "./shared/write-ops.js";
 
@@ -108,15 +108,7 @@ class MemoryLog implements StoreReads {
   }
 
   private insert(stream: string, streamVersion: number, event: PreparedEvent, recordedAt: string): number {
-    this.rows.push({
-      stream,
-      streamVersion,
-      type: event.type,
-      version: event.version,
-      json: event.json,
-      dedupKey: event.dedupKey,
-      recordedAt,
-    });
+    this.rows.push({ ...recordOf(stream, streamVersion, event), recordedAt });
     const position = this.rows.length;
     this.streamVersions.set(stream, streamVersion);
     const positions = this.streamPositions.get(stream);
@@ -180,14 +172,7 @@ export class MemoryEventStore extends AssembledEventStore {
     super();
     const now = options.now ?? (() => Date.now());
     this.pageSize = checkPosition(options.pageSize ?? 500, "pageSize") || 500;
-    this.tails = new LiveTails(
-      {
-        counter: this.counter,
-        assertOpen: () => this.lifecycle.assertOpen(),
-        isOpen: () => this.lifecycle.isOpen,
-      },
-      0,
-    );
+    this.tails = this.liveTails(0);
     /** Checks and applies one write; wakes the subscriptions when it appended. */
     const write = async (make: () => WriteOp): Promise<AppendResult | undefined> => {
       this.lifecycle.assertOpen();

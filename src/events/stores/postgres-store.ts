@@ -1,6 +1,6 @@
 import type { Pool } from "pg";
 import { type EventStore, type StoredEvent, StoreUnavailableError } from "../store.js";
-import { commitGroup } from "./postgres/commit.js";
+import { type CommitContext, commitGroup } from "./postgres/commit.js";
 import { isConnectionError, postgresUnavailable } from "./postgres/errors.js";
 import { NotificationListener } from "./postgres/listener.js";
 import { executeOn, PostgresReads, readHead } from "./postgres/reads.js";
@@ -15,9 +15,9 @@ import {
 } from "./postgres/settings.js";
 import { checkNoNulOf } from "./postgres/text-checks.js";
 import { AssembledEventStore } from "./shared/assembled-store.js";
-import { GroupWriter } from "./shared/group-writer.js";
+import type { GroupWriter } from "./shared/group-writer.js";
 import { StoreLifecycle } from "./shared/lifecycle.js";
-import { LiveTails } from "./shared/live-tails.js";
+import type { LiveTails } from "./shared/live-tails.js";
 import { messageOf } from "./shared/validation.js";
 import type { WriteOp } from "./shared/write-ops.js";
 
@@ -106,31 +106,25 @@ export class PostgresEventStore extends AssembledEventStore {
     this.pageSize = settings.pageSize;
     this.lifecycle = new StoreLifecycle(`the event store ${settings.location}`);
     this.reads = new PostgresReads(executeOn(pool), settings.names);
-    this.tails = new LiveTails(
-      {
-        counter: this.counter,
-        assertOpen: () => this.lifecycle.assertOpen(),
-        isOpen: () => this.lifecycle.isOpen,
-        // The safety net: wakes the subscriptions when `head` moved without a notification reaching us.
-        polling: {
-          intervalMs: settings.pollIntervalMs,
-          head: () => this.reads.head(),
-          onError: (error) =>
-            settings.logger.warn("event store poll failed", {
-              location: settings.location,
-              error: messageOf(error),
-            }),
-          afterPoll: () => {
-            if (this.listener.idle) this.listener.start();
-          },
-        },
-        onSubscribe: () => this.listener.start(),
-        onLast: () => {
-          if (this.lifecycle.isOpen) void this.listener.stop();
+    // Polling, the safety net: wakes the subscriptions when `head` moved without a notification.
+    this.tails = this.liveTails(head, {
+      polling: {
+        intervalMs: settings.pollIntervalMs,
+        head: () => this.reads.head(),
+        onError: (error) =>
+          settings.logger.warn("event store poll failed", {
+            location: settings.location,
+            error: messageOf(error),
+          }),
+        afterPoll: () => {
+          if (this.listener.idle) this.listener.start();
         },
       },
-      head,
-    );
+      onSubscribe: () => this.listener.start(),
+      onLast: () => {
+        if (this.lifecycle.isOpen) void this.listener.stop();
+      },
+    });
     this.listener = new NotificationListener(pg, settings, {
       wanted: () => this.lifecycle.isOpen && this.tails.size > 0,
       notified: (notifiedHead) => {
@@ -139,29 +133,20 @@ export class PostgresEventStore extends AssembledEventStore {
       },
       ready: () => this.tails.wake(),
     });
-    this.writes = new GroupWriter({
-      assertOpen: () => this.lifecycle.assertOpen(),
+    const committing: CommitContext = {
+      pool,
+      settings,
+      onCommitted: (writes) => {
+        this.transactions += 1;
+        this.operations += writes;
+      },
+    };
+    this.writes = this.groupWriter({
       check: checkNoNulOf,
       // Let the rest of this turn's synchronous appends join the group.
       gather: () => Promise.resolve(),
       take: (queued) => this.groupSize(queued),
-      commit: (group) =>
-        commitGroup(
-          {
-            pool,
-            settings,
-            onCommitted: (writes) => {
-              this.transactions += 1;
-              this.operations += writes;
-            },
-          },
-          group,
-          true,
-        ),
-      onAppended: (last) => {
-        this.tails.noteHead(last);
-        this.tails.wake();
-      },
+      commit: (group) => commitGroup(committing, group, true),
     });
   }
 

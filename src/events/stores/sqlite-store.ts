@@ -1,9 +1,9 @@
 import type Database from "better-sqlite3";
 import type { EventStore } from "../store.js";
 import { AssembledEventStore } from "./shared/assembled-store.js";
-import { GroupWriter, type WriteOutcome } from "./shared/group-writer.js";
+import type { GroupWriter, WriteOutcome } from "./shared/group-writer.js";
 import { StoreLifecycle } from "./shared/lifecycle.js";
-import { LiveTails } from "./shared/live-tails.js";
+import type { LiveTails } from "./shared/live-tails.js";
 import { messageOf } from "./shared/validation.js";
 import type { WriteOp } from "./shared/write-ops.js";
 import { type CheckpointerMessage, WalCheckpointer } from "./sqlite/checkpointer.js";
@@ -115,29 +115,18 @@ export class SqliteEventStore extends AssembledEventStore {
     this.pageSize = settings.pageSize;
     this.lifecycle = new StoreLifecycle(`the event store ${settings.path}`);
     this.reads = new SqliteReads(db);
-    this.tails = new LiveTails(
-      {
-        counter: this.counter,
-        assertOpen: () => this.lifecycle.assertOpen(),
-        isOpen: () => this.lifecycle.isOpen,
-        // Another process (or another store on this file) appended.
-        polling: {
-          intervalMs: settings.pollIntervalMs,
-          head: () => this.reads.head(),
-          onError: (error) =>
-            settings.logger.warn("event store poll failed", { path: settings.path, error: messageOf(error) }),
-        },
+    // Polling: another process (or another store on this file) appended.
+    this.tails = this.liveTails(this.reads.head(), {
+      polling: {
+        intervalMs: settings.pollIntervalMs,
+        head: () => this.reads.head(),
+        onError: (error) =>
+          settings.logger.warn("event store poll failed", { path: settings.path, error: messageOf(error) }),
       },
-      this.reads.head(),
-    );
-    this.writes = new GroupWriter({
-      assertOpen: () => this.lifecycle.assertOpen(),
+    });
+    this.writes = this.groupWriter({
       gather: gatherUntilEndOfTurn,
       commit: (group) => this.commitGroup(group),
-      onAppended: (last) => {
-        this.tails.noteHead(last);
-        this.tails.wake();
-      },
     });
     this.checkpointer =
       settings.checkpointIntervalMs > 0

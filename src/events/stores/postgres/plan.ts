@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { AppendBackend } from "../shared/append-core.js";
 import { applyAppend } from "../shared/append-result.js";
-import type { EventRecord } from "../shared/event-row.js";
+import { type EventRecord, recordOf } from "../shared/event-row.js";
 import type { WriteOutcome } from "../shared/group-writer.js";
 import type { PreparedSnapshot } from "../shared/validation.js";
 import type { WriteOp } from "../shared/write-ops.js";
@@ -125,16 +125,7 @@ export function planGroup(
       positionOfDedupKey: (key) => staged.positions.get(key) ?? positions.get(key),
       insert: (stream, streamVersion, event) => {
         const position = head + rows.length + staged.rows.length + 1;
-        staged.rows.push({
-          position,
-          stream,
-          streamVersion,
-          type: event.type,
-          version: event.version,
-          json: event.json,
-          dedupKey: event.dedupKey,
-          tags: event.tags,
-        });
+        staged.rows.push({ ...recordOf(stream, streamVersion, event), position, tags: event.tags });
         staged.versions.set(stream, streamVersion);
         if (event.dedupKey !== null) staged.positions.set(event.dedupKey, position);
         return position;

@@ -10,8 +10,9 @@ import type {
   StoreReadCounters,
   TagReadOptions,
 } from "../../store.js";
+import { GroupWriter, type GroupWriterOptions } from "./group-writer.js";
 import type { StoreLifecycle } from "./lifecycle.js";
-import type { LiveTails } from "./live-tails.js";
+import { LiveTails, type LiveTailsOptions } from "./live-tails.js";
 import { ReadCounter } from "./read-counters.js";
 import { snapshotOfRow } from "./snapshot-row.js";
 import { tailEvents } from "./tail.js";
@@ -80,6 +81,41 @@ export abstract class AssembledEventStore implements EventStore {
 
   /** The error a failed read rejects with (and a subscription errors with). @internal */
   protected abstract readFailure(error: unknown): unknown;
+
+  /**
+   * The live subscriptions of this store, from `head` on, counted and refused once it is closed.
+   * @internal
+   */
+  protected liveTails(
+    head: number,
+    options: Omit<LiveTailsOptions, "counter" | "assertOpen" | "isOpen"> = {},
+  ): LiveTails {
+    return new LiveTails(
+      {
+        ...options,
+        counter: this.counter,
+        assertOpen: () => this.lifecycle.assertOpen(),
+        isOpen: () => this.lifecycle.isOpen,
+      },
+      head,
+    );
+  }
+
+  /**
+   * A group writer refusing writes once the store is closed, and waking the subscriptions when a
+   * group appended.
+   * @internal
+   */
+  protected groupWriter(options: Omit<GroupWriterOptions, "assertOpen" | "onAppended">): GroupWriter {
+    return new GroupWriter({
+      ...options,
+      assertOpen: () => this.lifecycle.assertOpen(),
+      onAppended: (last) => {
+        this.tails.noteHead(last);
+        this.tails.wake();
+      },
+    });
+  }
 
   /** A live subscription's page (a store may wait or retry here). @internal */
   protected tailPage(after: number, limit: number): Maybe<StoredEvent[]> {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { StoredEvent } from "../../store.js";
+import type { PreparedEvent } from "./validation.js";
 
 /** An event as the SQL stores keep it: one row of `events`, `data` as JSON text. @internal */
 export interface EventRow {
@@ -21,6 +22,18 @@ export interface EventRecord {
   version: number;
   json: string;
   dedupKey: string | null;
+}
+
+/** The record of `event`, appended to `stream` at `streamVersion`. @internal */
+export function recordOf(stream: string, streamVersion: number, event: PreparedEvent): EventRecord {
+  return {
+    stream,
+    streamVersion,
+    type: event.type,
+    version: event.version,
+    json: event.json,
+    dedupKey: event.dedupKey,
+  };
 }
 
 const int = z.coerce.number().int().nonnegative();
