@@ -281,6 +281,15 @@ describe("PostgresEventStore", () => {
       await expect(store.append("s", [{ type: "t\0", version: 1, data: 1 }])).rejects.toThrow(TypeError);
       await expect(store.append("s", [ev(1, "k\0")])).rejects.toThrow(TypeError);
       await expect(store.setCheckpoint("c\0", 1)).rejects.toThrow(TypeError);
+      await expect(store.append("s", [{ type: "t", version: 1, data: 1, tags: ["job:\0"] }])).rejects.toThrow(
+        /events\[0\]\.tags must not contain NUL characters/,
+      );
+      await expect(store.addTags([{ position: 1, tags: ["a\0"] }])).rejects.toThrow(TypeError);
+      await expect(store.saveSnapshot("p\0", { position: 0, version: 1, data: {} })).rejects.toThrow(
+        TypeError,
+      );
+      expect(await store.readByTags(["job:\0"])).toEqual([]);
+      expect(await store.loadSnapshot("p\0")).toBeNull();
       expect(await store.readStream("a\0b")).toEqual([]);
       expect(await store.findByDedupKey("k\0")).toBeUndefined();
       // NUL inside the JSON data is fine: JSON.stringify escapes it.

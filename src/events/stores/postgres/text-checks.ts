@@ -14,6 +14,7 @@ export function checkNoNulOf(op: WriteOp): void {
       op.events.forEach((event, index) => {
         checkNoNul(event.type, `events[${index}].type`);
         if (event.dedupKey !== null) checkNoNul(event.dedupKey, `events[${index}].dedupKey`);
+        for (const tag of event.tags) checkNoNul(tag, `events[${index}].tags`);
       });
       if (op.checkpoint !== undefined) checkNoNul(op.checkpoint.name, "checkpoint name");
       return;
