@@ -757,6 +757,7 @@ describe("SqliteEventStore", () => {
   });
 
   describeProcessContract({
+    gaplessPositions: true,
     location: tempPath,
     open: (path, options) => SqliteEventStore.open(path, options?.tail ? { pollIntervalMs: 25 } : {}),
     writerPauseMs: 2,

@@ -51,35 +51,46 @@ function realDelay(ms: number): Promise<void> {
 /**
  * An {@link EventStore} in PostgreSQL (through `pg`), for several processes or hosts sharing one log.
  *
- * - **Positions.** One row (`head`) holds the last position. Every appending transaction first
- *   locks that row (`SELECT … FOR UPDATE`), then checks dedup keys and stream versions, assigns
- *   the next positions, inserts, moves `head` and commits. Writers are therefore serialised from
- *   the lock to the commit: positions are 1..n without gaps (a rolled-back transaction gives its
- *   positions back, unlike a sequence), and commit order is position order, so a reader following
- *   positions can never skip an event that commits late: a later position cannot be committed
- *   while an earlier one is still open. A dedup key is checked under the same lock, so whichever
- *   process tries, it is stored once (a UNIQUE index backs this up).
- * - **Group commit.** Appends and `setCheckpoint` calls issued while a transaction is in flight
- *   are committed together in the next one: duplicates and expected versions of the whole group
- *   are checked in memory from one query, and each append is all-or-nothing on its own (a
- *   {@link ConcurrencyError} drops only that append, before anything of it is written). The group
- *   is written in one statement; if PostgreSQL refuses what one append carries (a data or size
- *   error), the group's appends are retried one transaction each, so that one bad append cannot
- *   fail the others (this replaces a savepoint per append, and its round trips). Every promise
- *   settles after `COMMIT`. Positions come from `head`, not a sequence, so that they stay
- *   gap-free. Cost: writers of all processes take turns, one transaction (one WAL flush) at a
- *   time; within a process, group commit amortises it.
- * - **Subscriptions** follow `LISTEN`/`NOTIFY` (each commit notifies, in commit order, on a
- *   dedicated connection that lives while someone subscribes), read once more after `LISTEN` is
- *   established so that nothing committed in between is missed, and poll `head` every
- *   `pollIntervalMs` as a safety net. This store's own commits wake them at once. They complete
- *   when the store closes.
- * - The schema is created (or checked) on open, under an advisory lock, so several processes may
- *   open a new database at once. Errors never show the URL's password.
+ * - **Several writers at once, no global lock.** Positions come from a sequence and are taken in
+ *   a short section under an advisory lock (two round trips: the streams' versions, then the
+ *   positions together with the transaction's id), not held until COMMIT: writers of several
+ *   processes insert and commit at the same time, and their commits share the server's disk
+ *   flushes. Positions may therefore have gaps (an append that fails or is retried leaves its
+ *   positions unused), and a transaction may commit after one that took higher positions.
+ * - **Readers never skip a late commit.** Each event records its transaction's id, and reads by
+ *   position (and by stream, by tags, `head`) only see events whose transaction is older than the
+ *   oldest one still running (`pg_snapshot_xmin(pg_current_snapshot())`, as Emmett does). As ids
+ *   and positions are given in one order under that lock, an event not readable yet always has a
+ *   higher position than every readable one: a reader following positions sees each event once,
+ *   in order. The cost: an event becomes readable only when every older transaction has ended
+ *   (a long transaction anywhere on the server, with a transaction id, holds every reader back).
+ * - **Streams without a stream lock.** Webhook receivers all append to `deliveries`: a lock per
+ *   stream held until COMMIT would make them take turns again. An append that expects nothing of
+ *   its stream takes the stream's lock in shared mode, and its stream versions come from a counter
+ *   per stream (`stream_heads`) updated on a connection of its own that commits at once, so
+ *   concurrent appends to one stream take distinct versions without waiting for each other. An
+ *   append with an expected version takes the stream's lock exclusively: it waits for the appends
+ *   in flight on that stream, checks the stored version and restarts the counter from it.
+ * - **Dedup keys** are unique (an index); when another writer stores the same key meanwhile, the
+ *   group is planned again and the event ends as a duplicate with the stored position.
+ * - **Group commit.** Appends and other writes issued while a transaction is in flight are
+ *   committed together in the next one: duplicates and expected versions of the whole group are
+ *   checked in memory, and each append is all-or-nothing on its own (a {@link ConcurrencyError}
+ *   drops only that append, before it takes any position). The group is written in one statement;
+ *   if PostgreSQL refuses what one append carries (a data or size error), the group's appends are
+ *   retried one transaction each, so that one bad append cannot fail the others. Every promise
+ *   settles after `COMMIT`.
+ * - **Subscriptions** follow `LISTEN`/`NOTIFY` (each commit notifies, on a dedicated connection
+ *   that lives while someone subscribes), read once more after `LISTEN` is established so that
+ *   nothing committed in between is missed, and poll the readable head every `pollIntervalMs`
+ *   (which also catches an event made readable by another writer's rollback, which notifies
+ *   nothing). This store's own commits wake them at once. They complete when the store closes.
+ * - The schema is created (or migrated in place) on open, under an advisory lock, so several
+ *   processes may open a new database at once. Errors never show the URL's password.
  *
- * Assembled from operations: reads (`postgres/reads.ts`), the group's plan, writes and transaction
- * (`postgres/plan.ts`, `write.ts`, `commit.ts`), the LISTEN connection (`postgres/listener.ts`),
- * and what it shares with the SQLite store (`shared/`: group commit, tails, lifecycle, errors).
+ * Assembled from operations: reads (`postgres/reads.ts`), the group's plan, numbers, writes and
+ * transaction (`postgres/plan.ts`, `reserve.ts`, `write.ts`, `commit.ts`), the LISTEN connection
+ * (`postgres/listener.ts`), and what it shares with the other stores (`shared/`).
  */
 export class PostgresEventStore extends AssembledEventStore {
   /** @internal */
@@ -99,6 +110,8 @@ export class PostgresEventStore extends AssembledEventStore {
   private constructor(
     pg: PgModule,
     private readonly pool: Pool,
+    /** One connection that gives out stream versions outside the appending transactions. */
+    private readonly allocatorPool: Pool,
     private readonly settings: PostgresSettings,
     head: number,
   ) {
@@ -127,14 +140,14 @@ export class PostgresEventStore extends AssembledEventStore {
     });
     this.listener = new NotificationListener(pg, settings, {
       wanted: () => this.lifecycle.isOpen && this.tails.size > 0,
-      notified: (notifiedHead) => {
-        if (notifiedHead !== undefined) this.tails.noteHead(notifiedHead);
-        this.tails.wake();
-      },
+      // Not noted as readable: a notified position may still be beyond the transaction horizon
+      // (see appended()).
+      notified: () => this.tails.wake(),
       ready: () => this.tails.wake(),
     });
     const committing: CommitContext = {
       pool,
+      allocate: executeOn(allocatorPool),
       settings,
       onCommitted: (writes) => {
         this.transactions += 1;
@@ -166,20 +179,30 @@ export class PostgresEventStore extends AssembledEventStore {
       max: settings.poolSize,
       idleTimeoutMillis: 30_000,
     });
-    // An idle pooled connection that breaks (server restart) is dropped by the pool; say so.
-    pool.on("error", (error) => {
-      settings.logger.warn("event store connection lost", {
-        location: settings.location,
-        error: messageOf(error),
-      });
+    // Stream versions are given out on a connection of their own, in statements that commit at
+    // once without waiting for the disk (see allocateStreamVersions).
+    const allocatorPool = new pg.Pool({
+      ...connectionConfig(settings),
+      max: 1,
+      idleTimeoutMillis: 30_000,
+      options: "-c synchronous_commit=off",
     });
+    // An idle pooled connection that breaks (server restart) is dropped by the pool; say so.
+    for (const each of [pool, allocatorPool]) {
+      each.on("error", (error) => {
+        settings.logger.warn("event store connection lost", {
+          location: settings.location,
+          error: messageOf(error),
+        });
+      });
+    }
     try {
       const client = await pool.connect();
       let broken = false;
       try {
         await migrate(client, settings.names, settings.location);
         const head = await readHead(executeOn(client), settings.names);
-        return new PostgresEventStore(pg, pool, settings, head);
+        return new PostgresEventStore(pg, pool, allocatorPool, settings, head);
       } catch (error) {
         broken = isConnectionError(error);
         throw error;
@@ -187,7 +210,7 @@ export class PostgresEventStore extends AssembledEventStore {
         client.release(broken);
       }
     } catch (error) {
-      await pool.end().catch(() => undefined);
+      await Promise.all([pool.end().catch(() => undefined), allocatorPool.end().catch(() => undefined)]);
       throw postgresUnavailable(error, settings, "open");
     }
   }
@@ -204,7 +227,10 @@ export class PostgresEventStore extends AssembledEventStore {
         await this.tails.endAll();
         await this.listener.stop();
       } finally {
-        await this.pool.end().catch(() => undefined);
+        await Promise.all([
+          this.pool.end().catch(() => undefined),
+          this.allocatorPool.end().catch(() => undefined),
+        ]);
       }
     });
   }
@@ -222,6 +248,17 @@ export class PostgresEventStore extends AssembledEventStore {
       listening: this.listener.listening,
       subscriptions: this.tails.size,
     };
+  }
+
+  /**
+   * Wakes the subscriptions, without counting `last` as readable: an older transaction of another
+   * writer may still hide it behind the transaction horizon; the poll notes the head once it is
+   * readable (so that a subscription is woken again even if that transaction rolls back and sends
+   * no notification).
+   * @internal
+   */
+  protected override appended(): void {
+    this.tails.wake();
   }
 
   /** Read failures, as {@link StoreUnavailableError}s that say what to do. @internal */

@@ -1,12 +1,9 @@
-import { z } from "zod";
 import type { AppendBackend } from "../shared/append-core.js";
 import { applyAppend } from "../shared/append-result.js";
 import { type EventRecord, recordOf } from "../shared/event-row.js";
 import type { WriteOutcome } from "../shared/group-writer.js";
 import type { PreparedSnapshot } from "../shared/validation.js";
 import type { WriteOp } from "../shared/write-ops.js";
-import type { Execute } from "./reads.js";
-import type { PostgresNames } from "./schema.js";
 
 /** An event to insert, planned in memory. @internal */
 export interface PlannedRow extends EventRecord {
@@ -24,53 +21,29 @@ export interface GroupPlan {
   /** The snapshots to save, by name (the last save of a name wins). */
   snapshots: Map<string, PreparedSnapshot>;
   recordedAt: string;
-  /** The last position once the group is committed. */
+  /** The highest position the group appends (0 when it appends nothing). */
   head: number;
 }
 
-/** What the planning needs from the stored log: versions of the group's streams, positions of its keys. @internal */
-export interface StoredState {
-  versions: Map<string, number>;
-  positions: Map<string, number>;
-}
-
-const PlanRowSchema = z.object({
-  kind: z.enum(["stream", "key"]),
-  key: z.string(),
-  value: z.coerce.number().int().nonnegative(),
-});
-
 /**
- * Reads, in one query, the stored versions of the group's streams and the stored positions of its
- * dedup keys (inside the group's transaction).
+ * What the planning works from: the stored positions of the group's dedup keys, each stream's
+ * version to count on from, and where the group's positions come from.
  * @internal
  */
-export async function readStoredState(
-  execute: Execute,
-  names: PostgresNames,
-  ops: readonly WriteOp[],
-): Promise<StoredState> {
-  const streams = new Set<string>();
-  const keys = new Set<string>();
-  for (const op of ops) {
-    if (op.kind !== "append") continue;
-    streams.add(op.stream);
-    for (const event of op.events) if (event.dedupKey !== null) keys.add(event.dedupKey);
-  }
-  const state: StoredState = { versions: new Map(), positions: new Map() };
-  if (streams.size === 0) return state;
-  const rows = await execute(
-    `SELECT 'stream' AS kind, stream AS key, MAX(stream_version) AS value FROM ${names.events}
-       WHERE stream = ANY($1::text[]) GROUP BY stream
-     UNION ALL
-     SELECT 'key', dedup_key, position FROM ${names.events} WHERE dedup_key = ANY($2::text[])`,
-    [[...streams], [...keys]],
-  );
-  for (const raw of rows) {
-    const row = PlanRowSchema.parse(raw);
-    (row.kind === "stream" ? state.versions : state.positions).set(row.key, row.value);
-  }
-  return state;
+export interface PlanBasis {
+  /** Positions of the group's dedup keys that are stored. */
+  storedKeys: ReadonlyMap<string, number>;
+  /** The version each stream's new events follow (0 when unknown yet, see {@link freshCounts}). */
+  streamBase(stream: string): number;
+  /** The next position for a new event. */
+  nextPosition(): number;
+}
+
+/** How many new events a plan appends to each stream, and in all. @internal */
+export function freshCounts(plan: GroupPlan): { perStream: Map<string, number>; total: number } {
+  const perStream = new Map<string, number>();
+  for (const row of plan.rows) perStream.set(row.stream, (perStream.get(row.stream) ?? 0) + 1);
+  return { perStream, total: plan.rows.length };
 }
 
 function keepHighest(target: Map<string, number>, name: string, position: number): void {
@@ -79,18 +52,16 @@ function keepHighest(target: Map<string, number>, name: string, position: number
 
 /**
  * Decides, in memory, what the group writes: runs the shared append semantics ({@link applyAppend})
- * over each write in turn, each seeing the effects of the previous ones, from `head` (the last
- * position) and the stored state. An append whose expected version fails is dropped before
- * anything of it is planned.
+ * over each write in turn, each seeing the effects of the previous ones. An append whose expected
+ * version fails is dropped before anything of it is planned, so it takes no position. Which
+ * events are new, duplicates or refused depends only on the stored keys and the bases of the
+ * streams that have an expected version: the store plans once to count the new events, takes that
+ * many positions and stream versions, and plans again with them (see postgres/commit.ts).
  * @internal
  */
-export function planGroup(
-  ops: readonly WriteOp[],
-  head: number,
-  stored: StoredState,
-  recordedAt: string,
-): GroupPlan {
-  const { versions, positions } = stored;
+export function planGroup(ops: readonly WriteOp[], basis: PlanBasis, recordedAt: string): GroupPlan {
+  const versions = new Map<string, number>();
+  const positions = new Map(basis.storedKeys);
   const rows: PlannedRow[] = [];
   const checkpoints = new Map<string, number>();
   const backfill: GroupPlan["backfill"] = { tags: [], positions: [] };
@@ -121,10 +92,11 @@ export function planGroup(
       checkpoints: new Map<string, number>(),
     };
     const backend: AppendBackend = {
-      streamVersion: (stream) => staged.versions.get(stream) ?? versions.get(stream) ?? 0,
+      streamVersion: (stream) =>
+        staged.versions.get(stream) ?? versions.get(stream) ?? basis.streamBase(stream),
       positionOfDedupKey: (key) => staged.positions.get(key) ?? positions.get(key),
       insert: (stream, streamVersion, event) => {
-        const position = head + rows.length + staged.rows.length + 1;
+        const position = basis.nextPosition();
         staged.rows.push({ ...recordOf(stream, streamVersion, event), position, tags: event.tags });
         staged.versions.set(stream, streamVersion);
         if (event.dedupKey !== null) staged.positions.set(event.dedupKey, position);
@@ -143,5 +115,6 @@ export function planGroup(
       return { ok: false, error };
     }
   });
-  return { outcomes, rows, checkpoints, backfill, snapshots, recordedAt, head: head + rows.length };
+  const head = rows.reduce((highest, row) => Math.max(highest, row.position), 0);
+  return { outcomes, rows, checkpoints, backfill, snapshots, recordedAt, head };
 }

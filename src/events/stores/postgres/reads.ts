@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { type StoredEvent, StoreUnavailableError } from "../../store.js";
+import type { StoredEvent } from "../../store.js";
 import type { StoreReads } from "../shared/assembled-store.js";
 import { EventRowSchema, storedEventOf } from "../shared/event-row.js";
 import type { PostgresNames } from "./schema.js";
@@ -8,7 +8,22 @@ import type { PostgresNames } from "./schema.js";
  * The PostgreSQL store's reads, one function per query, each taking what runs a statement
  * (`execute`: the pool, or a connection inside a transaction) and the store's table names. Rows are
  * checked with zod as they come back.
+ *
+ * Reads by position, by stream and by tags only see events below the transaction horizon
+ * ({@link BELOW_HORIZON}): appended by a transaction older than the oldest one still running.
+ * Positions come from a sequence, so a transaction can commit after one that took higher positions;
+ * as transaction ids and positions of appending transactions are given in the same order (see
+ * postgres/commit.ts), an event hidden now has a higher position than every event shown, and a
+ * reader following positions never skips one that commits late.
  */
+
+/**
+ * The condition for an event to be readable: its transaction is older than every transaction
+ * still running (`pg_snapshot_xmin` of the statement's snapshot), so nothing below it can still
+ * appear.
+ * @internal
+ */
+export const BELOW_HORIZON = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
 
 /** Runs one statement and returns its rows, unchecked. @internal */
 export type Execute = (text: string, values?: unknown[]) => Promise<unknown[]>;
@@ -32,20 +47,11 @@ function eventsOf(rows: readonly unknown[]): StoredEvent[] {
   return rows.map((row) => storedEventOf(EventRowSchema.parse(row)));
 }
 
-/** The last position (`head`'s row). @internal */
+/** The last readable position (0 when none). @internal */
 export async function readHead(execute: Execute, names: PostgresNames): Promise<number> {
-  const [row] = await execute(`SELECT position FROM ${names.head}`);
-  if (row === undefined) throw new StoreUnavailableError(`the table ${names.head} is empty`);
-  return PositionRowSchema.parse(row).position;
-}
-
-/**
- * The last position, locked until the transaction ends: the write lock that orders every appending
- * transaction.
- * @internal
- */
-export async function lockHead(execute: Execute, names: PostgresNames): Promise<number> {
-  const [row] = await execute(`SELECT position FROM ${names.head} FOR UPDATE`);
+  const [row] = await execute(
+    `SELECT COALESCE(MAX(position), 0) AS position FROM ${names.events} WHERE ${BELOW_HORIZON}`,
+  );
   return PositionRowSchema.parse(row).position;
 }
 
@@ -57,7 +63,7 @@ export async function readPage(
   limit: number | undefined,
 ): Promise<StoredEvent[]> {
   const rows = await execute(
-    `SELECT ${EVENT_COLUMNS} FROM ${names.events} WHERE position > $1 ORDER BY position${
+    `SELECT ${EVENT_COLUMNS} FROM ${names.events} WHERE position > $1 AND ${BELOW_HORIZON} ORDER BY position${
       limit === undefined ? "" : " LIMIT $2"
     }`,
     limit === undefined ? [after] : [after, limit],
@@ -72,9 +78,10 @@ export async function readStream(
   stream: string,
 ): Promise<StoredEvent[]> {
   return eventsOf(
-    await execute(`SELECT ${EVENT_COLUMNS} FROM ${names.events} WHERE stream = $1 ORDER BY stream_version`, [
-      stream,
-    ]),
+    await execute(
+      `SELECT ${EVENT_COLUMNS} FROM ${names.events} WHERE stream = $1 AND ${BELOW_HORIZON} ORDER BY stream_version`,
+      [stream],
+    ),
   );
 }
 
@@ -94,7 +101,7 @@ export async function readByTags(
       `SELECT ${EVENT_COLUMNS} FROM ${names.events}
        WHERE position IN (
            SELECT t.position FROM unnest($1::text[]) AS wanted(tag) JOIN ${names.tags} t ON t.tag = wanted.tag)
-         AND position > $2 AND ($3::text[] IS NULL OR type = ANY($3::text[]))`,
+         AND position > $2 AND ($3::text[] IS NULL OR type = ANY($3::text[])) AND ${BELOW_HORIZON}`,
       [tags.slice(from, from + TAGS_PER_QUERY), after, types],
     );
     for (const event of eventsOf(rows)) byPosition.set(event.position, event);

@@ -16,8 +16,10 @@ export interface PostgresEventStoreOptions {
   /** How long to wait for a connection to the server. Default 10 000 ms. */
   connectionTimeoutMs?: number;
   /**
-   * How long an append waits for the write lock another connection (or process) holds. Default
-   * 10 000 ms; past that the append rejects with {@link StoreUnavailableError}.
+   * How long an append waits for a lock another connection (or process) holds: the short section
+   * in which appends take their positions, or a stream's lock (an append with an expected version
+   * waits for the appends in flight on its stream). Default 10 000 ms; past that the append
+   * rejects with {@link StoreUnavailableError}.
    */
   lockTimeoutMs?: number;
   /**

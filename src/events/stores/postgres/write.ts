@@ -7,17 +7,12 @@ import type { PostgresNames } from "./schema.js";
  */
 
 /**
- * Writes a group's events, their tags, its checkpoints and the new head in one statement, and
- * notifies the store's channel with the new head when events were appended (`head`: the head
- * before the group).
+ * Writes a group's events (`transaction_id` by default this transaction's), their tags and its
+ * checkpoints in one statement, and notifies the store's channel with the highest position when
+ * events were appended.
  * @internal
  */
-export async function writeEvents(
-  execute: Execute,
-  names: PostgresNames,
-  plan: GroupPlan,
-  head: number,
-): Promise<void> {
+export async function writeEvents(execute: Execute, names: PostgresNames, plan: GroupPlan): Promise<void> {
   const { rows } = plan;
   if (rows.length === 0 && plan.checkpoints.size === 0) return;
   const tagged = rows.flatMap((row) => row.tags.map((tag) => [tag, row.position] as const));
@@ -29,15 +24,13 @@ export async function writeEvents(
          AS u(position, stream, stream_version, type, version, data, dedup_key)
      ), tagged AS (
        INSERT INTO ${names.tags} (tag, position)
-       SELECT * FROM unnest($14::text[], $15::int8[]) ON CONFLICT DO NOTHING
+       SELECT * FROM unnest($12::text[], $13::int8[]) ON CONFLICT DO NOTHING
      ), saved AS (
        INSERT INTO ${names.checkpoints} (name, position)
        SELECT * FROM unnest($9::text[], $10::int8[])
        ON CONFLICT (name) DO UPDATE SET position = GREATEST(${names.checkpoints}.position, excluded.position)
-     ), moved AS (
-       UPDATE ${names.head} SET position = $11::int8 WHERE $11::int8 > $12::int8
      )
-     SELECT pg_notify($13, $11::text) WHERE $11::int8 > $12::int8`,
+     SELECT pg_notify($11, $14::text) WHERE $14::int8 > 0`,
     [
       rows.map((row) => row.position),
       rows.map((row) => row.stream),
@@ -49,11 +42,10 @@ export async function writeEvents(
       plan.recordedAt,
       [...plan.checkpoints.keys()],
       [...plan.checkpoints.values()],
-      plan.head,
-      head,
       names.channel,
       tagged.map(([tag]) => tag),
       tagged.map(([, position]) => position),
+      plan.head,
     ],
   );
 }

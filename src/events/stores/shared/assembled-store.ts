@@ -110,11 +110,18 @@ export abstract class AssembledEventStore implements EventStore {
     return new GroupWriter({
       ...options,
       assertOpen: () => this.lifecycle.assertOpen(),
-      onAppended: (last) => {
-        this.tails.noteHead(last);
-        this.tails.wake();
-      },
+      onAppended: (last) => this.appended(last),
     });
+  }
+
+  /**
+   * After a group of this store's appends committed, up to position `last`: wakes the
+   * subscriptions (and, by default, counts `last` as readable).
+   * @internal
+   */
+  protected appended(last: number): void {
+    this.tails.noteHead(last);
+    this.tails.wake();
   }
 
   /** A live subscription's page (a store may wait or retry here). @internal */
