@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { StoredEvent } from "../../store.js";
 import type { StoreReads } from "../shared/assembled-store.js";
@@ -28,11 +29,30 @@ export const BELOW_HORIZON = "transaction_id < pg_snapshot_xmin(pg_current_snaps
 /** Runs one statement and returns its rows, unchecked. @internal */
 export type Execute = (text: string, values?: unknown[]) => Promise<unknown[]>;
 
-/** An {@link Execute} on a pool or a connection. @internal */
+/**
+ * An {@link Execute} on a pool or a connection. A statement with parameters runs as a named
+ * prepared statement (its name derived from its text), so that each connection parses it once.
+ * @internal
+ */
 export function executeOn(queryable: {
-  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+  query(config: { name?: string; text: string; values?: unknown[] }): Promise<{ rows: unknown[] }>;
 }): Execute {
-  return async (text, values) => (await queryable.query(text, values)).rows;
+  return async (text, values) => {
+    if (values === undefined) return (await queryable.query({ text })).rows;
+    return (await queryable.query({ name: statementName(text), text, values })).rows;
+  };
+}
+
+const statementNames = new Map<string, string>();
+
+/** A prepared statement's name for `text`: the same text gets the same name. */
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `fxrx_${createHash("sha1").update(text).digest("hex").slice(0, 20)}`;
+    statementNames.set(text, name);
+  }
+  return name;
 }
 
 const PositionRowSchema = z.object({ position: z.coerce.number().int().nonnegative() });
