@@ -28,10 +28,21 @@ export interface NewEvent {
 
 /** An event as the store holds it. */
 export interface StoredEvent {
-  /** Global position: 1, 2, 3… in commit order, never reused, never skipped by a reader. */
+  /**
+   * Global position: increasing, never reused, never skipped by a reader following positions
+   * (`read`, `subscribe`). The memory and SQLite stores give 1, 2, 3… in commit order. PostgreSQL
+   * takes positions from a sequence, so they may have gaps (the positions of an append that failed
+   * or was retried stay unused), and makes an event readable only once every transaction older
+   * than its own has ended, so that no lower position can still appear after it.
+   */
   position: number;
   stream: string;
-  /** 1-based version of the event within its stream. */
+  /**
+   * 1-based version of the event within its stream: 1, 2, 3… PostgreSQL only: when several
+   * writers append to one stream at once without an expected version (e.g. every webhook receiver
+   * to `deliveries`) and one of those appends fails or is retried, the versions it had taken are
+   * skipped. A stream's version is its last event's.
+   */
   streamVersion: number;
   type: string;
   version: number;
@@ -137,7 +148,9 @@ export class SnapshotError extends Error {
  * - `append` is atomic: all of the batch's new events become visible together, or none;
  * - nothing counts as appended before its transaction committed (the promise resolves after);
  * - a dedup key is stored at most once, whichever process tries;
- * - positions are global and increasing, and a reader following them never skips an event.
+ * - positions are global, increasing and never reused, and a reader following them never skips an
+ *   event, also one that commits after a later one (they may have gaps: see
+ *   {@link StoredEvent.position}).
  */
 export interface EventStore {
   /**
@@ -150,9 +163,9 @@ export interface EventStore {
   read(options?: ReadOptions): Promise<StoredEvent[]>;
   /** Events of one stream, in order. */
   readStream(stream: string): Promise<StoredEvent[]>;
-  /** Catches up from `after` (exclusive), then tails live appends, in position order, without gaps or repeats. */
+  /** Catches up from `after` (exclusive), then tails live appends, in position order, never skipping or repeating one. */
   subscribe(after?: number): Observable<StoredEvent>;
-  /** The last position (0 when empty). */
+  /** The last position a reader can read now (0 when empty). */
   head(): Promise<number>;
   /** Whether an event with this dedup key is stored, and where. */
   findByDedupKey(dedupKey: string): Promise<StoredEvent | undefined>;

@@ -10,7 +10,9 @@ describeStoreContract("MemoryEventStore", async () => {
     cleanup: () => store.close(),
     corruptSnapshot: async (name) => {
       // Behind the store's back: its private map of saved snapshots (data kept as JSON text).
-      const saved = (store as unknown as { snapshots: Map<string, { json: string }> }).snapshots.get(name);
+      const saved = (
+        store as unknown as { reads: { snapshots: Map<string, { json: string }> } }
+      ).reads.snapshots.get(name);
       if (saved === undefined) throw new Error(`no snapshot ${name} to corrupt`);
       saved.json = "{not json";
     },

@@ -6,7 +6,8 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ConcurrencyError, type StoredEvent, StoreUnavailableError } from "../../src/events/store.js";
 import { openStore, SqliteEventStore } from "../../src/events/stores/index.js";
-import type { WriterThread } from "../../src/events/stores/sqlite-writer.js";
+import { BY_TAGS_SQL } from "../../src/events/stores/sqlite/reads.js";
+import type { WriterThread } from "../../src/events/stores/sqlite/writer-thread.js";
 import { describeStoreContract, ev, record, waitUntil } from "../support/store-contract.js";
 import { describeProcessContract } from "../support/store-process-contract.js";
 import { assertStoreBuilt, startChild, within } from "../support/store-processes.js";
@@ -252,15 +253,13 @@ describe("SqliteEventStore", () => {
       const path = await tempPath();
       const store = await SqliteEventStore.open(path);
       await store.append("s", [{ type: "t", version: 1, data: 1, tags: ["a"] }]);
-      const source = (store as unknown as { statements: { byTags: Database.Statement } }).statements.byTags
-        .source;
       await store.close();
       const raw = rawConnection(path);
       try {
         for (const types of [null, '["t"]']) {
           const plan = raw
             .prepare<[{ tags: string; after: number; types: string | null }], { detail: string }>(
-              `EXPLAIN QUERY PLAN ${source}`,
+              `EXPLAIN QUERY PLAN ${BY_TAGS_SQL}`,
             )
             .all({ tags: '["a","b"]', after: 0, types })
             .map((row) => row.detail);
@@ -758,6 +757,7 @@ describe("SqliteEventStore", () => {
   });
 
   describeProcessContract({
+    gaplessPositions: true,
     location: tempPath,
     open: (path, options) => SqliteEventStore.open(path, options?.tail ? { pollIntervalMs: 25 } : {}),
     writerPauseMs: 2,

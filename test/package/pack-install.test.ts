@@ -51,6 +51,9 @@ describe("the published package", () => {
     expect(files).toContain("dist/index.js");
     expect(files).toContain("dist/index.d.ts");
     expect(files).toContain("dist/cli/main.js");
+    // The SQLite store's threads run these modules from the installed package (not eval'd source).
+    expect(files).toContain("dist/events/stores/sqlite/writer-worker.js");
+    expect(files).toContain("dist/events/stores/sqlite/checkpointer-worker.js");
     expect(files).toContain("README.md");
     expect(files).toContain("LICENSE");
     expect(files.filter((file) => !/^(dist\/|README\.md$|LICENSE$|package\.json$)/.test(file))).toEqual([]);

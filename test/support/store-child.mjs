@@ -13,6 +13,9 @@
 //     "ack <b>" only after the append of batch b resolved. Meant to be killed.
 //   node store-child.mjs trickle <path> <count> <delayMs>
 //     appends <count> single events {n} with <delayMs> between them, prints "done".
+//   node store-child.mjs append-one <path> <stream> <type> <label> [dedupKey]
+//     appends one event {label} of <type> (with <dedupKey>), prints "ack <position>" (or
+//     "duplicate <position>"), then exits.
 //   node store-child.mjs natural <path>
 //     opens, appends one event, awaits close() and prints "closed", then lets the process end by
 //     itself (no process.exit): an awaited close() must complete even with nothing else to do.
@@ -124,7 +127,19 @@ async function natural() {
   process.stdout.write("closed\n");
 }
 
-const modes = { writer, crash, trickle, natural };
+async function appendOne() {
+  const [stream, type, label, dedupKey] = args;
+  const store = await open();
+  const event = { type, version: 1, data: { label } };
+  const result = await store.append(stream, [dedupKey === undefined ? event : { ...event, dedupKey }]);
+  await store.close();
+  const [appended] = result.appended;
+  process.stdout.write(
+    appended === undefined ? `duplicate ${result.duplicates[0]?.position}\n` : `ack ${appended.position}\n`,
+  );
+}
+
+const modes = { writer, crash, trickle, natural, "append-one": appendOne };
 const run = modes[mode];
 if (run === undefined) {
   process.stderr.write(`unknown mode ${mode}\n`);

@@ -9,6 +9,14 @@ const distEntry = fileURLToPath(new URL("../../dist/events/stores/index.js", imp
 const sourceDirectory = fileURLToPath(new URL("../../src/events/stores/", import.meta.url));
 const distDirectory = fileURLToPath(new URL("../../dist/events/stores/", import.meta.url));
 
+/** The source files below `directory` (TypeScript and JavaScript), as paths relative to it. */
+function sourcesBelow(directory: string, prefix = ""): string[] {
+  return readdirSync(`${directory}${prefix}`, { withFileTypes: true }).flatMap((entry) => {
+    if (entry.isDirectory()) return sourcesBelow(directory, `${prefix}${entry.name}/`);
+    return /\.(ts|js)$/.test(entry.name) && !entry.name.endsWith(".d.ts") ? [`${prefix}${entry.name}`] : [];
+  });
+}
+
 /**
  * Throws unless `dist/` holds a build of the store at least as new as its sources: the child
  * processes import the compiled store. `npm test` builds first; after editing the store and running
@@ -18,8 +26,7 @@ export function assertStoreBuilt(): void {
   if (!existsSync(distEntry)) {
     throw new Error(`${distEntry} is missing: run \`npm run build\` first (\`npm test\` does it)`);
   }
-  for (const file of readdirSync(sourceDirectory)) {
-    if (!file.endsWith(".ts")) continue;
+  for (const file of sourcesBelow(sourceDirectory)) {
     const compiled = `${distDirectory}${file.replace(/\.ts$/, ".js")}`;
     if (!existsSync(compiled) || statSync(compiled).mtimeMs < statSync(`${sourceDirectory}${file}`).mtimeMs) {
       throw new Error(`dist/ is older than src/events/stores/${file}: run \`npm run build\` first`);

@@ -1,34 +1,12 @@
-import { type Observable, tap } from "rxjs";
-import {
-  type AppendOptions,
-  type AppendResult,
-  type EventStore,
-  type NewEvent,
-  type ReadOptions,
-  type StoredEvent,
-  type StoredSnapshot,
-  type StoreReadCounters,
-  StoreUnavailableError,
-  type TagReadOptions,
-} from "../store.js";
-import { type AppendBackend, applyAppend } from "./append-core.js";
-import { ReadCounter } from "./read-counters.js";
-import { snapshotOfRow } from "./snapshot-row.js";
-import { type TailHandle, tailEvents } from "./tail.js";
-import {
-  checkCheckpointName,
-  checkPosition,
-  checkSnapshotName,
-  checkStream,
-  type PreparedEvent,
-  type PreparedSnapshot,
-  prepareAppendOptions,
-  prepareEvents,
-  prepareReadOptions,
-  prepareSnapshot,
-  prepareTagEntries,
-  prepareTagRead,
-} from "./validation.js";
+import type { AppendOptions, AppendResult, NewEvent, StoredEvent, StoredSnapshot } from "../store.js";
+import type { AppendBackend } from "./shared/append-core.js";
+import { applyAppend } from "./shared/append-result.js";
+import { AssembledEventStore, type StoreReads, type StoreWrites } from "./shared/assembled-store.js";
+import { type EventRecord, recordOf } from "./shared/event-row.js";
+import { StoreLifecycle } from "./shared/lifecycle.js";
+import type { LiveTails } from "./shared/live-tails.js";
+import { checkPosition, type PreparedEvent, type PreparedSnapshot } from "./shared/validation.js";
+import { appendOpOf, checkpointOpOf, snapshotOpOf, tagsOpOf, type WriteOp } from "./shared/write-ops.js";
 
 /** Options of {@link MemoryEventStore}. */
 export interface MemoryEventStoreOptions {
@@ -38,25 +16,15 @@ export interface MemoryEventStoreOptions {
   pageSize?: number;
 }
 
-interface MemoryRow {
-  stream: string;
-  streamVersion: number;
-  type: string;
-  version: number;
-  json: string;
-  dedupKey: string | null;
+interface MemoryRow extends EventRecord {
   recordedAt: string;
 }
 
 /**
- * An {@link EventStore} kept in memory, for tests and throw-away runs. It honours the whole
- * contract (atomic appends, dedup keys, expected versions, checkpoints, gap-free subscriptions)
- * within one process; nothing survives the process.
- *
- * Event data is stored as JSON text, like the SQLite store (the event's `dataJson` when it has
- * one, else what `JSON.stringify` made of `data`), so every read returns a fresh copy parsed from it.
+ * The log itself, in memory: its events and indexes, the reads on them, and each write applied
+ * in one synchronous step (so it is atomic).
  */
-export class MemoryEventStore implements EventStore {
+class MemoryLog implements StoreReads {
   private readonly rows: MemoryRow[] = [];
   private readonly streamVersions = new Map<string, number>();
   private readonly streamPositions = new Map<string, number[]>();
@@ -65,12 +33,7 @@ export class MemoryEventStore implements EventStore {
   /** The positions of the events carrying each tag. */
   private readonly tags = new Map<string, Set<number>>();
   /** Snapshots as saved: data kept as JSON text, so that a load hands out a fresh copy. */
-  private readonly snapshots = new Map<string, PreparedSnapshot>();
-  private readonly counter = new ReadCounter();
-  private readonly tails = new Set<TailHandle>();
-  private readonly now: () => number;
-  private readonly pageSize: number;
-  private closed = false;
+  readonly snapshots = new Map<string, PreparedSnapshot>();
 
   private readonly backend: AppendBackend = {
     streamVersion: (stream) => this.streamVersions.get(stream) ?? 0,
@@ -80,151 +43,72 @@ export class MemoryEventStore implements EventStore {
     saveCheckpoint: (name, position) => this.saveCheckpoint(name, position),
   };
 
-  constructor(options: MemoryEventStoreOptions = {}) {
-    this.now = options.now ?? (() => Date.now());
-    this.pageSize = checkPosition(options.pageSize ?? 500, "pageSize") || 500;
-  }
-
-  /** Appends atomically (see {@link EventStore.append}); the batch is applied in one synchronous step. */
-  async append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
-    this.assertOpen();
-    const checkedStream = checkStream(stream);
-    const prepared = prepareEvents(events);
-    const checkedOptions = prepareAppendOptions(options);
-    const recordedAt = new Date(this.now()).toISOString();
-    // applyAppend throws before its first insert when the expected version does not match, and
-    // inserts cannot fail here, so the batch is all-or-nothing.
-    const result = applyAppend(this.backend, checkedStream, prepared, checkedOptions, recordedAt);
-    if (result.appended.length > 0) this.wakeTails();
-    return result;
-  }
-
-  /** See {@link EventStore.read}. */
-  async read(options?: ReadOptions): Promise<StoredEvent[]> {
-    this.assertOpen();
-    const { after, limit } = prepareReadOptions(options);
-    return this.counter.counted(this.page(after, limit ?? Number.POSITIVE_INFINITY));
-  }
-
-  /** See {@link EventStore.readStream}. */
-  async readStream(stream: string): Promise<StoredEvent[]> {
-    this.assertOpen();
-    const positions = this.streamPositions.get(checkStream(stream)) ?? [];
-    return this.counter.counted(positions.map((position) => this.eventAt(position)));
-  }
-
-  /** See {@link EventStore.readByTags}. */
-  async readByTags(tags: readonly string[], options?: TagReadOptions): Promise<StoredEvent[]> {
-    this.assertOpen();
-    const checked = prepareTagRead(tags, options);
-    const types = checked.types === undefined ? undefined : new Set(checked.types);
-    const positions = new Set<number>();
-    for (const tag of checked.tags) {
-      for (const position of this.tags.get(tag) ?? []) if (position > checked.after) positions.add(position);
-    }
-    const events = [...positions]
-      .sort((a, b) => a - b)
-      .map((position) => this.eventAt(position))
-      .filter((event) => types === undefined || types.has(event.type));
-    return this.counter.counted(events);
-  }
-
-  /** See {@link EventStore.addTags}. */
-  async addTags(entries: readonly { position: number; tags: readonly string[] }[]): Promise<void> {
-    this.assertOpen();
-    for (const entry of prepareTagEntries(entries)) {
-      if (entry.position < 1 || entry.position > this.rows.length) continue;
-      this.tag(entry.position, entry.tags);
+  /** Applies a checked write; an append returns its result (or throws ConcurrencyError, writing nothing). */
+  apply(op: WriteOp, recordedAt: string): AppendResult | undefined {
+    switch (op.kind) {
+      case "append":
+        // applyAppend throws before its first insert when the expected version does not match,
+        // and inserts cannot fail here, so the batch is all-or-nothing.
+        return applyAppend(this.backend, op.stream, op.events, op, recordedAt);
+      case "checkpoint":
+        this.saveCheckpoint(op.name, op.position);
+        return undefined;
+      case "tags":
+        for (const entry of op.entries) {
+          if (entry.position >= 1 && entry.position <= this.rows.length) this.tag(entry.position, entry.tags);
+        }
+        return undefined;
+      case "snapshot":
+        this.snapshots.set(op.snapshot.name, op.snapshot);
+        return undefined;
     }
   }
 
-  /** See {@link EventStore.loadSnapshot}. */
-  async loadSnapshot(name: string): Promise<StoredSnapshot | null> {
-    this.assertOpen();
-    const checked = checkSnapshotName(name);
-    const saved = this.snapshots.get(checked);
-    return saved === undefined ? null : snapshotOfRow(checked, { ...saved, data: saved.json });
-  }
-
-  /** See {@link EventStore.saveSnapshot}. */
-  async saveSnapshot(name: string, snapshot: StoredSnapshot): Promise<void> {
-    this.assertOpen();
-    const prepared = prepareSnapshot(name, snapshot);
-    this.snapshots.set(prepared.name, prepared);
-  }
-
-  /** See {@link EventStore.readCounters}. */
-  readCounters(): StoreReadCounters {
-    return this.counter.snapshot();
-  }
-
-  /** See {@link EventStore.subscribe}. Subscriptions complete when the store closes. */
-  subscribe(after = 0): Observable<StoredEvent> {
-    const from = checkPosition(after, "after");
-    return tailEvents(
-      {
-        readPage: (cursor, limit) => this.page(cursor, limit),
-        register: (handle) => {
-          this.assertOpen();
-          this.counter.subscribed();
-          this.tails.add(handle);
-          return () => this.tails.delete(handle);
-        },
-        toError: (error) => error,
-      },
-      from,
-      this.pageSize,
-    ).pipe(tap(() => this.counter.emitted()));
-  }
-
-  /** See {@link EventStore.head}. */
-  async head(): Promise<number> {
-    this.assertOpen();
+  head(): number {
     return this.rows.length;
   }
 
-  /** See {@link EventStore.findByDedupKey}. */
-  async findByDedupKey(dedupKey: string): Promise<StoredEvent | undefined> {
-    this.assertOpen();
+  page(after: number, limit: number | undefined): StoredEvent[] {
+    const end = Math.min(this.rows.length, after + (limit ?? Number.POSITIVE_INFINITY));
+    const events: StoredEvent[] = [];
+    for (let position = after + 1; position <= end; position += 1) events.push(this.eventAt(position));
+    return events;
+  }
+
+  stream(stream: string): StoredEvent[] {
+    return (this.streamPositions.get(stream) ?? []).map((position) => this.eventAt(position));
+  }
+
+  byTags(tags: readonly string[], after: number, types: readonly string[] | undefined): StoredEvent[] {
+    const wantedTypes = types === undefined ? undefined : new Set(types);
+    const positions = new Set<number>();
+    for (const tag of tags) {
+      for (const position of this.tags.get(tag) ?? []) if (position > after) positions.add(position);
+    }
+    return [...positions]
+      .sort((a, b) => a - b)
+      .map((position) => this.eventAt(position))
+      .filter((event) => wantedTypes === undefined || wantedTypes.has(event.type));
+  }
+
+  byDedupKey(dedupKey: string): StoredEvent | undefined {
     const position = this.dedupKeys.get(dedupKey);
-    return this.counter.countedOne(position === undefined ? undefined : this.eventAt(position));
+    return position === undefined ? undefined : this.eventAt(position);
   }
 
-  /** See {@link EventStore.getCheckpoint}. */
-  async getCheckpoint(name: string): Promise<number> {
-    this.assertOpen();
-    return this.checkpoints.get(checkCheckpointName(name)) ?? 0;
+  checkpoint(name: string): number {
+    return this.checkpoints.get(name) ?? 0;
   }
 
-  /** See {@link EventStore.setCheckpoint}: a lower position than the stored one is ignored. */
-  async setCheckpoint(name: string, position: number): Promise<void> {
-    this.assertOpen();
-    this.saveCheckpoint(checkCheckpointName(name), checkPosition(position, "position"));
-  }
-
-  /** Completes live subscriptions; every later call rejects with {@link StoreUnavailableError}. Idempotent. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.resolve();
-    for (const tail of [...this.tails]) tail.end();
-    this.tails.clear();
-  }
-
-  private assertOpen(): void {
-    if (this.closed) throw new StoreUnavailableError("the memory event store is closed");
+  snapshotRow(name: string): unknown {
+    const saved = this.snapshots.get(name);
+    return saved === undefined
+      ? undefined
+      : { position: saved.position, version: saved.version, data: saved.json };
   }
 
   private insert(stream: string, streamVersion: number, event: PreparedEvent, recordedAt: string): number {
-    this.rows.push({
-      stream,
-      streamVersion,
-      type: event.type,
-      version: event.version,
-      json: event.json,
-      dedupKey: event.dedupKey,
-      recordedAt,
-    });
+    this.rows.push({ ...recordOf(stream, streamVersion, event), recordedAt });
     const position = this.rows.length;
     this.streamVersions.set(stream, streamVersion);
     const positions = this.streamPositions.get(stream);
@@ -247,13 +131,6 @@ export class MemoryEventStore implements EventStore {
     if (position > (this.checkpoints.get(name) ?? 0)) this.checkpoints.set(name, position);
   }
 
-  private page(after: number, limit: number): StoredEvent[] {
-    const end = Math.min(this.rows.length, after + limit);
-    const events: StoredEvent[] = [];
-    for (let position = after + 1; position <= end; position += 1) events.push(this.eventAt(position));
-    return events;
-  }
-
   private eventAt(position: number): StoredEvent {
     const row = this.rows[position - 1];
     if (row === undefined) throw new RangeError(`no event at position ${position}`);
@@ -268,8 +145,67 @@ export class MemoryEventStore implements EventStore {
       recordedAt: row.recordedAt,
     };
   }
+}
 
-  private wakeTails(): void {
-    for (const tail of this.tails) tail.wake();
+/**
+ * An {@link EventStore} kept in memory, for tests and throw-away runs. It honours the whole
+ * contract (atomic appends, dedup keys, expected versions, checkpoints, tags, snapshots, gap-free
+ * subscriptions) within one process; nothing survives the process.
+ *
+ * Event data is stored as JSON text, like the SQLite store (the event's `dataJson` when it has
+ * one, else what `JSON.stringify` made of `data`), so every read returns a fresh copy parsed from it.
+ * Each write is applied in one synchronous step.
+ */
+export class MemoryEventStore extends AssembledEventStore {
+  /** @internal */
+  protected readonly lifecycle = new StoreLifecycle("the memory event store");
+  /** @internal */
+  protected readonly reads = new MemoryLog();
+  /** @internal */
+  protected readonly tails: LiveTails;
+  /** @internal */
+  protected readonly writes: StoreWrites;
+  /** @internal */
+  protected readonly pageSize: number;
+
+  constructor(options: MemoryEventStoreOptions = {}) {
+    super();
+    const now = options.now ?? (() => Date.now());
+    this.pageSize = checkPosition(options.pageSize ?? 500, "pageSize") || 500;
+    this.tails = this.liveTails(0);
+    /** Checks and applies one write; wakes the subscriptions when it appended. */
+    const write = async (make: () => WriteOp): Promise<AppendResult | undefined> => {
+      this.lifecycle.assertOpen();
+      const op = make();
+      const result = this.reads.apply(op, new Date(now()).toISOString());
+      if (result !== undefined && result.appended.length > 0) this.tails.wake();
+      return result;
+    };
+    this.writes = {
+      append: async (stream: string, events: readonly NewEvent[], options?: AppendOptions) =>
+        (await write(() => appendOpOf(stream, events, options))) as AppendResult,
+      setCheckpoint: async (name: string, position: number) => {
+        await write(() => checkpointOpOf(name, position));
+      },
+      addTags: async (entries: readonly { position: number; tags: readonly string[] }[]) => {
+        await write(() => tagsOpOf(entries));
+      },
+      saveSnapshot: async (name: string, snapshot: StoredSnapshot) => {
+        await write(() => snapshotOpOf(name, snapshot));
+      },
+    };
+  }
+
+  /** Read failures: the memory store's reads only fail on a programming error, passed on as it is. @internal */
+  protected readFailure(error: unknown): unknown {
+    return error;
+  }
+
+  /** Completes live subscriptions; every later call rejects with {@link StoreUnavailableError}. Idempotent. */
+  close(): Promise<void> {
+    return this.lifecycle.close(async () => {
+      await Promise.resolve();
+      await this.tails.endAll();
+    });
   }
 }

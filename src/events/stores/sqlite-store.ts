@@ -1,75 +1,26 @@
-import { dirname, resolve } from "node:path";
-import Database from "better-sqlite3";
-import { type Observable, tap } from "rxjs";
-import { type Logger, silentLogger, streamLogger } from "../../internal/logger.js";
+import type Database from "better-sqlite3";
+import type { EventStore } from "../store.js";
+import { AssembledEventStore } from "./shared/assembled-store.js";
+import type { GroupWriter, WriteOutcome } from "./shared/group-writer.js";
+import { StoreLifecycle } from "./shared/lifecycle.js";
+import type { LiveTails } from "./shared/live-tails.js";
+import { messageOf } from "./shared/validation.js";
+import type { WriteOp } from "./shared/write-ops.js";
+import { type CheckpointerMessage, WalCheckpointer } from "./sqlite/checkpointer.js";
+import { sqliteUnavailable } from "./sqlite/errors.js";
+import { openMainConnection } from "./sqlite/open.js";
+import { outcomesOfReply } from "./sqlite/outcomes.js";
+import { SqliteReads } from "./sqlite/reads.js";
 import {
-  type AppendOptions,
-  type AppendResult,
-  ConcurrencyError,
-  type EventStore,
-  type NewEvent,
-  type ReadOptions,
-  type StoredEvent,
-  type StoredSnapshot,
-  type StoreReadCounters,
-  StoreUnavailableError,
-  type TagReadOptions,
-} from "../store.js";
-import { appendResultOf } from "./append-core.js";
-import { ReadCounter } from "./read-counters.js";
-import { snapshotOfRow } from "./snapshot-row.js";
-import { type CheckpointerMessage, WalCheckpointer } from "./sqlite-checkpointer.js";
-import {
-  createPrivateDirectory,
-  createPrivateFile,
-  makePrivate,
-  sqliteFilesOf,
-  wideFilesWarning,
-  widerThanPrivate,
-} from "./sqlite-files.js";
-import { errorOfFailure, type GroupReply, type WriterOp, WriterThread } from "./sqlite-writer.js";
-import { type TailHandle, tailEvents } from "./tail.js";
-import {
-  checkCheckpointName,
-  checkPosition,
-  checkSnapshotName,
-  checkStream,
-  messageOf,
-  prepareAppendOptions,
-  prepareEvents,
-  prepareReadOptions,
-  prepareSnapshot,
-  prepareTagEntries,
-  prepareTagRead,
-} from "./validation.js";
+  type SqliteEventStoreOptions,
+  type SqliteSettings,
+  sqliteSettings,
+  synchronousOf,
+  walAutocheckpointOf,
+} from "./sqlite/settings.js";
+import { WriterThread } from "./sqlite/writer-thread.js";
 
-/** Options of {@link SqliteEventStore.open}. */
-export interface SqliteEventStoreOptions {
-  /**
-   * `"full"` (default): `synchronous=FULL`, every commit is on disk before its append resolves,
-   * also across a power cut. `"normal"`: `synchronous=NORMAL`, faster; a commit survives a crash of
-   * the process but may be lost on a power cut or OS crash (the database stays consistent).
-   */
-  durability?: "full" | "normal";
-  /** How long a write waits for another connection (or process) holding the write lock. Default 5000 ms. */
-  busyTimeoutMs?: number;
-  /**
-   * How often the background worker checkpoints the WAL into the database file. Default 1000 ms.
-   * `0` disables the worker and lets SQLite checkpoint on the appending connection instead.
-   */
-  checkpointIntervalMs?: number;
-  /** How often live subscriptions look for events appended by other processes. Default 200 ms. */
-  pollIntervalMs?: number;
-  /** How many events a subscription reads per page while catching up. Default 500. */
-  pageSize?: number;
-  /** The clock used for `recordedAt`, in epoch milliseconds. Default `Date.now`. */
-  now?: () => number;
-  /**
-   * Where background problems (a failing checkpoint or poll) are reported. Default: silent, except
-   * the warning about an existing file that other users may read, which then goes to stderr.
-   */
-  logger?: Logger;
-}
+export type { SqliteEventStoreOptions } from "./sqlite/settings.js";
 
 /** Counters and settings of an open {@link SqliteEventStore}, for monitoring and tests. */
 export interface SqliteStoreDiagnostics {
@@ -93,51 +44,6 @@ export interface SqliteStoreDiagnostics {
 }
 
 /**
- * The schema version this code writes and understands. 2 added `tags` and `snapshots`; a version-1
- * file is migrated in place when opened (the two tables are created, nothing is rewritten).
- */
-const SCHEMA_VERSION = 2;
-
-const SCHEMA_SQL = `
-CREATE TABLE IF NOT EXISTS meta (
-  key TEXT PRIMARY KEY,
-  value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-  position INTEGER PRIMARY KEY AUTOINCREMENT,
-  stream TEXT NOT NULL,
-  stream_version INTEGER NOT NULL,
-  type TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  data TEXT NOT NULL,
-  dedup_key TEXT UNIQUE,
-  recorded_at TEXT NOT NULL,
-  UNIQUE (stream, stream_version)
-);
-CREATE TABLE IF NOT EXISTS checkpoints (
-  name TEXT PRIMARY KEY,
-  position INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tags (
-  tag TEXT NOT NULL,
-  position INTEGER NOT NULL,
-  PRIMARY KEY (tag, position)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS snapshots (
-  name TEXT PRIMARY KEY,
-  position INTEGER NOT NULL,
-  version INTEGER NOT NULL,
-  data TEXT NOT NULL,
-  saved_at TEXT NOT NULL
-);
-`;
-
-/** How many tags one `readByTags` query looks up (a bigger call runs several). */
-const TAGS_PER_QUERY = 1000;
-
-const EVENT_COLUMNS = "position, stream, stream_version, type, version, data, dedup_key, recorded_at";
-
-/**
  * The group commit waits for the end of the current turn of the event loop (`setImmediate`), so
  * that every append issued while handling this turn's I/O (e.g. all the webhook requests read in
  * one go) shares one transaction and one fsync. The function is taken when the module loads: fake
@@ -146,65 +52,10 @@ const EVENT_COLUMNS = "position, stream, stream_version, type, version, data, de
  */
 const endOfTurn: (run: () => void) => void = globalThis.setImmediate.bind(globalThis);
 
-interface EventRow {
-  position: number;
-  stream: string;
-  stream_version: number;
-  type: string;
-  version: number;
-  data: string;
-  dedup_key: string | null;
-  recorded_at: string;
+/** Resolves at the end of this turn of the event loop (see {@link endOfTurn}). */
+function gatherUntilEndOfTurn(): Promise<void> {
+  return new Promise((resolve) => endOfTurn(resolve));
 }
-
-/** An operation waiting for its group's commit: what the writer thread gets, and the promise to settle. */
-type PendingOp = {
-  [K in WriterOp["kind"]]: {
-    kind: K;
-    wire: Extract<WriterOp, { kind: K }>;
-    resolve: (result: K extends "append" ? AppendResult : undefined) => void;
-    reject: (error: unknown) => void;
-  };
-}[WriterOp["kind"]];
-
-interface Settings {
-  path: string;
-  durability: "full" | "normal";
-  busyTimeoutMs: number;
-  checkpointIntervalMs: number;
-  pollIntervalMs: number;
-  pageSize: number;
-  now: () => number;
-  logger: Logger;
-}
-
-/** The main thread's statements: reads only (every write goes through the writer thread). */
-function prepareStatements(db: Database.Database) {
-  return {
-    eventOfKey: db.prepare<[string], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE dedup_key = ?`),
-    page: db.prepare<[number, number], EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
-    ),
-    stream: db.prepare<[string], EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM events WHERE stream = ? ORDER BY stream_version`,
-    ),
-    head: db.prepare<[], { head: number }>("SELECT COALESCE(MAX(position), 0) AS head FROM events"),
-    getCheckpoint: db.prepare<[string], { position: number }>(
-      "SELECT position FROM checkpoints WHERE name = ?",
-    ),
-    // The tags and types come as JSON arrays: one statement for any number of them.
-    byTags: db.prepare<[{ tags: string; after: number; types: string | null }], EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM events
-       WHERE position IN (SELECT position FROM tags WHERE tag IN (SELECT value FROM json_each(@tags)))
-         AND position > @after
-         AND (@types IS NULL OR type IN (SELECT value FROM json_each(@types)))
-       ORDER BY position`,
-    ),
-    snapshot: db.prepare<[string], unknown>("SELECT position, version, data FROM snapshots WHERE name = ?"),
-  };
-}
-
-type Statements = ReturnType<typeof prepareStatements>;
 
 /**
  * The embedded {@link EventStore}: one SQLite file (WAL mode) through better-sqlite3.
@@ -233,24 +84,23 @@ type Statements = ReturnType<typeof prepareStatements>;
  * writers. Each open store runs two threads (writer, checkpointer) with a connection each; handing
  * a group to the writer thread and back costs about 0.1–0.3 ms of latency per group, which buys a
  * main thread that keeps serving while the commit waits for the disk.
+ *
+ * Assembled from operations: the reads (`sqlite/reads.ts`), the writer thread and its protocol
+ * (`sqlite/writer-*`), the checkpointer, the file modes and the schema (`sqlite/`), and what it
+ * shares with the PostgreSQL store (`shared/`: group commit, tails, lifecycle, errors).
  */
-export class SqliteEventStore implements EventStore {
-  private readonly statements: Statements;
-  private readonly tails = new Set<TailHandle>();
+export class SqliteEventStore extends AssembledEventStore {
+  /** @internal */
+  protected readonly lifecycle: StoreLifecycle;
+  /** @internal */
+  protected readonly reads: SqliteReads;
+  /** @internal */
+  protected readonly tails: LiveTails;
+  /** @internal */
+  protected readonly writes: GroupWriter;
+  /** @internal */
+  protected readonly pageSize: number;
   private readonly checkpointer: WalCheckpointer | undefined;
-  private readonly counter = new ReadCounter();
-  /** Operations waiting for the next group. */
-  private queue: PendingOp[] = [];
-  /** The end-of-turn flush is scheduled. */
-  private flushScheduled = false;
-  /** A group is at the writer thread. */
-  private inFlight = false;
-  /** close() waiting for the queue to drain. */
-  private idleWaiters: (() => void)[] = [];
-  private pollTimer: ReturnType<typeof setInterval> | undefined;
-  private knownHead: number;
-  private state: "open" | "closing" | "closed" = "open";
-  private closing: Promise<void> | undefined;
   private transactions = 0;
   private operations = 0;
   private walCheckpoints = 0;
@@ -258,11 +108,26 @@ export class SqliteEventStore implements EventStore {
 
   private constructor(
     private readonly db: Database.Database,
-    private readonly settings: Settings,
+    private readonly settings: SqliteSettings,
     private readonly writer: WriterThread,
   ) {
-    this.statements = prepareStatements(db);
-    this.knownHead = this.statements.head.get()?.head ?? 0;
+    super();
+    this.pageSize = settings.pageSize;
+    this.lifecycle = new StoreLifecycle(`the event store ${settings.path}`);
+    this.reads = new SqliteReads(db);
+    // Polling: another process (or another store on this file) appended.
+    this.tails = this.liveTails(this.reads.head(), {
+      polling: {
+        intervalMs: settings.pollIntervalMs,
+        head: () => this.reads.head(),
+        onError: (error) =>
+          settings.logger.warn("event store poll failed", { path: settings.path, error: messageOf(error) }),
+      },
+    });
+    this.writes = this.groupWriter({
+      gather: gatherUntilEndOfTurn,
+      commit: (group) => this.commitGroup(group),
+    });
     this.checkpointer =
       settings.checkpointIntervalMs > 0
         ? new WalCheckpointer(settings.path, settings.checkpointIntervalMs, (message) =>
@@ -278,235 +143,28 @@ export class SqliteEventStore implements EventStore {
    * written by a newer version), with a message saying what to do.
    */
   static async open(path: string, options: SqliteEventStoreOptions = {}): Promise<SqliteEventStore> {
-    if (typeof path !== "string" || path.length === 0 || path === ":memory:" || path.startsWith("file:")) {
-      throw new RangeError(
-        `SqliteEventStore.open needs a file path, got ${JSON.stringify(path)} (use MemoryEventStore for ":memory:")`,
-      );
-    }
-    const settings: Settings = {
-      path: resolve(path),
-      durability: options.durability ?? "full",
-      busyTimeoutMs: checkPosition(options.busyTimeoutMs ?? 5_000, "busyTimeoutMs"),
-      checkpointIntervalMs: checkPosition(options.checkpointIntervalMs ?? 1_000, "checkpointIntervalMs"),
-      pollIntervalMs: Math.max(1, checkPosition(options.pollIntervalMs ?? 200, "pollIntervalMs")),
-      pageSize: Math.max(1, checkPosition(options.pageSize ?? 500, "pageSize")),
-      now: options.now ?? (() => Date.now()),
-      logger: options.logger ?? silentLogger,
-    };
-    if (settings.durability !== "full" && settings.durability !== "normal") {
-      throw new RangeError(`durability must be "full" or "normal", got ${String(settings.durability)}`);
-    }
-    const directory = dirname(settings.path);
-    try {
-      createPrivateDirectory(directory);
-    } catch (error) {
-      throw new StoreUnavailableError(
-        `cannot create the directory ${directory} for the event store: ${messageOf(error)}. ` +
-          "Check that the path is right and that this user may write there.",
-        { cause: error },
-      );
-    }
-    const wide = widerThanPrivate(sqliteFilesOf(settings.path));
-    if (wide.length > 0) {
-      (options.logger ?? streamLogger("warn")).warn(wideFilesWarning(wide), { path: settings.path });
-    }
-    let created: boolean;
-    try {
-      created = createPrivateFile(settings.path);
-    } catch (error) {
-      throw unavailable(error, settings, "open");
-    }
-    // `PRAGMA journal_mode = WAL` (and reading a file another process is creating) can fail with
-    // SQLITE_BUSY at once, without the busy handler, when SQLite sees a possible deadlock; this
-    // happens when several processes open a new file together. Retry until busyTimeoutMs is spent.
-    const deadline = Date.now() + settings.busyTimeoutMs;
-    let db: Database.Database | undefined;
-    for (let attempt = 1; db === undefined; attempt += 1) {
-      let candidate: Database.Database | undefined;
-      try {
-        candidate = new Database(settings.path, { timeout: settings.busyTimeoutMs });
-        initialize(candidate, settings);
-        // SQLite gives -wal and -shm the database file's mode; set it explicitly all the same.
-        if (created) makePrivate(sqliteFilesOf(settings.path));
-        db = candidate;
-      } catch (error) {
-        try {
-          candidate?.close();
-        } catch {
-          // already failing
-        }
-        if (!isBusyError(error) || Date.now() >= deadline) throw unavailable(error, settings, "open");
-        pause(Math.min(50, 2 ** attempt, Math.max(1, deadline - Date.now())));
-      }
-    }
+    const settings = sqliteSettings(path, options);
+    const db = openMainConnection(settings, options.logger);
     // The schema exists now: the writer thread opens its own connection to the file.
     let writer: WriterThread;
     try {
       writer = await WriterThread.start({
         path: settings.path,
         busyTimeoutMs: settings.busyTimeoutMs,
-        synchronous: settings.durability === "full" ? "FULL" : "NORMAL",
-        walAutocheckpoint: settings.checkpointIntervalMs > 0 ? 0 : 1000,
+        synchronous: synchronousOf(settings),
+        walAutocheckpoint: walAutocheckpointOf(settings),
       });
     } catch (error) {
       db.close();
-      throw unavailable(error, settings, "open");
+      throw sqliteUnavailable(error, settings, "open");
     }
     try {
       return new SqliteEventStore(db, settings, writer);
     } catch (error) {
       await writer.stop(settings.busyTimeoutMs + 5_000);
       db.close();
-      throw unavailable(error, settings, "open");
+      throw sqliteUnavailable(error, settings, "open");
     }
-  }
-
-  /** See {@link EventStore.append}. Committed together with the other appends of the same tick. */
-  append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
-    return new Promise<AppendResult>((resolvePromise, reject) => {
-      this.assertOpen();
-      const checked = prepareAppendOptions(options);
-      this.enqueue({
-        kind: "append",
-        wire: {
-          kind: "append",
-          stream: checkStream(stream),
-          events: prepareEvents(events),
-          expectedVersion: checked.expectedVersion,
-          checkpoint: checked.checkpoint,
-        },
-        resolve: resolvePromise,
-        reject,
-      });
-    });
-  }
-
-  /** See {@link EventStore.read}. */
-  async read(options?: ReadOptions): Promise<StoredEvent[]> {
-    this.assertOpen();
-    const { after, limit } = prepareReadOptions(options);
-    return this.guard("read", () =>
-      this.counter.counted(this.statements.page.all(after, limit ?? -1).map(toStoredEvent)),
-    );
-  }
-
-  /** See {@link EventStore.readStream}. */
-  async readStream(stream: string): Promise<StoredEvent[]> {
-    this.assertOpen();
-    const checked = checkStream(stream);
-    return this.guard("read", () =>
-      this.counter.counted(this.statements.stream.all(checked).map(toStoredEvent)),
-    );
-  }
-
-  /** See {@link EventStore.readByTags}: an index lookup in `tags`, 1000 tags per query. */
-  async readByTags(tags: readonly string[], options?: TagReadOptions): Promise<StoredEvent[]> {
-    this.assertOpen();
-    const checked = prepareTagRead(tags, options);
-    const types = checked.types === undefined ? null : JSON.stringify(checked.types);
-    return this.guard("read", () => {
-      const rows = new Map<number, EventRow>();
-      for (let from = 0; from < checked.tags.length; from += TAGS_PER_QUERY) {
-        const chunk = JSON.stringify(checked.tags.slice(from, from + TAGS_PER_QUERY));
-        for (const row of this.statements.byTags.all({ tags: chunk, after: checked.after, types })) {
-          rows.set(row.position, row);
-        }
-      }
-      const ordered = [...rows.values()].sort((a, b) => a.position - b.position);
-      return this.counter.counted(ordered.map(toStoredEvent));
-    });
-  }
-
-  /** See {@link EventStore.addTags}: committed by the writer thread with the appends of the same tick. */
-  addTags(entries: readonly { position: number; tags: readonly string[] }[]): Promise<void> {
-    return new Promise<void>((resolvePromise, reject) => {
-      this.assertOpen();
-      this.enqueue({
-        kind: "tags",
-        wire: { kind: "tags", entries: prepareTagEntries(entries) },
-        resolve: () => resolvePromise(),
-        reject,
-      });
-    });
-  }
-
-  /** See {@link EventStore.loadSnapshot}. */
-  async loadSnapshot(name: string): Promise<StoredSnapshot | null> {
-    this.assertOpen();
-    const checked = checkSnapshotName(name);
-    const row = this.guard("read", () => this.statements.snapshot.get(checked));
-    return row === undefined ? null : snapshotOfRow(checked, row);
-  }
-
-  /** See {@link EventStore.saveSnapshot}: committed by the writer thread with the appends of the same tick. */
-  saveSnapshot(name: string, snapshot: StoredSnapshot): Promise<void> {
-    return new Promise<void>((resolvePromise, reject) => {
-      this.assertOpen();
-      this.enqueue({
-        kind: "snapshot",
-        wire: { kind: "snapshot", snapshot: prepareSnapshot(name, snapshot) },
-        resolve: () => resolvePromise(),
-        reject,
-      });
-    });
-  }
-
-  /** See {@link EventStore.readCounters}. */
-  readCounters(): StoreReadCounters {
-    return this.counter.snapshot();
-  }
-
-  /** See {@link EventStore.subscribe}. Subscriptions complete when the store closes. */
-  subscribe(after = 0): Observable<StoredEvent> {
-    const from = checkPosition(after, "after");
-    return tailEvents(
-      {
-        readPage: (cursor, limit) => this.statements.page.all(cursor, limit).map(toStoredEvent),
-        register: (handle) => this.registerTail(handle),
-        toError: (error) => unavailable(error, this.settings, "read"),
-      },
-      from,
-      this.settings.pageSize,
-    ).pipe(tap(() => this.counter.emitted()));
-  }
-
-  /** See {@link EventStore.head}. */
-  async head(): Promise<number> {
-    this.assertOpen();
-    return this.guard("read", () => this.statements.head.get()?.head ?? 0);
-  }
-
-  /** See {@link EventStore.findByDedupKey}. */
-  async findByDedupKey(dedupKey: string): Promise<StoredEvent | undefined> {
-    this.assertOpen();
-    return this.guard("read", () => {
-      const row = this.statements.eventOfKey.get(dedupKey);
-      return this.counter.countedOne(row === undefined ? undefined : toStoredEvent(row));
-    });
-  }
-
-  /** See {@link EventStore.getCheckpoint}. */
-  async getCheckpoint(name: string): Promise<number> {
-    this.assertOpen();
-    const checked = checkCheckpointName(name);
-    return this.guard("read", () => this.statements.getCheckpoint.get(checked)?.position ?? 0);
-  }
-
-  /** See {@link EventStore.setCheckpoint}: committed with the appends of the same tick; never moves back. */
-  setCheckpoint(name: string, position: number): Promise<void> {
-    return new Promise<void>((resolvePromise, reject) => {
-      this.assertOpen();
-      this.enqueue({
-        kind: "checkpoint",
-        wire: {
-          kind: "checkpoint",
-          name: checkCheckpointName(name),
-          position: checkPosition(position, "position"),
-        },
-        resolve: () => resolvePromise(),
-        reject,
-      });
-    });
   }
 
   /**
@@ -517,14 +175,10 @@ export class SqliteEventStore implements EventStore {
    * {@link StoreUnavailableError}. Calling it again returns the same promise.
    */
   close(): Promise<void> {
-    if (this.closing !== undefined) return this.closing;
-    this.state = "closing";
-    this.closing = (async () => {
-      await this.whenIdle();
+    return this.lifecycle.close(async () => {
+      await this.writes.whenIdle();
       await Promise.resolve();
-      for (const tail of [...this.tails]) tail.end();
-      this.tails.clear();
-      this.stopPolling();
+      await this.tails.endAll();
       try {
         // Both threads close their connections before ours: the last connection to close
         // checkpoints the WAL and removes it, so it must be this one.
@@ -534,15 +188,13 @@ export class SqliteEventStore implements EventStore {
         ]);
       } finally {
         this.db.close();
-        this.state = "closed";
       }
-    })();
-    return this.closing;
+    });
   }
 
   /** Settings and counters of this store (only while it is open). */
   diagnostics(): SqliteStoreDiagnostics {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     return {
       path: this.settings.path,
       durability: this.settings.durability,
@@ -557,176 +209,25 @@ export class SqliteEventStore implements EventStore {
     };
   }
 
-  private assertOpen(): void {
-    if (this.state !== "open") {
-      throw new StoreUnavailableError(`the event store ${this.settings.path} is closed`);
-    }
+  /** Read failures, as {@link StoreUnavailableError}s that say what to do. @internal */
+  protected readFailure(error: unknown): unknown {
+    return sqliteUnavailable(error, this.settings, "read");
   }
 
-  private guard<T>(action: "read", run: () => T): T {
-    try {
-      return run();
-    } catch (error) {
-      throw unavailable(error, this.settings, action);
-    }
-  }
-
-  private enqueue(op: PendingOp): void {
-    this.queue.push(op);
-    this.scheduleFlush();
-  }
-
-  /** Sends the queue at the end of this turn, unless a group is in flight (its answer does it). */
-  private scheduleFlush(): void {
-    if (this.flushScheduled || this.inFlight || this.queue.length === 0) return;
-    this.flushScheduled = true;
-    endOfTurn(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
-  }
-
-  /** Sends every queued operation to the writer thread as one group; settles them on its answer. */
-  private flush(): void {
-    if (this.inFlight || this.queue.length === 0) return;
-    const ops = this.queue;
-    this.queue = [];
+  /** Sends a group to the writer thread; what became of each write, from its answer. */
+  private async commitGroup(ops: readonly WriteOp[]): Promise<WriteOutcome[]> {
     let recordedAt: string;
     try {
       recordedAt = new Date(this.settings.now()).toISOString();
-    } catch (error) {
-      const failure = unavailable(error, this.settings, "write");
-      for (const op of ops) op.reject(failure);
-      this.afterGroup();
-      return;
-    }
-    this.inFlight = true;
-    const wires = ops.map((op) => op.wire);
-    void this.writer.commit(recordedAt, wires).then(
-      (reply) => {
-        this.inFlight = false;
-        this.settle(ops, reply, recordedAt);
-        this.afterGroup();
-      },
-      (error: unknown) => {
-        this.inFlight = false;
-        const failure = unavailable(error, this.settings, "write");
-        for (const op of ops) op.reject(failure);
-        this.afterGroup();
-      },
-    );
-  }
-
-  /** Sends the next group (operations that arrived meanwhile), or tells close() that all is settled. */
-  private afterGroup(): void {
-    if (this.queue.length > 0) {
-      this.scheduleFlush();
-      return;
-    }
-    if (this.flushScheduled || this.inFlight) return;
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const waiter of waiters) waiter();
-  }
-
-  /** Resolves once no operation is queued or in flight. */
-  private whenIdle(): Promise<void> {
-    if (this.queue.length === 0 && !this.flushScheduled && !this.inFlight) return Promise.resolve();
-    return new Promise<void>((resolvePromise) => this.idleWaiters.push(resolvePromise));
-  }
-
-  /** Settles a group's promises from the writer thread's answer, then wakes the subscriptions. */
-  private settle(ops: PendingOp[], reply: GroupReply, recordedAt: string): void {
-    if (reply.kind !== "committed") {
-      const failure = this.groupFailure(reply);
-      for (const op of ops) op.reject(failure);
-      return;
-    }
-    this.transactions += 1;
-    this.operations += ops.length;
-    let last = 0;
-    ops.forEach((op, index) => {
-      const outcome = reply.outcomes[index];
-      if (outcome === undefined) {
-        op.reject(new StoreUnavailableError(`the event store ${this.settings.path} lost track of an append`));
-      } else if (outcome.status === "conflict") {
-        op.reject(
-          op.kind === "append"
-            ? new ConcurrencyError(op.wire.stream, op.wire.expectedVersion, outcome.actual)
-            : new StoreUnavailableError(
-                `the event store ${this.settings.path} reported a conflict for a checkpoint`,
-              ),
-        );
-      } else if (outcome.status === "refused") {
-        op.reject(unavailable(errorOfFailure(outcome.failure), this.settings, "write"));
-      } else if (op.kind === "append") {
-        const result = appendResultOf(op.wire.stream, op.wire.events, outcome, recordedAt);
-        const tail = result.appended[result.appended.length - 1];
-        if (tail !== undefined && tail.position > last) last = tail.position;
-        op.resolve(result);
-      } else {
-        op.resolve(undefined);
+      const reply = await this.writer.commit(recordedAt, [...ops]);
+      if (reply.kind === "committed") {
+        this.transactions += 1;
+        this.operations += ops.length;
       }
-    });
-    if (last > 0) {
-      this.knownHead = Math.max(this.knownHead, last);
-      for (const tail of this.tails) tail.wake();
-    }
-  }
-
-  /** The error every operation of a group that was not committed rejects with. */
-  private groupFailure(reply: Exclude<GroupReply, { kind: "committed" }>): Error {
-    const path = this.settings.path;
-    switch (reply.kind) {
-      case "failed":
-        return unavailable(errorOfFailure(reply.failure), this.settings, "write");
-      case "lost":
-        return new StoreUnavailableError(
-          `the event store ${path} lost its writer thread (${reply.reason}) while committing: these ` +
-            "appends may or may not be stored. Close the store, open it again and retry them " +
-            "(retrying is safe for events with a dedup key).",
-        );
-      case "stopped":
-        return new StoreUnavailableError(
-          `the event store ${path} cannot write: its writer thread has stopped (${reply.reason}). ` +
-            "Nothing of these appends was stored; close the store and open it again.",
-        );
-    }
-  }
-
-  private registerTail(handle: TailHandle): () => void {
-    this.assertOpen();
-    this.counter.subscribed();
-    this.tails.add(handle);
-    if (this.pollTimer === undefined) {
-      this.pollTimer = setInterval(() => this.poll(), this.settings.pollIntervalMs);
-      this.pollTimer.unref?.();
-    }
-    return () => {
-      this.tails.delete(handle);
-      if (this.tails.size === 0) this.stopPolling();
-    };
-  }
-
-  private stopPolling(): void {
-    if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
-    this.pollTimer = undefined;
-  }
-
-  /** Wakes the subscriptions when another process (or another store on this file) appended. */
-  private poll(): void {
-    if (this.state !== "open") return;
-    try {
-      const head = this.statements.head.get()?.head ?? 0;
-      if (head > this.knownHead) {
-        this.knownHead = head;
-        for (const tail of this.tails) tail.wake();
-      }
+      return outcomesOfReply(ops, reply, recordedAt, this.settings);
     } catch (error) {
-      this.settings.logger.warn("event store poll failed", {
-        path: this.settings.path,
-        error: messageOf(error),
-      });
+      const failure = sqliteUnavailable(error, this.settings, "write");
+      return ops.map(() => ({ ok: false, error: failure }));
     }
   }
 
@@ -741,114 +242,4 @@ export class SqliteEventStore implements EventStore {
       });
     }
   }
-}
-
-/** Sets the connection up (WAL, durability, no autocheckpoint when the worker runs) and the schema. */
-function initialize(db: Database.Database, settings: Settings): void {
-  db.pragma(`busy_timeout = ${settings.busyTimeoutMs}`);
-  const journalMode = String(db.pragma("journal_mode = WAL", { simple: true })).toLowerCase();
-  if (journalMode !== "wal") {
-    throw new StoreUnavailableError(
-      `cannot switch the event store ${settings.path} to WAL mode (it stays in ${journalMode} mode). ` +
-        "Put the file on a local disk, and make sure no other program opened it in exclusive mode.",
-    );
-  }
-  db.pragma(`synchronous = ${settings.durability === "full" ? "FULL" : "NORMAL"}`);
-  db.pragma(`wal_autocheckpoint = ${settings.checkpointIntervalMs > 0 ? 0 : 1000}`);
-  migrate(db, settings.path);
-}
-
-/** Blocks the thread for `ms` (only while opening under contention, like SQLite's own busy handler). */
-function pause(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-function migrate(db: Database.Database, path: string): void {
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    db.exec(SCHEMA_SQL);
-    const row = db
-      .prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'")
-      .get();
-    if (row === undefined) {
-      db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
-    } else if (Number(row.value) > SCHEMA_VERSION) {
-      throw new StoreUnavailableError(
-        `the event store ${path} has schema version ${row.value}, newer than this fullenrich-rx understands ` +
-          `(${SCHEMA_VERSION}). Upgrade fullenrich-rx, or use another file.`,
-      );
-    } else if (Number(row.value) < SCHEMA_VERSION) {
-      // The tables a newer version adds were created above; nothing else changes.
-      db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(SCHEMA_VERSION));
-    }
-    db.exec("COMMIT");
-  } catch (error) {
-    if (db.inTransaction) db.exec("ROLLBACK");
-    throw error;
-  }
-}
-
-function toStoredEvent(row: EventRow): StoredEvent {
-  return {
-    position: row.position,
-    stream: row.stream,
-    streamVersion: row.stream_version,
-    type: row.type,
-    version: row.version,
-    data: JSON.parse(row.data) as unknown,
-    dedupKey: row.dedup_key,
-    recordedAt: row.recorded_at,
-  };
-}
-
-function sqliteCode(error: unknown): string | undefined {
-  if (error instanceof Database.SqliteError) return error.code;
-  return undefined;
-}
-
-function isBusyError(error: unknown): boolean {
-  const code = sqliteCode(error) ?? "";
-  return code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED");
-}
-
-/** Turns a driver error into a {@link StoreUnavailableError} that says what went wrong and what to do. */
-function unavailable(error: unknown, settings: Settings, action: "open" | "read" | "write"): Error {
-  if (error instanceof StoreUnavailableError) return error;
-  if (error instanceof ConcurrencyError || error instanceof RangeError) return error;
-  const code = sqliteCode(error) ?? "";
-  const path = settings.path;
-  const detail = `${messageOf(error)}${code ? ` (${code})` : ""}`;
-  let message: string;
-  if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) {
-    message =
-      `the event store ${path} is locked: another connection or process held it for more than ` +
-      `busyTimeoutMs (${settings.busyTimeoutMs} ms) — ${detail}. Stop the program that keeps it locked ` +
-      "(an open transaction, a backup, an exclusive lock), or raise busyTimeoutMs, then retry.";
-  } else if (code.startsWith("SQLITE_READONLY") || code === "SQLITE_PERM" || code === "SQLITE_AUTH") {
-    message =
-      `the event store ${path} is read-only — ${detail}. Give this user write access to the file, ` +
-      "its -wal/-shm files and its directory, or choose another path.";
-  } else if (code.startsWith("SQLITE_CANTOPEN")) {
-    message =
-      `cannot open the event store ${path} — ${detail}. Check that the path names a file (not a ` +
-      "directory) on a local disk, and that this user may read and write it and its directory.";
-  } else if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")) {
-    message =
-      `${path} is not a usable SQLite event store — ${detail}. Choose another path, or restore the ` +
-      "file from a backup.";
-  } else if (code.startsWith("SQLITE_CONSTRAINT")) {
-    message =
-      `the event store ${path} refused an append — ${detail}. Nothing of that append was stored (the ` +
-      "others committed with it were). The file has a constraint or trigger fullenrich-rx did not " +
-      "create: remove it, or use a file only fullenrich-rx writes to.";
-  } else if (code === "SQLITE_FULL") {
-    message = `the disk holding the event store ${path} is full — ${detail}. Free some space, then retry.`;
-  } else if (code.startsWith("SQLITE_IOERR")) {
-    message = `I/O error on the event store ${path} — ${detail}. Check the disk and the file system, then retry.`;
-  } else if (action === "open") {
-    message = `cannot open the event store ${path} — ${detail}.`;
-  } else {
-    message = `the event store ${path} failed to ${action} — ${detail}.`;
-  }
-  return new StoreUnavailableError(message, { cause: error });
 }

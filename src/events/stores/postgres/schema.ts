@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import type { PoolClient } from "pg";
 import { z } from "zod";
-import { StoreUnavailableError } from "../store.js";
+import { StoreUnavailableError } from "../../store.js";
 
 /** The schema version this code writes and understands. @internal */
-export const POSTGRES_SCHEMA_VERSION = 2;
+export const POSTGRES_SCHEMA_VERSION = 3;
 
 /** The default PostgreSQL schema (namespace) of the store's tables. @internal */
 export const DEFAULT_POSTGRES_SCHEMA = "fullenrich_rx";
@@ -33,10 +33,24 @@ export interface PostgresNames {
   tags: string;
   snapshots: string;
   schemaVersion: string;
+  /** The sequence positions come from (version 3). */
+  positions: string;
+  /** The last version given out per stream (version 3). */
+  streamHeads: string;
+  /** `begin_append(...)` and `reserve_positions(n)`, qualified (version 3). */
+  beginAppend: string;
+  reservePositions: string;
+  /** The two keys of the advisory lock under which positions are taken (one per schema). */
+  positionsLock: readonly [number, number];
   /** The LISTEN/NOTIFY channel (as a string for `pg_notify`). */
   channel: string;
   /** The channel, quoted for `LISTEN`. */
   quotedChannel: string;
+}
+
+/** A 32-bit advisory lock key for `text` (the first four bytes of its SHA-256, signed). */
+function lockKey(text: string): number {
+  return createHash("sha256").update(text).digest().readInt32BE(0);
 }
 
 /** The qualified names used by the store living in `schema`. @internal */
@@ -57,6 +71,11 @@ export function namesOf(schema: string): PostgresNames {
     tags: `${quotedSchema}.tags`,
     snapshots: `${quotedSchema}.snapshots`,
     schemaVersion: `${quotedSchema}.schema_version`,
+    positions: `${quotedSchema}.event_positions`,
+    streamHeads: `${quotedSchema}.stream_heads`,
+    beginAppend: `${quotedSchema}.begin_append`,
+    reservePositions: `${quotedSchema}.reserve_positions`,
+    positionsLock: [lockKey("fullenrich-rx positions"), lockKey(schema)],
     channel,
     quotedChannel: `"${channel}"`,
   };
@@ -119,12 +138,80 @@ CREATE TABLE IF NOT EXISTS ${names.snapshots} (
 `;
 }
 
+/**
+ * Version 3: several writers without a global lock (see {@link PostgresEventStore}). Added beside
+ * the earlier tables, nothing rewritten (a column with a constant default is a catalog change):
+ * - `event_positions`: the sequence positions come from, started after the highest one stored;
+ * - `events.transaction_id`: the id of the transaction that appended the event (0 for older
+ *   rows), which readers compare with the oldest transaction still running;
+ * - `stream_heads`: the last stream version given out per stream, written outside the appending
+ *   transactions so that concurrent appends to one stream take distinct versions;
+ * - `begin_append(...)` and `reserve_positions(n)`: the two steps of an append that take locks, as
+ *   functions so that each is one round trip (see postgres/commit.ts).
+ * `head` (version 1) is no longer written.
+ */
+function schemaV3(names: PostgresNames): string {
+  const [positionsKey1, positionsKey2] = names.positionsLock;
+  const streamsKey = lockKey(`fullenrich-rx streams:${names.schema}`);
+  return `
+CREATE SEQUENCE IF NOT EXISTS ${names.positions} AS bigint;
+SELECT setval('${names.positions}',
+  GREATEST((SELECT COALESCE(MAX(position), 0) FROM ${names.events}), (SELECT COALESCE(MAX(position), 0) FROM ${names.head}), 1),
+  EXISTS (SELECT 1 FROM ${names.events}) OR (SELECT COALESCE(MAX(position), 0) FROM ${names.head}) > 0);
+ALTER TABLE ${names.events} ADD COLUMN IF NOT EXISTS transaction_id xid8 NOT NULL DEFAULT '0';
+ALTER TABLE ${names.events} ALTER COLUMN transaction_id SET DEFAULT pg_current_xact_id();
+CREATE TABLE IF NOT EXISTS ${names.streamHeads} (
+  stream text PRIMARY KEY,
+  version bigint NOT NULL,
+  allocated bigint NOT NULL
+);
+CREATE OR REPLACE FUNCTION ${names.beginAppend}(
+  lock_streams text[], lock_exclusive boolean[], version_streams text[], dedup_keys text[], take_positions_lock boolean
+) RETURNS TABLE (kind text, key text, value bigint) LANGUAGE plpgsql AS $fn$
+DECLARE
+  lock record;
+BEGIN
+  -- Per-stream locks until the end of the transaction, in key order (so that two groups cannot
+  -- deadlock): shared for appends that expect nothing of the stream, exclusive for those that
+  -- check its version (they wait for the appends in flight on it, then read its true version).
+  FOR lock IN
+    SELECT hashtext(s) AS k, bool_or(x) AS x FROM unnest(lock_streams, lock_exclusive) AS t(s, x)
+    GROUP BY 1 ORDER BY 1
+  LOOP
+    IF lock.x THEN PERFORM pg_advisory_xact_lock(${streamsKey}, lock.k);
+    ELSE PERFORM pg_advisory_xact_lock_shared(${streamsKey}, lock.k);
+    END IF;
+  END LOOP;
+  RETURN QUERY
+    SELECT 'stream', e.stream, MAX(e.stream_version) FROM ${names.events} e
+      WHERE e.stream = ANY(version_streams) GROUP BY e.stream
+    UNION ALL
+    SELECT 'key', e.dedup_key, e.position FROM ${names.events} e WHERE e.dedup_key = ANY(dedup_keys);
+  -- Taken last, released by reserve_positions: the short section in which positions are given.
+  IF take_positions_lock THEN PERFORM pg_advisory_lock(${positionsKey1}, ${positionsKey2}); END IF;
+END
+$fn$;
+CREATE OR REPLACE FUNCTION ${names.reservePositions}(n integer) RETURNS bigint[] LANGUAGE plpgsql AS $fn$
+DECLARE
+  reserved bigint[];
+BEGIN
+  -- This transaction's id is assigned now, under the lock, before its positions: transaction ids
+  -- and positions of appending transactions are given in the same order.
+  PERFORM pg_current_xact_id();
+  reserved := ARRAY(SELECT nextval('${names.positions}') FROM generate_series(1, n));
+  PERFORM pg_advisory_unlock(${positionsKey1}, ${positionsKey2});
+  RETURN reserved;
+END
+$fn$;
+`;
+}
+
 const VersionRowSchema = z.object({ version: z.coerce.number().int() });
 const ExistsRowSchema = z.object({ present: z.boolean() });
 
 /**
  * Creates the schema and its tables, or checks an existing one and migrates it in place to
- * {@link POSTGRES_SCHEMA_VERSION} (each version only adds tables), in one transaction under a transaction-level advisory lock keyed on the schema's name: several
+ * {@link POSTGRES_SCHEMA_VERSION} (each version only adds tables, a column, a sequence, functions), in one transaction under a transaction-level advisory lock keyed on the schema's name: several
  * processes opening the store at once wait for each other, and the first one creates everything.
  * @internal
  */
@@ -161,6 +248,7 @@ CREATE TABLE IF NOT EXISTS ${names.schemaVersion} (
     if (current < POSTGRES_SCHEMA_VERSION) {
       if (current < 1) await client.query(schemaV1(names));
       if (current < 2) await client.query(schemaV2(names));
+      if (current < 3) await client.query(schemaV3(names));
       await client.query(
         `INSERT INTO ${names.schemaVersion} (singleton, version) VALUES (true, $1)
          ON CONFLICT (singleton) DO UPDATE SET version = excluded.version`,

@@ -5,7 +5,7 @@ import type {
   ReadOptions,
   StoredSnapshot,
   TagReadOptions,
-} from "../store.js";
+} from "../../store.js";
 
 /**
  * An event checked and serialised before it reaches a store: `data` is already JSON text (the

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { SnapshotError, type StoredSnapshot } from "../store.js";
+import { SnapshotError, type StoredSnapshot } from "../../store.js";
 
 const SnapshotRowSchema = z.object({
   position: z.coerce.number().int().nonnegative(),

@@ -1,4 +1,4 @@
-import type { StoreReadCounters } from "../store.js";
+import type { StoreReadCounters } from "../../store.js";
 
 /**
  * What a store has handed out to readers (see {@link StoreReadCounters}): every store counts its

@@ -1,46 +1,46 @@
 import { Observable } from "rxjs";
-import type { StoredEvent } from "../store.js";
+import type { StoredEvent } from "../../store.js";
 
 /**
- * A live subscription as an asynchronous store sees it: the store calls `wake()` when new events
- * may be readable (its own commit, a NOTIFY, a poll), and `end()` when it closes.
+ * A live subscription as its store sees it: the store calls `wake()` when new events may be
+ * readable (its own commit, a notification, a poll that saw another process's), and `end()` when
+ * it closes.
  * @internal
  */
-export interface AsyncTailHandle {
+export interface TailHandle {
   wake(): void;
   /** Emits whatever is still readable, then completes; resolves once the subscription is done. */
   end(): Promise<void>;
 }
 
-/** What {@link tailEventsAsync} needs from a store. @internal */
-export interface AsyncTailSource {
-  /** Up to `limit` events after `after` (exclusive), in position order, without gaps. */
-  readPage(after: number, limit: number): Promise<StoredEvent[]>;
+/** What {@link tailEvents} needs from a store. @internal */
+export interface TailSource {
+  /**
+   * Up to `limit` events after `after` (exclusive), in position order, without skipping one that a
+   * later read could still return (synchronously or not; it may throw or reject).
+   */
+  readPage(after: number, limit: number): StoredEvent[] | Promise<StoredEvent[]>;
   /** Registers a live subscription; returns its unregistration. Throws when the store is closed. */
-  register(handle: AsyncTailHandle): () => void;
+  register(handle: TailHandle): () => void;
   /** Turns a read failure into the error the subscriber receives. */
   toError(error: unknown): unknown;
 }
 
 /**
- * The `subscribe` of a store whose reads are asynchronous (PostgreSQL): reads pages from `after`
- * (exclusive), then follows wake-ups.
+ * The `subscribe` of every store: reads pages from `after` (exclusive), then follows wake-ups.
  *
  * One read runs at a time per subscription, the cursor only moves to the position of the event
  * just emitted, and a page is read only after the previous one was emitted: positions come out
  * strictly increasing, never twice, and never skipped as long as the store only makes an event
  * readable once every lower position is readable too. A wake-up that arrives during a read causes
- * one more read, so nothing committed before a wake-up is left unread. No timer is involved.
+ * one more read, so nothing committed before a wake-up is left unread. Reads start from a microtask
+ * and never wait for a timer, so an in-process append wakes a subscriber also under fake timers.
  * @internal
  */
-export function tailEventsAsync(
-  source: AsyncTailSource,
-  after: number,
-  pageSize: number,
-): Observable<StoredEvent> {
+export function tailEvents(source: TailSource, after: number, pageSize: number): Observable<StoredEvent> {
   return new Observable<StoredEvent>((subscriber) => {
     let cursor = after;
-    /** The pump is reading or emitting. */
+    /** The pump is scheduled, reading or emitting. */
     let running = false;
     /** A wake-up arrived since the running read started. */
     let dirty = false;
@@ -60,7 +60,6 @@ export function tailEventsAsync(
     };
 
     const pump = async (): Promise<void> => {
-      running = true;
       try {
         while (!done) {
           dirty = false;
@@ -89,17 +88,23 @@ export function tailEventsAsync(
       }
     };
 
-    const handle: AsyncTailHandle = {
+    const start = (): void => {
+      if (running) return;
+      running = true;
+      queueMicrotask(() => void pump());
+    };
+
+    const handle: TailHandle = {
       wake: () => {
         if (done) return;
         dirty = true;
-        if (!running) void pump();
+        start();
       },
       end: () => {
         if (!done) {
           ending = true;
           dirty = true;
-          if (!running) void pump();
+          start();
         }
         return finished;
       },

@@ -1,0 +1,95 @@
+// @ts-check
+/*
+ * The SQLite store's writer thread: a `worker_threads` worker started from this file by
+ * WriterThread (writer-thread.ts).
+ *
+ * JavaScript, type-checked through JSDoc (`// @ts-check`, allowJs), not TypeScript: a worker runs
+ * in plain Node, which cannot load .ts files, and the tests run the sources (vitest) while users run
+ * dist/. tsc copies this file and the few modules it imports (all .js: append-core, failure,
+ * open-connection, writer-protocol, writer-transaction) to dist/ unchanged in behaviour, so the
+ * same files run in both.
+ *
+ * It opens its own connection (retrying while SQLite reports the file busy, as opening does on the
+ * main thread), says "ready", then commits each group it receives and answers after COMMIT returned.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import Database from "better-sqlite3";
+import { failureOf } from "./failure.js";
+import { openAndSetUp, retryWhileBusy } from "./open-connection.js";
+import { groupCommitter } from "./writer-transaction.js";
+
+/**
+ * @typedef {import("./writer-protocol.js").ToWriter} ToWriter
+ * @typedef {import("./writer-protocol.js").FromWriter} FromWriter
+ */
+
+/**
+ * How the writer thread sets up its connection (its `workerData`).
+ * @internal
+ * @typedef {object} WriterConfig
+ * @property {string} path
+ * @property {number} busyTimeoutMs
+ * @property {"FULL" | "NORMAL"} synchronous
+ * @property {number} walAutocheckpoint
+ */
+
+const port = /** @type {import("node:worker_threads").MessagePort} */ (parentPort);
+const config = /** @type {WriterConfig} */ (workerData);
+
+/** @param {FromWriter} message */
+const post = (message) => port.postMessage(message);
+
+/**
+ * Opens the connection and prepares the writer's statements, or says why it cannot.
+ * @returns {{ db: Database.Database; commitGroup: ReturnType<typeof groupCommitter> } | undefined}
+ */
+function open() {
+  /** @type {Database.Database | undefined} */
+  let db;
+  try {
+    db = retryWhileBusy(
+      () =>
+        openAndSetUp(
+          () => new Database(config.path, { fileMustExist: true, timeout: config.busyTimeoutMs }),
+          (connection) => {
+            connection.pragma(`busy_timeout = ${config.busyTimeoutMs}`);
+            connection.pragma(`synchronous = ${config.synchronous}`);
+            connection.pragma(`wal_autocheckpoint = ${config.walAutocheckpoint}`);
+          },
+        ),
+      config.busyTimeoutMs,
+    );
+    return { db, commitGroup: groupCommitter(db) };
+  } catch (error) {
+    try {
+      db?.close();
+    } catch {
+      // already failing
+    }
+    post({ type: "open-failed", failure: failureOf(error) });
+    port.close();
+    return undefined;
+  }
+}
+
+const opened = open();
+if (opened !== undefined) {
+  const { db, commitGroup } = opened;
+  port.on("message", (/** @type {ToWriter} */ message) => {
+    if (message.type === "stop") {
+      try {
+        db.close();
+      } catch {
+        // closing anyway
+      }
+      port.close();
+      return;
+    }
+    post({ type: "reply", reply: commitGroup(message.recordedAt, message.ops) });
+  });
+  post({
+    type: "ready",
+    synchronous: Number(db.pragma("synchronous", { simple: true })),
+    walAutocheckpoint: Number(db.pragma("wal_autocheckpoint", { simple: true })),
+  });
+}
