@@ -1,10 +1,11 @@
 import type { FullEnrichClient } from "../api/client.js";
 import { errorMessage, NetworkError, OutcomeUnknownError, RateLimitedError } from "../api/errors.js";
-import { dedupKeys, type Keying, newEvent, streams, tags } from "../events/event-types.js";
+import { dedupKeys, type Keying, newEvent, streams } from "../events/event-types.js";
 import type { BatchState } from "../events/projections/enrichment-state.js";
 import { appendReliably, type ReliableAppendDeps } from "./append-reliably.js";
 import type { KeyedBatch } from "./batches.js";
 import type { EngineMode, WebhookSettings } from "./engine-options.js";
+import { tagsOf } from "./event-tags.js";
 
 /** What a {@link BatchSubmitter} needs. */
 export interface BatchSubmitterDeps extends ReliableAppendDeps {
@@ -110,7 +111,7 @@ export class BatchSubmitter {
         requested.data.requestedAt = deps.scheduler.now();
         this.inFlight.add(batchId);
         try {
-          await deps.store.append(streams.batch(batchId), [{ ...requested, tags: [tags.job(jobId)] }], {
+          await deps.store.append(streams.batch(batchId), [{ ...requested, tags: tagsOf(requested) }], {
             expectedVersion: "no-stream",
           });
         } catch (error) {

@@ -3,7 +3,7 @@ import { FullEnrichError } from "../api/errors.js";
 import type { EnrichContact, ReverseContact } from "../api/request-schemas.js";
 import type { DomainEvent, EventOf } from "../events/event-types.js";
 import { awaitsAdoption } from "../events/projections/enrichment-state.js";
-import { EnrichmentsProjection } from "../events/projections/enrichments-projection.js";
+import type { EnrichmentsProjection } from "../events/projections/enrichments-projection.js";
 import { AmbiguityWatch } from "./ambiguity-watch.js";
 import { BatchSubmitter } from "./batch-submitter.js";
 import { StoreCallJournal } from "./call-journal.js";
@@ -22,6 +22,7 @@ import { KnownContacts } from "./known-contacts.js";
 import { LogFollower } from "./log-follower.js";
 import { LocalPollLeases } from "./poll-leases.js";
 import { PollingScheduler } from "./polling-scheduler.js";
+import { ProjectionKeeper } from "./projection-keeper.js";
 import { Reconciler } from "./reconciler.js";
 import { RunningAtProvider, RunningLimit } from "./running-limit.js";
 import { webhookDeadline } from "./timings.js";
@@ -50,7 +51,8 @@ export class EnrichmentEngine {
   readonly results$: Observable<ContactResult>;
 
   private readonly options: ResolvedEngineOptions;
-  private readonly projection = new EnrichmentsProjection();
+  private readonly keeper: ProjectionKeeper;
+  private readonly projection: EnrichmentsProjection;
   private readonly follower: LogFollower;
   private readonly reconciler: Reconciler;
   private readonly submitter: BatchSubmitter;
@@ -63,9 +65,10 @@ export class EnrichmentEngine {
   private readonly closing = new AbortController();
   private closed = false;
 
-  private constructor(engineOptions: EngineOptions) {
-    const options = resolveEngineOptions(engineOptions);
+  private constructor(options: ResolvedEngineOptions, keeper: ProjectionKeeper) {
     this.options = options;
+    this.keeper = keeper;
+    this.projection = keeper.projection;
     const { store, timings, scheduler, logger } = options;
     const reliable = { store, timings, scheduler, logger, isClosed: () => this.closed };
     this.calls = new JobCalls(this.projection);
@@ -126,11 +129,13 @@ export class EnrichmentEngine {
    * stays inside the account's limit). POSTs whose answer was lost in webhook mode are watched
    * until a delivery names them or their webhook deadline passes.
    */
-  static async start(options: EngineOptions): Promise<EnrichmentEngine> {
-    const engine = new EnrichmentEngine(options);
+  static async start(engineOptions: EngineOptions): Promise<EnrichmentEngine> {
+    const options = resolveEngineOptions(engineOptions);
+    const { client, store, logger, webhook } = options;
+    const keeper = await ProjectionKeeper.load({ store, logger });
+    const engine = new EnrichmentEngine(options, keeper);
     await engine.reconciler.start();
-    const { client, store, logger, webhook } = engine.options;
-    const following = engine.follower.start((event, live) => engine.handle(event, live));
+    const following = engine.follower.start((event, live) => engine.handle(event, live), keeper.from);
     if (webhook?.receiver) {
       engine.subscriptions.push(
         webhook.receiver.failures$.subscribe((failure) =>
@@ -241,15 +246,19 @@ export class EnrichmentEngine {
     this.ambiguity.close();
     this.runningLimit.close();
     for (const subscription of this.subscriptions) subscription.unsubscribe();
+    // A snapshot of where the log was handled up to, so that the next start replays little.
+    if (!this.follower.failure) await this.follower.exclusive(() => this.keeper.flush());
     this.follower.close();
     this.calls.close();
   }
 
-  /** The log, one event at a time: projection, reconciliation, reactions. */
+  /** The log, one event at a time: projection, reconciliation, reactions, then what ended leaves memory. */
   private async handle(event: DomainEvent, live: boolean): Promise<void> {
+    await this.keeper.prepare(event);
     this.projection.evolve(event);
     await this.reconciler.reconcile(event);
     if (live) this.react(event);
+    this.keeper.settle(event);
     this.runningLimit.recheck();
   }
 

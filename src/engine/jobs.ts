@@ -1,7 +1,7 @@
 import type { Observable } from "rxjs";
 import { errorMessage } from "../api/errors.js";
 import { contactIdentity } from "../events/contact-identity.js";
-import { type DomainEvent, dedupKeys, type Keying, newEvent, streams, tags } from "../events/event-types.js";
+import { type DomainEvent, dedupKeys, type Keying, newEvent, streams } from "../events/event-types.js";
 import { awaitsAdoption, type BatchState } from "../events/projections/enrichment-state.js";
 import type { EnrichmentsProjection } from "../events/projections/enrichments-projection.js";
 import { sleep } from "../internal/time.js";
@@ -16,6 +16,7 @@ import {
   splitIntoBatches,
 } from "./batches.js";
 import type { JobOptions } from "./engine-options.js";
+import { tagsOf } from "./event-tags.js";
 import { EnrichmentJob, type JobHandle } from "./job.js";
 import type { JobCalls } from "./job-calls.js";
 import { JobTracker } from "./job-tracker.js";
@@ -220,24 +221,18 @@ export class Jobs {
         } else toSend.push(identity);
       }
     }
-    await appendReliably(deps, streams.job(run.jobId), [
-      newEvent(
-        "job.planned",
-        {
-          jobId: run.jobId,
-          kind: run.kind,
-          name: run.name,
-          rows: run.tracker.progress().total,
-          contacts: run.contacts.size,
-          ...counts,
-          toSend: toSend.length,
-          refresh: options.refresh === true,
-          plannedAt: deps.scheduler.now(),
-        },
-        undefined,
-        [tags.job(run.jobId)],
-      ),
-    ]);
+    const planned = newEvent("job.planned", {
+      jobId: run.jobId,
+      kind: run.kind,
+      name: run.name,
+      rows: run.tracker.progress().total,
+      contacts: run.contacts.size,
+      ...counts,
+      toSend: toSend.length,
+      refresh: options.refresh === true,
+      plannedAt: deps.scheduler.now(),
+    });
+    await appendReliably(deps, streams.job(run.jobId), [{ ...planned, tags: tagsOf(planned) }]);
     return toSend;
   }
 

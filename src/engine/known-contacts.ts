@@ -1,5 +1,6 @@
 import { type EventOf, parseEvent, tags } from "../events/event-types.js";
 import type { EventStore } from "../events/store.js";
+import { identityOfResolution } from "./event-tags.js";
 
 /** A resolution a job may take instead of sending the contact again. */
 export type ResolvedContact = EventOf<"contact.resolved">;
@@ -25,7 +26,7 @@ export class KnownContacts {
     for (const raw of stored) {
       const event = parseEvent(raw);
       if (event.type !== "contact.resolved") continue;
-      const identity = event.data.identity;
+      const identity = identityOfResolution(event);
       // In position order: a later usable resolution replaces an earlier one.
       if (identity !== undefined && wanted.has(identity) && usable(event)) found.set(identity, event);
     }

@@ -55,8 +55,12 @@ export class LogFollower {
     return this.failed;
   }
 
-  /** Starts following; resolves once every event stored at the start was handled. */
-  async start(handle: EventHandler): Promise<void> {
+  /**
+   * Starts following after `from` (0: the whole log; a snapshot's position: only what came after
+   * it); resolves once every event stored at the start was handled.
+   */
+  async start(handle: EventHandler, from = 0): Promise<void> {
+    this.processedUpTo = from;
     this.startHead = await this.deps.store.head();
     let markReady: () => void = () => {};
     let markFailed: (error: unknown) => void = () => {};
@@ -64,8 +68,8 @@ export class LogFollower {
       markReady = resolve;
       markFailed = reject;
     });
-    if (this.startHead === 0) markReady();
-    this.subscription = this.tail(0)
+    if (this.startHead <= from) markReady();
+    this.subscription = this.tail(from)
       .pipe(concatMap((stored) => defer(() => this.process(parseEvent(stored), handle))))
       .subscribe({
         next: (position) => {
@@ -125,7 +129,7 @@ export class LogFollower {
         for (;;) {
           const target = this.processedUpTo;
           if (last >= target || subscriber.closed) break;
-          // Positions have no gaps: read exactly up to what was processed, no further.
+          // Read up to what was processed, no further (positions may have gaps: a page may end early).
           const page = await this.deps.store.read({
             after: last,
             limit: Math.min(REPLAY_PAGE, target - last),

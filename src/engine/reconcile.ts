@@ -13,10 +13,10 @@ import {
   type NewDomainEvent,
   newEvent,
   streams,
-  tags,
 } from "../events/event-types.js";
 import type { BatchState } from "../events/projections/enrichment-state.js";
 import type { EnrichmentsProjection } from "../events/projections/enrichments-projection.js";
+import { tagsOf } from "./event-tags.js";
 
 /** Events to append to one stream. */
 export interface Decision {
@@ -260,11 +260,7 @@ function resolution(
 ): NewDomainEvent {
   enrichment.resolved.add(contactKey);
   const identity = batch?.identities.get(contactKey);
-  const eventTags = [
-    ...(identity === undefined ? [] : [tags.identity(identity)]),
-    ...(batch ? [tags.job(batch.jobId)] : []),
-  ];
-  return newEvent(
+  const event = newEvent(
     "contact.resolved",
     {
       enrichmentId: enrichment.enrichmentId,
@@ -282,8 +278,8 @@ function resolution(
       resolvedAt: context.now,
     },
     dedupKeys.resolved(enrichment.enrichmentId, contactKey),
-    eventTags,
   );
+  return { ...event, tags: tagsOf(event) };
 }
 
 function duplicate(enrichment: Deciding, contactKey: string, observation: Observation): NewDomainEvent {

@@ -302,14 +302,12 @@ export function newEvent<T extends EventType>(
   type: T,
   data: EventData<T>,
   dedupKey?: string,
-  eventTags?: readonly string[],
 ): Extract<NewDomainEvent, { type: T }> {
   return {
     type,
     version: CURRENT_VERSION[type],
     data,
     ...(dedupKey === undefined ? {} : { dedupKey }),
-    ...(eventTags === undefined || eventTags.length === 0 ? {} : { tags: eventTags }),
   } as Extract<NewDomainEvent, { type: T }>;
 }
 

@@ -15,13 +15,18 @@ const keying = { correlationKey: "_fxr", idField: null };
  * fold, decide, fold the decisions, append them (dedup keys honoured), and so on until quiet.
  */
 export class LogBuilder {
-  readonly projection = new EnrichmentsProjection();
+  readonly projection = EnrichmentsProjection.empty();
   readonly events: DomainEvent[] = [];
   private readonly dedup = new Set<string>();
   now = 0;
 
-  append<T extends EventType>(type: T, data: EventData<T>, dedupKey?: string): DomainEvent | undefined {
-    return this.appendNew({ type, version: 1, data, ...(dedupKey ? { dedupKey } : {}) });
+  append<T extends EventType>(
+    type: T,
+    data: EventData<T>,
+    dedupKey?: string,
+    stream = "test",
+  ): DomainEvent | undefined {
+    return this.appendNew({ type, version: 1, data, ...(dedupKey ? { dedupKey } : {}) }, stream);
   }
 
   private appendNew(event: NewEvent, stream = "test"): DomainEvent | undefined {

@@ -2,7 +2,8 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { type ContactResult, toContactResult } from "../../engine/contact-result.js";
 import { DEFAULT_CORRELATION_KEY } from "../../events/contact-key.js";
-import { parseEvent } from "../../events/event-types.js";
+import { type DomainEvent, type EventOf, parseEvent, tags } from "../../events/event-types.js";
+import type { EventStore } from "../../events/store.js";
 import { flag, parseFlags } from "../flags.js";
 import { type CliIo, print } from "../io.js";
 import { ResultWriter } from "../result-writer.js";
@@ -15,6 +16,9 @@ export const EXPORT_USAGE = `fullenrich-rx export --store PATH|URL --out FILE [-
 Writes every resolved result in the event log again, one line per contact (the same lines as
 enrich's --out), optionally only those of one job (see \`status\`). A new --out file is created
 owner-only (0600): it holds personal data.`;
+
+/** Events read per page. */
+const EXPORT_PAGE = 1_000;
 
 export async function exportCommand(args: readonly string[], io: CliIo): Promise<number> {
   const values = parseFlags(args, {
@@ -30,28 +34,67 @@ export async function exportCommand(args: readonly string[], io: CliIo): Promise
     values.format ?? "jsonl",
   );
   const store = await openExistingStore(storeLocation(io.cwd, values.store ?? DEFAULT_STORE));
-  let results: ContactResult[];
+  const outPath = resolve(io.cwd, values.out);
+  let written = 0;
   try {
-    results = (await store.read())
-      .map(parseEvent)
-      .flatMap((event) =>
-        event.type === "contact.resolved" ? [toContactResult(event, DEFAULT_CORRELATION_KEY)] : [],
-      )
-      .filter((result) => values.job === undefined || result.jobId === values.job);
+    const results = (): AsyncGenerator<ContactResult> => resolvedResults(store, values.job);
+    // A CSV's header needs every custom key first: one pass to find them, one to write.
+    const kinds = new Set<string>();
+    const customKeys = new Set<string>();
+    if (format === "csv") {
+      for await (const result of results()) {
+        kinds.add(result.kind);
+        for (const key of Object.keys(result.custom)) customKeys.add(key);
+      }
+    }
+    const writer = await ResultWriter.open(
+      outPath,
+      format,
+      kinds.size === 1 && kinds.has("reverse") ? "reverse" : "enrich",
+      [...customKeys],
+      (line) => print(io.stderr, line),
+    );
+    try {
+      for await (const result of results()) {
+        writer.write(result);
+        written++;
+      }
+    } finally {
+      await writer.close();
+    }
   } finally {
     await store.close();
   }
-  const kinds = new Set(results.map((result) => result.kind));
-  const customKeys = [...new Set(results.flatMap((result) => Object.keys(result.custom)))];
-  const writer = await ResultWriter.open(
-    resolve(io.cwd, values.out),
-    format,
-    kinds.size === 1 && kinds.has("reverse") ? "reverse" : "enrich",
-    customKeys,
-    (line) => print(io.stderr, line),
-  );
-  for (const result of results) writer.write(result);
-  await writer.close();
-  print(io.stdout, `${results.length} results written to ${resolve(io.cwd, values.out)}`);
+  print(io.stdout, `${written} results written to ${outPath}`);
   return 0;
+}
+
+/**
+ * Every resolved result of the log (or of one job, through its tag), in log order, a page at a
+ * time: memory stays flat whatever the log's length.
+ */
+async function* resolvedResults(store: EventStore, jobId: string | undefined): AsyncGenerator<ContactResult> {
+  const ofJob = (event: DomainEvent): event is EventOf<"contact.resolved"> =>
+    event.type === "contact.resolved" && (jobId === undefined || event.data.jobId === jobId);
+  if (jobId !== undefined) {
+    const tagged = await store.readByTags([tags.job(jobId)], { types: ["contact.resolved"] });
+    // A log no engine of this version has opened yet carries no tags: read it whole then.
+    if (tagged.length > 0) {
+      for (const stored of tagged) {
+        const event = parseEvent(stored);
+        if (ofJob(event)) yield toContactResult(event, DEFAULT_CORRELATION_KEY);
+      }
+      return;
+    }
+  }
+  let after = 0;
+  for (;;) {
+    const page = await store.read({ after, limit: EXPORT_PAGE });
+    if (page.length === 0) return;
+    for (const stored of page) {
+      after = stored.position;
+      const event = parseEvent(stored);
+      if (ofJob(event)) yield toContactResult(event, DEFAULT_CORRELATION_KEY);
+    }
+  }
 }

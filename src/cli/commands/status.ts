@@ -1,6 +1,6 @@
-import { type DomainEvent, parseEvent } from "../../events/event-types.js";
-import { isAmbiguous, isCleanlyRejected, isSettled } from "../../events/projections/enrichment-state.js";
-import { EnrichmentsProjection } from "../../events/projections/enrichments-projection.js";
+import { ProjectionKeeper } from "../../engine/projection-keeper.js";
+import { awaitsAdoption, isAmbiguous, isSettled } from "../../events/projections/enrichment-state.js";
+import { silentLogger } from "../../internal/logger.js";
 import { parseFlags } from "../flags.js";
 import { type CliIo, print } from "../io.js";
 import { openExistingStore, storeLocation } from "../runtime.js";
@@ -8,10 +8,11 @@ import { DEFAULT_STORE } from "./lookup.js";
 
 export const STATUS_USAGE = `fullenrich-rx status [--store PATH|URL] [--json]
 
-The enrichments in the event log and where each stands: submitted, waiting on webhooks, polling,
-completed or failed, contacts resolved, by webhook or by polling; ambiguous submissions; webhook
-deliveries quarantined because they could not be parsed (kept: \`reprocess\` parses them again
-after an upgrade).`;
+What the event log holds: every batch still open and where it stands (sent and awaiting a
+delivery, waiting on webhooks, polling, ambiguous), the latest settled ones (completed or failed),
+totals (contacts sent, reused from the log, resolved by webhook or by polling, credits spent), and
+webhook deliveries quarantined because they could not be parsed (kept: \`reprocess\` parses them
+again after an upgrade). Reads the projection's latest snapshot and only the log after it.`;
 
 interface BatchLine {
   job: string;
@@ -30,31 +31,22 @@ export async function statusCommand(args: readonly string[], io: CliIo): Promise
   const path = storeLocation(io.cwd, values.store ?? DEFAULT_STORE);
   const store = await openExistingStore(path);
   try {
-    const projection = new EnrichmentsProjection();
-    const seenQuarantined: { position: number; digest: string; reason: string }[] = [];
-    const events: DomainEvent[] = (await store.read()).map(parseEvent);
-    const reprocessed = new Set<string>();
-    for (const event of events) {
-      projection.evolve(event);
-      if (event.type === "webhook.quarantined") {
-        seenQuarantined.push({
-          position: event.position,
-          digest: event.data.digest,
-          reason: event.data.reason,
-        });
-      } else if (event.type === "webhook.received" && event.data.reprocessedAt !== undefined) {
-        reprocessed.add(event.data.digest);
-      }
-    }
-    // Those parsed again since (`reprocess`) are no longer waiting for anyone.
-    const quarantined = seenQuarantined.filter((item) => !reprocessed.has(item.digest));
-    const lines: BatchLine[] = [...projection.batches()].map((batch) => {
+    // The latest snapshot, then only what came after it: proportional to open work, not history.
+    const keeper = await ProjectionKeeper.load({ store, logger: silentLogger, readOnly: true });
+    await keeper.catchUp();
+    const { projection } = keeper;
+    const head = await store.head();
+    const open: BatchLine[] = [...projection.batches()].map((batch) => {
       const enrichment = batch.enrichmentId ? projection.enrichment(batch.enrichmentId) : undefined;
       let state: string;
       let detail: string | null = null;
       if (batch.enrichmentId === null) {
-        state = isAmbiguous(batch) ? "ambiguous" : "rejected";
-        detail = batch.rejected?.error.message ?? "requested; no answer recorded";
+        state = awaitsAdoption(batch)
+          ? "sent, awaiting a delivery"
+          : isAmbiguous(batch)
+            ? "ambiguous"
+            : "rejected";
+        detail = batch.abandoned?.reason ?? batch.rejected?.error.message ?? "requested; no answer recorded";
       } else if (enrichment?.completed) {
         state = `completed ${enrichment.completed.status}`;
       } else if (enrichment?.failed) {
@@ -78,34 +70,39 @@ export async function statusCommand(args: readonly string[], io: CliIo): Promise
         detail,
       };
     });
+    const settled: BatchLine[] = projection.settledBatches().map((batch) => ({
+      job: batch.jobId,
+      batch: batch.batchId,
+      name: batch.name,
+      enrichmentId: batch.enrichmentId,
+      state: batch.state,
+      resolved: batch.resolved,
+      contacts: batch.contacts,
+      mode: batch.mode,
+      detail: batch.detail,
+    }));
+    const lines = [...settled, ...open];
+    const totals = projection.totals();
+    const quarantined = projection.quarantined();
     const foreign = [...projection.enrichments()].filter((enrichment) => enrichment.batchId === null);
-    const bySource = { webhook: 0, poll: 0 };
-    let reused = 0;
-    let credits = 0;
-    for (const event of events) {
-      if (event.type === "contact.resolved") bySource[event.data.source]++;
-      else if (event.type === "job.planned") reused += event.data.reused;
-      else if (event.type === "enrichment.completed") credits += event.data.credits ?? 0;
-    }
-    // Contacts POSTed in a batch that was not refused outright (it may have been billed).
-    const sent = [...projection.batches()]
-      .filter((batch) => !isCleanlyRejected(batch))
-      .reduce((sum, batch) => sum + batch.keys.length, 0);
-    const unfinished = lines.filter(
+    const unfinished = open.filter(
       (line) => line.state === "polling" || line.state === "waiting for webhooks",
     ).length;
+    const settledCount = totals.completed + totals.failed;
+    const earlier = settledCount - settled.filter((line) => !line.state.startsWith("rejected")).length;
 
     if (values.json) {
       print(
         io.stdout,
         JSON.stringify({
           store: path,
-          events: events.length,
+          events: head,
           batches: lines,
           unfinished,
-          contacts: { sent, reused },
-          credits,
-          resolvedBySource: bySource,
+          settled: settledCount,
+          contacts: { sent: totals.contactsSent, reused: totals.reused },
+          credits: totals.credits,
+          resolvedBySource: totals.resolved,
           otherEnrichments: foreign.map((e) => ({
             enrichmentId: e.enrichmentId,
             resolved: e.resolved.size,
@@ -118,18 +115,19 @@ export async function statusCommand(args: readonly string[], io: CliIo): Promise
     }
     print(
       io.stdout,
-      `event log ${path}: ${events.length} events, ${lines.length} batches (${unfinished} unfinished)`,
+      `event log ${path}: ${head} events, ${totals.batches} batches (${settledCount} settled, ${unfinished} unfinished)`,
     );
+    if (earlier > 0) print(io.stdout, `  … ${earlier} earlier settled batches not listed`);
     for (const line of lines) {
       print(
         io.stdout,
         `  ${line.name} [job ${line.job}, batch ${line.batch}] ${line.enrichmentId ?? "-"}: ${line.state}, ${line.resolved}/${line.contacts} contacts${line.detail ? ` — ${line.detail}` : ""}`,
       );
     }
-    print(io.stdout, `results by webhook ${bySource.webhook}, by polling ${bySource.poll}`);
+    print(io.stdout, `results by webhook ${totals.resolved.webhook}, by polling ${totals.resolved.poll}`);
     print(
       io.stdout,
-      `contacts sent ${sent}, reused from the log ${reused} (no call, no wait); credits spent ${credits}`,
+      `contacts sent ${totals.contactsSent}, reused from the log ${totals.reused} (no call, no wait); credits spent ${totals.credits}`,
     );
     if (foreign.length > 0) {
       print(

@@ -1,177 +1,16 @@
-import { inferLookupKind } from "../../api/response-schemas.js";
-import { contactIdentity } from "../contact-identity.js";
 import type { EventBody } from "../event-types.js";
 import type { BatchState, EnrichmentState } from "./enrichment-state.js";
-import { isAmbiguous, isCleanlyRejected, isSettled } from "./enrichment-state.js";
-
-/** Per-batch and per-enrichment state, folded from the log. */
-export interface ProjectionState {
-  readonly batches: Map<string, BatchState>;
-  readonly enrichments: Map<string, EnrichmentState>;
-  /**
-   * The latest batch holding each contact identity while that batch is not settled (running,
-   * waiting, or ambiguous), with the contact's key in it.
-   */
-  readonly openIdentities: Map<string, { batchId: string; key: string }>;
-  /** When the latest API calls were let through (at most {@link RECENT_CALLS} of them). */
-  readonly recentCalls: number[];
-  /** Position of the last stored event folded in. */
-  position: number;
-}
-
-/** How many API call times the projection keeps: more than any window's worth. */
-export const RECENT_CALLS = 1_000;
-
-/** The state before the first event. */
-export function emptyProjection(): ProjectionState {
-  return {
-    batches: new Map(),
-    enrichments: new Map(),
-    openIdentities: new Map(),
-    recentCalls: [],
-    position: 0,
-  };
-}
-
-/** Forgets the open identities of a batch that settled (or was refused outright). */
-function closeIdentities(state: ProjectionState, batch: BatchState | undefined): void {
-  if (!batch) return;
-  for (const identity of batch.identities.values()) {
-    if (state.openIdentities.get(identity)?.batchId === batch.batchId) state.openIdentities.delete(identity);
-  }
-}
-
-/** The state of an enrichment, created empty when first heard of. */
-function ensure(state: ProjectionState, enrichmentId: string, kind: "enrich" | "reverse"): EnrichmentState {
-  let enrichment = state.enrichments.get(enrichmentId);
-  if (!enrichment) {
-    enrichment = {
-      enrichmentId,
-      kind,
-      batchId: null,
-      resolved: new Set(),
-      completed: null,
-      failed: null,
-      fallback: null,
-      lastObservedAt: null,
-      webhookSeen: false,
-    };
-    state.enrichments.set(enrichmentId, enrichment);
-  }
-  return enrichment;
-}
-
-/**
- * Folds one event into the state. Idempotent: an event folded twice (decided and folded by the
- * engine, then read back from the log; or replayed, then live) changes nothing the second time.
- */
-export function evolve(state: ProjectionState, event: EventBody): void {
-  if (event.position !== undefined && event.position > state.position) state.position = event.position;
-  switch (event.type) {
-    case "enrichment.requested": {
-      const { data } = event;
-      if (state.batches.has(data.batchId)) return;
-      const identities = new Map(
-        data.contacts.map((contact) => [
-          contact.key,
-          contact.identity ?? contactIdentity(data.kind, contact.contact, data.keying.correlationKey),
-        ]),
-      );
-      for (const [key, identity] of identities)
-        state.openIdentities.set(identity, { batchId: data.batchId, key });
-      state.batches.set(data.batchId, {
-        batchId: data.batchId,
-        jobId: data.jobId,
-        batchIndex: data.batchIndex,
-        contactsDigest: data.contactsDigest,
-        kind: data.kind,
-        name: data.name,
-        keying: data.keying,
-        keys: data.contacts.map((contact) => contact.key),
-        inputs: new Map(data.contacts.map((contact) => [contact.key, contact.contact])),
-        mode: data.mode,
-        webhookUrl: data.webhookUrl,
-        identities,
-        requestedAt: data.requestedAt,
-        position: event.position ?? 0,
-        enrichmentId: null,
-        acceptedAt: null,
-        rejected: null,
-        abandoned: null,
-      });
-      return;
-    }
-    case "enrichment.accepted": {
-      const batch = state.batches.get(event.data.batchId);
-      if (batch && batch.enrichmentId === null) {
-        batch.enrichmentId = event.data.enrichmentId;
-        batch.acceptedAt = event.data.acceptedAt;
-      }
-      const enrichment = ensure(state, event.data.enrichmentId, batch?.kind ?? "enrich");
-      enrichment.batchId ??= event.data.batchId;
-      // Settled before its batch was known (the delivery came before the answer was recorded).
-      if (isSettled(enrichment)) closeIdentities(state, batch);
-      return;
-    }
-    case "enrichment.rejected": {
-      const batch = state.batches.get(event.data.batchId);
-      if (batch && batch.rejected === null) batch.rejected = event.data;
-      if (batch && isCleanlyRejected(batch)) closeIdentities(state, batch);
-      return;
-    }
-    case "enrichment.abandoned": {
-      const batch = state.batches.get(event.data.batchId);
-      if (batch) batch.abandoned ??= event.data;
-      return;
-    }
-    case "api.called": {
-      state.recentCalls.push(event.data.calledAt);
-      if (state.recentCalls.length > RECENT_CALLS)
-        state.recentCalls.splice(0, state.recentCalls.length - RECENT_CALLS);
-      return;
-    }
-    case "webhook.received": {
-      const enrichment = ensure(
-        state,
-        event.data.enrichmentId,
-        inferLookupKind(event.data.payload.data ?? event.data.payload.datas),
-      );
-      enrichment.webhookSeen = true;
-      enrichment.lastObservedAt = event.data.receivedAt;
-      return;
-    }
-    case "poll.observed": {
-      ensure(state, event.data.enrichmentId, event.data.kind).lastObservedAt = event.data.observedAt;
-      return;
-    }
-    case "contact.resolved": {
-      const enrichment = ensure(state, event.data.enrichmentId, event.data.kind);
-      enrichment.resolved.add(event.data.contactKey);
-      enrichment.batchId ??= event.data.batchId;
-      return;
-    }
-    case "enrichment.completed": {
-      const enrichment = ensure(state, event.data.enrichmentId, "enrich");
-      enrichment.completed ??= event.data;
-      closeIdentities(state, enrichment.batchId ? state.batches.get(enrichment.batchId) : undefined);
-      return;
-    }
-    case "enrichment.failed": {
-      const enrichment = ensure(state, event.data.enrichmentId, "enrich");
-      enrichment.failed ??= event.data;
-      closeIdentities(state, enrichment.batchId ? state.batches.get(enrichment.batchId) : undefined);
-      return;
-    }
-    case "fallback.activated": {
-      ensure(state, event.data.enrichmentId, "enrich").fallback ??= event.data;
-      return;
-    }
-    case "webhook.quarantined":
-    case "contact.duplicate":
-    case "job.planned":
-      return;
-  }
-}
+import { isAmbiguous, isSettled } from "./enrichment-state.js";
+import { fromSnapshot, type ProjectionSnapshot, toSnapshot } from "./projection-snapshot.js";
+import {
+  compact,
+  emptyProjection,
+  evolve,
+  type ProjectionState,
+  type ProjectionTotals,
+  type QuarantinedDelivery,
+  type SettledBatch,
+} from "./projection-state.js";
 
 /** How many of a kind are running at the provider, as far as the log tells, and when that may drop. */
 export interface RunningCount {
@@ -181,11 +20,22 @@ export interface RunningCount {
 }
 
 /**
- * The projection of batches and enrichments: {@link evolve} over the log, and the questions the
- * engine, the CLI and reconciliation ask of it.
+ * The projection of open work: `evolve` over the log, and the questions the engine, the CLI and
+ * reconciliation ask of it. Settled work leaves memory ({@link compact}); the state can be saved
+ * as a snapshot and restored from one.
  */
 export class EnrichmentsProjection {
-  private readonly state = emptyProjection();
+  private constructor(private readonly state: ProjectionState) {}
+
+  /** An empty projection (before the first event). */
+  static empty(): EnrichmentsProjection {
+    return new EnrichmentsProjection(emptyProjection());
+  }
+
+  /** The projection a snapshot holds; throws when it is not a snapshot of this version. */
+  static restore(snapshot: unknown): EnrichmentsProjection {
+    return new EnrichmentsProjection(fromSnapshot(snapshot));
+  }
 
   /** Position of the last stored event folded in. */
   get position(): number {
@@ -197,12 +47,37 @@ export class EnrichmentsProjection {
     evolve(this.state, event);
   }
 
+  /** Drops what is over from memory: a settled enrichment and its batch, a refused batch. */
+  compact(ids: { enrichmentId?: string; batchId?: string }): void {
+    compact(this.state, ids);
+  }
+
+  /** The state as JSON, for a snapshot. */
+  snapshot(): ProjectionSnapshot {
+    return toSnapshot(this.state);
+  }
+
+  /** What the whole log adds up to. */
+  totals(): ProjectionTotals {
+    return structuredClone(this.state.totals);
+  }
+
+  /** The latest batches whose work is over, oldest first. */
+  settledBatches(): readonly SettledBatch[] {
+    return this.state.settled;
+  }
+
+  /** Signed deliveries that could not be parsed, not parsed again since. */
+  quarantined(): readonly QuarantinedDelivery[] {
+    return this.state.quarantined;
+  }
+
   /** A batch by id. */
   batch(batchId: string): BatchState | undefined {
     return this.state.batches.get(batchId);
   }
 
-  /** Every batch in the log, in the order they were requested. */
+  /** Every batch of open work (not settled), in the order they were requested. */
   batches(): IterableIterator<BatchState> {
     return this.state.batches.values();
   }
@@ -212,7 +87,7 @@ export class EnrichmentsProjection {
     return this.state.enrichments.get(enrichmentId);
   }
 
-  /** Every enrichment heard of, in the order they were first heard of. */
+  /** Every enrichment of open work, in the order they were first heard of. */
   enrichments(): IterableIterator<EnrichmentState> {
     return this.state.enrichments.values();
   }
@@ -242,17 +117,6 @@ export class EnrichmentsProjection {
   isSettled(enrichmentId: string): boolean {
     const enrichment = this.state.enrichments.get(enrichmentId);
     return enrichment !== undefined && isSettled(enrichment);
-  }
-
-  /** The latest request of each batch index of a job, by index. */
-  latestBatchesOfJob(jobId: string): Map<number, BatchState> {
-    const latest = new Map<number, BatchState>();
-    for (const batch of this.state.batches.values()) {
-      if (batch.jobId !== jobId) continue;
-      const known = latest.get(batch.batchIndex);
-      if (!known || known.position < batch.position) latest.set(batch.batchIndex, batch);
-    }
-    return latest;
   }
 
   /** Batches accepted by the provider whose enrichment has not settled yet. */
