@@ -58,12 +58,14 @@ function realDelay(ms: number): Promise<void> {
  *   flushes. Positions may therefore have gaps (an append that fails or is retried leaves its
  *   positions unused), and a transaction may commit after one that took higher positions.
  * - **Readers never skip a late commit.** Each event records its transaction's id, and reads by
- *   position (and by stream, by tags, `head`) only see events whose transaction is older than the
+ *   position (and `head`, and subscriptions) only see events whose transaction is older than the
  *   oldest one still running (`pg_snapshot_xmin(pg_current_snapshot())`, as Emmett does). As ids
  *   and positions are given in one order under that lock, an event not readable yet always has a
  *   higher position than every readable one: a reader following positions sees each event once,
- *   in order. The cost: an event becomes readable only when every older transaction has ended
- *   (a long transaction anywhere on the server, with a transaction id, holds every reader back).
+ *   in order. The cost: an event becomes readable by position only when every older transaction
+ *   has ended (a long transaction anywhere on the server, with a transaction id, holds position
+ *   readers back). A store reads its own appends: an ordered read waits up to 2 s for them to pass
+ *   the horizon. Lookups by stream, tags or dedup key see every committed event at once.
  * - **Streams without a stream lock.** Webhook receivers all append to `deliveries`: a lock per
  *   stream held until COMMIT would make them take turns again. An append that expects nothing of
  *   its stream takes the stream's lock in shared mode, and its stream versions come from a counter
@@ -75,7 +77,7 @@ function realDelay(ms: number): Promise<void> {
  *   group is planned again and the event ends as a duplicate with the stored position.
  * - **Group commit.** Appends and other writes issued while a transaction is in flight are
  *   committed together in the next one: duplicates and expected versions of the whole group are
- *   checked in memory, and each append is all-or-nothing on its own (a {@link ConcurrencyError}
+ *   checked in memory, and each append is all-or-nothing on its own (a `ConcurrencyError`
  *   drops only that append, before it takes any position). The group is written in one statement;
  *   if PostgreSQL refuses what one append carries (a data or size error), the group's appends are
  *   retried one transaction each, so that one bad append cannot fail the others. Every promise
@@ -159,7 +161,15 @@ export class PostgresEventStore extends AssembledEventStore {
       // Let the rest of this turn's synchronous appends join the group.
       gather: () => Promise.resolve(),
       take: (queued) => this.groupSize(queued),
-      commit: (group) => commitGroup(committing, group, true),
+      commit: async (group) => {
+        const outcomes = await commitGroup(committing, group, true);
+        // Its own appends: what ordered reads of this store wait to see (read your writes).
+        for (const outcome of outcomes) {
+          for (const event of outcome.ok ? (outcome.result?.appended ?? []) : [])
+            this.reads.wrote(event.position);
+        }
+        return outcomes;
+      },
     });
   }
 
@@ -167,7 +177,7 @@ export class PostgresEventStore extends AssembledEventStore {
    * Connects to the database at `url` (`postgres://user:password@host:port/database`, with
    * optional `?schema=name` and the usual `pg` parameters such as `sslmode`), creates the schema
    * and its tables when missing (or checks their version), and returns the open store.
-   * Rejects with {@link StoreUnavailableError} when the server cannot be reached, refuses the
+   * Rejects with `StoreUnavailableError` when the server cannot be reached, refuses the
    * credentials, lacks the database or the privileges, or holds a newer schema version; with a
    * RangeError for a URL or option that is not valid. Messages never contain the password.
    */
@@ -218,7 +228,7 @@ export class PostgresEventStore extends AssembledEventStore {
   /**
    * Commits the appends already issued, completes live subscriptions (after emitting what they have
    * not yet), then closes the connections. Every later call rejects with
-   * {@link StoreUnavailableError}. Calling it again returns the same promise.
+   * `StoreUnavailableError`. Calling it again returns the same promise.
    */
   close(): Promise<void> {
     return this.lifecycle.close(async () => {
@@ -261,7 +271,7 @@ export class PostgresEventStore extends AssembledEventStore {
     this.tails.wake();
   }
 
-  /** Read failures, as {@link StoreUnavailableError}s that say what to do. @internal */
+  /** Read failures, as `StoreUnavailableError`s that say what to do. @internal */
   protected readFailure(error: unknown): unknown {
     return postgresUnavailable(error, this.settings, "read");
   }

@@ -10,8 +10,10 @@ import type { PostgresNames } from "./schema.js";
  * (`execute`: the pool, or a connection inside a transaction) and the store's table names. Rows are
  * checked with zod as they come back.
  *
- * Reads by position, by stream and by tags only see events below the transaction horizon
+ * Reads by position (and the head) only see events below the transaction horizon
  * ({@link BELOW_HORIZON}): appended by a transaction older than the oldest one still running.
+ * Lookups (a stream, tags, a dedup key) see every committed event: they follow no order that a
+ * late commit could break, and they must see what was just appended.
  * Positions come from a sequence, so a transaction can commit after one that took higher positions;
  * as transaction ids and positions of appending transactions are given in the same order (see
  * postgres/commit.ts), an event hidden now has a higher position than every event shown, and a
@@ -60,6 +62,11 @@ const PositionRowSchema = z.object({ position: z.coerce.number().int().nonnegati
 const EVENT_COLUMNS =
   "position, stream, stream_version, type, version, data::text AS data, dedup_key, recorded_at";
 
+/** The longest an ordered read waits for the store's own appends to become readable. */
+const OWN_WRITES_WAIT_MS = 2_000;
+/** The real timer, also under fake timers: this waits on the database, not on the engine's clock. */
+const realSetTimeout = globalThis.setTimeout;
+
 /** How many tags one query looks up (a bigger `readByTags` runs several). */
 const TAGS_PER_QUERY = 1000;
 
@@ -98,10 +105,9 @@ export async function readStream(
   stream: string,
 ): Promise<StoredEvent[]> {
   return eventsOf(
-    await execute(
-      `SELECT ${EVENT_COLUMNS} FROM ${names.events} WHERE stream = $1 AND ${BELOW_HORIZON} ORDER BY stream_version`,
-      [stream],
-    ),
+    await execute(`SELECT ${EVENT_COLUMNS} FROM ${names.events} WHERE stream = $1 ORDER BY stream_version`, [
+      stream,
+    ]),
   );
 }
 
@@ -121,7 +127,7 @@ export async function readByTags(
       `SELECT ${EVENT_COLUMNS} FROM ${names.events}
        WHERE position IN (
            SELECT t.position FROM unnest($1::text[]) AS wanted(tag) JOIN ${names.tags} t ON t.tag = wanted.tag)
-         AND position > $2 AND ($3::text[] IS NULL OR type = ANY($3::text[])) AND ${BELOW_HORIZON}`,
+         AND position > $2 AND ($3::text[] IS NULL OR type = ANY($3::text[]))`,
       [tags.slice(from, from + TAGS_PER_QUERY), after, types],
     );
     for (const event of eventsOf(rows)) byPosition.set(event.position, event);
@@ -166,17 +172,44 @@ export async function readSnapshotRow(
  * @internal
  */
 export class PostgresReads implements StoreReads {
+  /** The highest position this store appended, and the highest it has seen readable. */
+  private written = 0;
+  private visible = 0;
+
   constructor(
     private readonly execute: Execute,
     private readonly names: PostgresNames,
   ) {}
 
-  head(): Promise<number> {
+  /** This store appended an event at `position` (committed). */
+  wrote(position: number): void {
+    if (position > this.written) this.written = position;
+  }
+
+  async head(): Promise<number> {
+    await this.ownWritesVisible();
     return readHead(this.execute, this.names);
   }
 
   async page(after: number, limit: number | undefined): Promise<StoredEvent[]> {
-    return limit === 0 ? [] : readPage(this.execute, this.names, after, limit);
+    if (limit === 0) return [];
+    await this.ownWritesVisible();
+    return readPage(this.execute, this.names, after, limit);
+  }
+
+  /**
+   * Read your writes: an ordered read waits (briefly, up to {@link OWN_WRITES_WAIT_MS}) until this
+   * store's own committed appends are below the transaction horizon, which another transaction
+   * still running may hold back for a moment. After the wait, it reads what is readable.
+   */
+  private async ownWritesVisible(): Promise<void> {
+    if (this.written <= this.visible) return;
+    const deadline = Date.now() + OWN_WRITES_WAIT_MS;
+    for (;;) {
+      this.visible = Math.max(this.visible, await readHead(this.execute, this.names));
+      if (this.written <= this.visible || Date.now() >= deadline) return;
+      await new Promise((resolve) => realSetTimeout(resolve, 2));
+    }
   }
 
   async stream(stream: string): Promise<StoredEvent[]> {
