@@ -3,15 +3,12 @@
 // instances together stay inside the budget, each contact is emitted once, and when one instance
 // dies the others take over its enrichments.
 //
+// It needs pg and ioredis (optional peer dependencies): npm install pg ioredis
 //   DATABASE_URL=postgres://… REDIS_URL=redis://… INSTANCE=a FULLENRICH_API_KEY=… node examples/two-instances.mjs
 //   DATABASE_URL=postgres://… REDIS_URL=redis://… INSTANCE=b FULLENRICH_API_KEY=… node examples/two-instances.mjs
-import {
-  createRedisCallLimiter,
-  EnrichmentEngine,
-  FullEnrichClient,
-  PostgresEventStore,
-  RedisPollLeases,
-} from "fullenrich-rx";
+import { EnrichmentEngine, FullEnrichClient } from "fullenrich-rx";
+import { PostgresEventStore } from "fullenrich-rx/postgres";
+import { createRedisCallLimiter, RedisPollLeases } from "fullenrich-rx/redis";
 
 const instance = process.env.INSTANCE ?? "a";
 const timeScale = Number(process.env.FULLENRICH_TIME_SCALE ?? 1);

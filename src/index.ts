@@ -3,47 +3,120 @@
  *
  * - {@link FullEnrichClient}: the API, zod-checked, under one sliding-window rate limit.
  * - {@link EnrichmentEngine}: one observable of results, merging webhooks and polling.
- * - {@link WebhookReceiver}: verified, stored, then acknowledged deliveries.
+ * - {@link WebhookReceiver} and its adapters: verified, stored, then acknowledged deliveries.
  * - Event stores: {@link SqliteEventStore} (the default), {@link MemoryEventStore}.
- * - {@link startSimulator}: a FullEnrich-compatible server for tests and demos.
+ *
+ * Importing this entry loads no native addon: better-sqlite3 is loaded when a SQLite store is
+ * opened. More in subpaths: `fullenrich-rx/postgres` (a log shared by several instances),
+ * `fullenrich-rx/redis` (a shared rate limit and poll leases), `fullenrich-rx/webhooks` (the
+ * receiver alone, for a fetch runtime) and `fullenrich-rx/simulator` (a FullEnrich for tests).
  *
  * @packageDocumentation
+ * @module fullenrich-rx
  */
-export * from "./api/index.js";
-export * from "./engine/index.js";
-export * from "./events/index.js";
+
+// The client and what crosses its boundary.
+export {
+  type ClientStats,
+  DEFAULT_BASE_URL,
+  FullEnrichClient,
+  type FullEnrichClientOptions,
+  type LookupKind,
+  type RequestOptions,
+  type ResultOutcome,
+} from "./api/client.js";
+// Errors.
+export {
+  ApiError,
+  FullEnrichError,
+  InvalidRequestError,
+  NetworkError,
+  NotFoundError,
+  OutcomeUnknownError,
+  RateLimitedError,
+  type RequestIssue,
+  RequestTimeoutError,
+  ServerError,
+  UnauthorizedError,
+  UnexpectedResponseError,
+} from "./api/errors.js";
+export {
+  type CallJournal,
+  CallLimiter,
+  type CallOptions,
+  type CallPriority,
+  type JournaledCall,
+  type LimiterStats,
+} from "./api/limiter.js";
+export {
+  type Custom,
+  DEFAULT_ENRICH_FIELDS,
+  ENRICH_FIELDS,
+  type EnrichContact,
+  type EnrichField,
+  type ReverseContact,
+  type StartEnrichmentRequest,
+  type StartReverseLookupRequest,
+} from "./api/request-schemas.js";
+export type {
+  ContactInfo,
+  Credits,
+  Email,
+  EmailStatus,
+  EnrichmentResult,
+  EnrichmentStatus,
+  FinalStatus,
+  Phone,
+  Profile,
+  RecordInput,
+  ResultRecord,
+  StartResponse,
+  VerifyKey,
+} from "./api/response-schemas.js";
+export type { FetchLike } from "./api/transport.js";
+export { LocalWindowBudget, type TakeResult, type WindowBudget } from "./api/window-budget.js";
+// The engine, its jobs and their results.
+export type { ContactResult } from "./engine/contact-result.js";
+export { EnrichmentEngine } from "./engine/engine.js";
+export type {
+  EngineMode,
+  EngineOptions,
+  JobOptions,
+  ResumeReport,
+  WebhookSettings,
+} from "./engine/engine-options.js";
+export { type BatchFailure, EnrichmentJob, type JobSummary, type LiveJobProgress } from "./engine/job.js";
+export type { BatchProgress, FailedContacts, JobFailure, JobProgress } from "./engine/job-tracker.js";
+export { LocalPollLeases, type PollLeases } from "./engine/poll-leases.js";
+export { DEFAULT_TIMINGS, type Timings } from "./engine/timings.js";
+export { EventSchemaError } from "./events/event-types.js";
+
+// The event log.
+export {
+  type AppendOptions,
+  type AppendResult,
+  ConcurrencyError,
+  type EventStore,
+  type ExpectedVersion,
+  type NewEvent,
+  type ReadOptions,
+  SnapshotError,
+  type StoredEvent,
+  type StoredSnapshot,
+  type StoreReadCounters,
+  StoreUnavailableError,
+  type TagReadOptions,
+} from "./events/store.js";
+export { MemoryEventStore, type MemoryEventStoreOptions } from "./events/stores/memory-store.js";
+export {
+  SqliteEventStore,
+  type SqliteEventStoreOptions,
+  type SqliteStoreDiagnostics,
+} from "./events/stores/sqlite-store.js";
+// Plumbing users pass in.
 export type { Logger, LogLevel } from "./internal/logger.js";
 export { silentLogger, streamLogger } from "./internal/logger.js";
 export { type Random, seededRandom } from "./internal/random.js";
 export type { Scheduler } from "./internal/time.js";
-export {
-  createSimulator,
-  DEFAULT_SIMULATOR_API_KEY,
-  type DeliverFn,
-  type DeliveryKind,
-  type DeliveryLogEntry,
-  type DeliveryOutcome,
-  type JobPlan,
-  type LiveRecord,
-  type LiveShapesOptions,
-  type RunningSimulator,
-  type SentRecord,
-  SIMULATOR_API_PREFIX,
-  type SimContactInfo,
-  type SimEmail,
-  type SimPhone,
-  type SimProfile,
-  type SimRecord,
-  type SimulatedContact,
-  type SimulatedEnrichment,
-  type SimulatedKind,
-  type SimulatedStatus,
-  type Simulator,
-  type SimulatorCounters,
-  type SimulatorFaults,
-  type SimulatorOptions,
-  type SimulatorProfile,
-  type StartSimulatorOptions,
-  startSimulator,
-} from "./simulator/index.js";
-export * from "./webhooks/index.js";
+// Webhooks.
+export * from "./webhooks/public.js";

@@ -9,9 +9,9 @@ import {
   EnrichmentEngine,
   FullEnrichClient,
   MemoryEventStore,
-  startSimulator,
   WebhookReceiver,
 } from "../../dist/index.js";
+import { startSimulator } from "../../dist/simulator/index.js";
 import { contactsFor, EmissionLog, summarise } from "./measure.mjs";
 import { engineOptions } from "./modes.mjs";
 

@@ -7,12 +7,12 @@
 import FakeTimers from "@sinonjs/fake-timers";
 import {
   createFetchHandler,
-  createSimulator,
   EnrichmentEngine,
   FullEnrichClient,
   MemoryEventStore,
   WebhookReceiver,
 } from "../../dist/index.js";
+import { createSimulator } from "../../dist/simulator/index.js";
 import { contactsFor, EmissionLog, NaiveConsumer, summarise } from "./measure.mjs";
 import { engineOptions } from "./modes.mjs";
 

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Redis, RedisOptions } from "ioredis";
 import { z } from "zod";
+import { loadOptionalPeer } from "../internal/optional-peer.js";
 import { defaultScheduler, type Scheduler } from "../internal/time.js";
 import { CallLimiter } from "./limiter.js";
 import type { TakeResult, WindowBudget } from "./window-budget.js";
@@ -143,8 +144,14 @@ const TakeReplySchema = z.tuple([z.number().int(), z.number().int()]);
 
 /** ioredis loaded on first use, so that importing fullenrich-rx does not load it. */
 let ioredisClass: Promise<typeof Redis> | undefined;
-function loadRedisClass(): Promise<typeof Redis> {
-  ioredisClass ??= import("ioredis").then((module) => module.Redis);
+/** ioredis's client class, loaded once (an optional peer dependency). */
+export function loadRedisClass(): Promise<typeof Redis> {
+  ioredisClass ??= loadOptionalPeer("ioredis", "sharing a budget or poll leases through Redis", () =>
+    import("ioredis").then((module) => module.Redis),
+  ).catch((error: unknown) => {
+    ioredisClass = undefined;
+    throw error;
+  });
   return ioredisClass;
 }
 
@@ -164,7 +171,7 @@ function checkPositive(value: number, what: string, integer = false): number {
 
 /**
  * A {@link WindowBudget} shared by every process that uses the same Redis keys: the sliding window
- * of {@link LocalWindowBudget}, kept in a Redis sorted set, so several instances of fullenrich-rx
+ * of `LocalWindowBudget`, kept in a Redis sorted set, so several instances of fullenrich-rx
  * calling FullEnrich with one account share its one budget.
  *
  * - Each slot is a member of `<prefix>slots` scored by the instant it frees up. Taking one (a Lua

@@ -60,7 +60,7 @@ export interface EngineOptions {
   /** Id generator for jobs and batches (no dots). Default: random. */
   newId?: () => string;
   /**
-   * Several instances on one log: who polls which enrichment (e.g. {@link RedisPollLeases}).
+   * Several instances on one log: who polls which enrichment (e.g. `RedisPollLeases`).
    * Default: this instance polls everything it follows.
    */
   leases?: PollLeases;

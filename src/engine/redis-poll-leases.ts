@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { loadRedisClass } from "../api/redis-window-budget.js";
 import type { PollLeases } from "./poll-leases.js";
 
 /** Takes the lease if free, or renews it for its holder. */
@@ -41,7 +42,7 @@ export class RedisPollLeases implements PollLeases {
 
   /** Connects to Redis. */
   static async connect(options: RedisPollLeasesOptions): Promise<RedisPollLeases> {
-    const { Redis: RedisClient } = await import("ioredis");
+    const RedisClient = await loadRedisClass();
     const redis = new RedisClient(options.url, { lazyConnect: true, maxRetriesPerRequest: 2 });
     try {
       await redis.connect();

@@ -1,6 +1,9 @@
 /**
- * A FullEnrich-compatible API simulator: in-process (`createSimulator().handle`) or over HTTP
- * (`startSimulator`), with every timer on an injected scheduler and every decision seeded.
+ * `fullenrich-rx/simulator`: a FullEnrich-compatible API simulator, in-process
+ * (`createSimulator().handle`) or over HTTP (`startSimulator`), with every timer on an injected
+ * scheduler and every decision seeded; for tests, demos and benchmarks.
+ *
+ * @module fullenrich-rx/simulator
  */
 
 export { LIVE_STALL_STATUSES, type LiveShapesOptions } from "./live-shapes.js";

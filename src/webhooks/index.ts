@@ -1,47 +1,27 @@
-export { BodyBudget, type BodyLease, DEFAULT_MAX_BUFFERED_BYTES } from "./body-budget.js";
-export { type DeliveryParse, decodeUtf8, type ParsedDelivery, parseDelivery } from "./delivery-payload.js";
+/**
+ * `fullenrich-rx/webhooks`: the webhook receiver and its adapters (node:http, Express-style,
+ * fetch `Request`/`Response`), with the memory store and the store interface, for a handler that
+ * passes its own store. Loads no native addon and neither pg nor ioredis.
+ *
+ * @module fullenrich-rx/webhooks
+ */
 export {
-  createExpressHealthHandler,
-  createExpressMiddleware,
-  type MiddlewareRequest,
-  type NextFunction,
-  RawBodyUnavailableError,
-} from "./express-adapter.js";
-export { createFetchHandler, createFetchHealthHandler } from "./fetch-adapter.js";
-export {
-  type DecisionPolicy,
-  type DeliveryRoutes,
-  decideRequest,
-  type RequestHead,
-  type RequestVerdict,
-} from "./http-decision.js";
-export {
-  createNodeListener,
-  DEFAULT_HEALTH_PATH,
-  DEFAULT_WEBHOOK_PATH,
-  type NodeListenerOptions,
-  type NodeRequestListener,
-} from "./node-adapter.js";
-export {
-  createWebhookServer,
-  DEFAULT_SERVER_LIMITS,
-  type ServerLimits,
-  type WebhookServerOptions,
-} from "./node-server.js";
-export {
-  type AcceptedDelivery,
-  type ConnectionRefusal,
-  DEFAULT_MAX_BODY_BYTES,
-  type FailedDelivery,
-  type HeaderBag,
-  type HttpDecision,
-  type IncomingDelivery,
-  type ReceiveAnswer,
-  type ReceiverCounters,
-  type RejectionReason,
-  WebhookReceiver,
-  type WebhookReceiverOptions,
-} from "./receiver.js";
-export { type ReprocessReport, reprocessQuarantined } from "./reprocess.js";
-export { SIGNATURE_HEADER, signBody, verifySignature } from "./signature.js";
-export type { HealthOptions, StoreState } from "./store-health.js";
+  type AppendOptions,
+  type AppendResult,
+  ConcurrencyError,
+  type EventStore,
+  type ExpectedVersion,
+  type NewEvent,
+  type ReadOptions,
+  SnapshotError,
+  type StoredEvent,
+  type StoredSnapshot,
+  type StoreReadCounters,
+  StoreUnavailableError,
+  type TagReadOptions,
+} from "../events/store.js";
+export { MemoryEventStore, type MemoryEventStoreOptions } from "../events/stores/memory-store.js";
+export type { Logger, LogLevel } from "../internal/logger.js";
+export { silentLogger, streamLogger } from "../internal/logger.js";
+export type { Scheduler } from "../internal/time.js";
+export * from "./public.js";

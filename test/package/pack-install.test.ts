@@ -67,17 +67,60 @@ describe("the published package", () => {
       [
         "--input-type=module",
         "-e",
-        "import { EnrichmentEngine, FullEnrichClient, startSimulator } from 'fullenrich-rx'; console.log(typeof EnrichmentEngine, typeof FullEnrichClient, typeof startSimulator);",
+        [
+          "import { EnrichmentEngine, FullEnrichClient } from 'fullenrich-rx';",
+          "import { startSimulator } from 'fullenrich-rx/simulator';",
+          "import { PostgresEventStore } from 'fullenrich-rx/postgres';",
+          "import { RedisPollLeases } from 'fullenrich-rx/redis';",
+          "import { createFetchHandler } from 'fullenrich-rx/webhooks';",
+          "console.log([EnrichmentEngine, FullEnrichClient, startSimulator, PostgresEventStore, RedisPollLeases, createFetchHandler].map((x) => typeof x).join(' '));",
+        ].join(" "),
       ],
       { cwd: project },
     );
-    expect(esm.stdout.trim()).toBe("function function function");
+    expect(esm.stdout.trim()).toBe(Array(6).fill("function").join(" "));
     const cjs = await run(
       process.execPath,
       ["-e", "const { EnrichmentEngine } = require('fullenrich-rx'); console.log(typeof EnrichmentEngine);"],
       { cwd: project },
     );
     expect(cjs.stdout.trim()).toBe("function");
+  });
+
+  it("the root and the webhook entry load no native addon, nor pg, nor ioredis: a signed delivery is stored in memory", async () => {
+    const project = join(dir, "project");
+    // A process where better-sqlite3, pg and ioredis cannot be resolved at all.
+    writeFileSync(
+      join(project, "no-addons.mjs"),
+      [
+        "import { register } from 'node:module';",
+        "register('data:text/javascript,' + encodeURIComponent(`",
+        "  const blocked = new Set(['better-sqlite3', 'pg', 'ioredis']);",
+        "  export async function resolve(specifier, context, next) {",
+        "    if (blocked.has(specifier)) throw new Error('cannot resolve ' + specifier + ' here');",
+        "    return next(specifier, context);",
+        "  }`));",
+      ].join("\n"),
+    );
+    writeFileSync(
+      join(project, "handle-delivery.mjs"),
+      [
+        "import { createHmac } from 'node:crypto';",
+        "import { EnrichmentEngine } from 'fullenrich-rx';",
+        "import { createFetchHandler, MemoryEventStore, WebhookReceiver } from 'fullenrich-rx/webhooks';",
+        "const store = new MemoryEventStore();",
+        "const receiver = new WebhookReceiver({ store, apiKeys: ['k'] });",
+        "const body = JSON.stringify({ id: 'e1', status: 'FINISHED', data: [{ custom: { crm: '1' }, input: { email: 'a@b.example' } }] });",
+        "const signature = createHmac('sha1', 'k').update(body).digest('hex');",
+        "const response = await createFetchHandler(receiver)(new Request('http://x/webhook', { method: 'POST', body, headers: { 'x-signature-sha1': signature } }));",
+        "console.log(typeof EnrichmentEngine, response.status, await store.head());",
+        "await import('pg').then(() => console.log('pg loaded'), () => console.log('pg blocked'));",
+      ].join("\n"),
+    );
+    const handled = await run(process.execPath, ["--import", "./no-addons.mjs", "handle-delivery.mjs"], {
+      cwd: project,
+    });
+    expect(handled.stdout.trim().split("\n")).toEqual(["function 200 1", "pg blocked"]);
   });
 
   it("runs `fullenrich-rx demo` from the installed package", async () => {

@@ -3,15 +3,9 @@
 // emits for any job ("engine"), then {"done":…} when its job settles. Runs until SIGTERM.
 // argv: storeUrl redisUrl keyPrefix baseUrl apiKey timeScale receiverPort publicUrl jobId firstRow rows batchSize instanceId
 import { createServer } from "node:http";
-import {
-  createNodeListener,
-  createRedisCallLimiter,
-  EnrichmentEngine,
-  FullEnrichClient,
-  PostgresEventStore,
-  RedisPollLeases,
-  WebhookReceiver,
-} from "../../dist/index.js";
+import { createNodeListener, EnrichmentEngine, FullEnrichClient, WebhookReceiver } from "../../dist/index.js";
+import { PostgresEventStore } from "../../dist/postgres.js";
+import { createRedisCallLimiter, RedisPollLeases } from "../../dist/redis.js";
 
 const [
   storeUrl,

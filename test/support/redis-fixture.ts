@@ -57,7 +57,7 @@ export async function assertRedisReachable(): Promise<void> {
  * processes import the compiled limiter. `npm test` builds first.
  */
 export function assertLimiterBuilt(): void {
-  for (const name of ["redis-window-budget", "limiter", "window-budget", "index"]) {
+  for (const name of ["redis-window-budget", "limiter", "window-budget"]) {
     const source = fileURLToPath(new URL(`../../src/api/${name}.ts`, import.meta.url));
     const compiled = fileURLToPath(new URL(`../../dist/api/${name}.js`, import.meta.url));
     if (!existsSync(compiled) || statSync(compiled).mtimeMs < statSync(source).mtimeMs) {

@@ -7,7 +7,7 @@
 //   node redis-limiter-child.mjs hold <url> <keyPrefix> <limit> <windowMs> <maxCallMs> <count>
 //     connects, then takes <count> slots and prints {askedAt, taken}; keeps them (renewing their
 //     leases) until it is killed.
-import { createRedisCallLimiter, RedisWindowBudget } from "../../dist/api/index.js";
+import { createRedisCallLimiter, RedisWindowBudget } from "../../dist/redis.js";
 
 const [mode, url, keyPrefix, limitText, windowText, maxCallText, countText, seedText] = process.argv.slice(2);
 const settings = {

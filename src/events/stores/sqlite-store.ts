@@ -7,6 +7,7 @@ import type { LiveTails } from "./shared/live-tails.js";
 import { messageOf } from "./shared/validation.js";
 import type { WriteOp } from "./shared/write-ops.js";
 import { type CheckpointerMessage, WalCheckpointer } from "./sqlite/checkpointer.js";
+import { loadSqliteDriver } from "./sqlite/driver.js";
 import { sqliteUnavailable } from "./sqlite/errors.js";
 import { openMainConnection } from "./sqlite/open.js";
 import { outcomesOfReply } from "./sqlite/outcomes.js";
@@ -144,7 +145,7 @@ export class SqliteEventStore extends AssembledEventStore {
    */
   static async open(path: string, options: SqliteEventStoreOptions = {}): Promise<SqliteEventStore> {
     const settings = sqliteSettings(path, options);
-    const db = openMainConnection(settings, options.logger);
+    const db = openMainConnection(await loadSqliteDriver(), settings, options.logger);
     // The schema exists now: the writer thread opens its own connection to the file.
     let writer: WriterThread;
     try {

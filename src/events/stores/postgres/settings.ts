@@ -1,4 +1,5 @@
 import { type Logger, silentLogger } from "../../../internal/logger.js";
+import { loadOptionalPeer } from "../../../internal/optional-peer.js";
 import { checkPosition } from "../shared/validation.js";
 import { checkSchemaName, DEFAULT_POSTGRES_SCHEMA, namesOf, type PostgresNames } from "./schema.js";
 import { parsePostgresUrl } from "./url.js";
@@ -19,7 +20,7 @@ export interface PostgresEventStoreOptions {
    * How long an append waits for a lock another connection (or process) holds: the short section
    * in which appends take their positions, or a stream's lock (an append with an expected version
    * waits for the appends in flight on its stream). Default 10 000 ms; past that the append
-   * rejects with {@link StoreUnavailableError}.
+   * rejects with `StoreUnavailableError`.
    */
   lockTimeoutMs?: number;
   /**
@@ -100,6 +101,11 @@ let pgModule: Promise<PgModule> | undefined;
 
 /** Loads the pg module once. @internal */
 export function loadPg(): Promise<PgModule> {
-  pgModule ??= import("pg").then((module) => module.default);
+  pgModule ??= loadOptionalPeer("pg", "the PostgreSQL event store", () =>
+    import("pg").then((module) => module.default),
+  ).catch((error: unknown) => {
+    pgModule = undefined;
+    throw error;
+  });
   return pgModule;
 }

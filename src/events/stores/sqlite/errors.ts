@@ -1,13 +1,13 @@
-import Database from "better-sqlite3";
 import { unavailableError } from "../shared/errors.js";
+import { loadedSqliteDriver } from "./driver.js";
 import type { WriterFailure } from "./failure.js";
 import type { SqliteSettings } from "./settings.js";
 
 /** A {@link WriterFailure} as an error the store can map (a `SqliteError` when it has a code). @internal */
 export function errorOfFailure(failure: WriterFailure): Error {
-  return failure.code === ""
-    ? new Error(failure.message)
-    : new Database.SqliteError(failure.message, failure.code);
+  const Driver = loadedSqliteDriver();
+  if (failure.code === "" || !Driver) return new Error(failure.message);
+  return new Driver.SqliteError(failure.message, failure.code);
 }
 
 /** Turns a driver error into a {@link StoreUnavailableError} that says what went wrong and what to do. @internal */
@@ -16,7 +16,8 @@ export function sqliteUnavailable(
   settings: Pick<SqliteSettings, "path" | "busyTimeoutMs">,
   action: "open" | "read" | "write",
 ): Error {
-  const code = error instanceof Database.SqliteError ? error.code : "";
+  const Driver = loadedSqliteDriver();
+  const code = Driver && error instanceof Driver.SqliteError ? error.code : "";
   const { path } = settings;
   return unavailableError(error, {
     where: path,

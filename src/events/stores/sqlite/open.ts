@@ -1,8 +1,9 @@
 import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { type Logger, streamLogger } from "../../../internal/logger.js";
 import { StoreUnavailableError } from "../../store.js";
 import { messageOf } from "../shared/validation.js";
+import type { SqliteDriver } from "./driver.js";
 import { sqliteUnavailable } from "./errors.js";
 import {
   createPrivateDirectory,
@@ -22,7 +23,11 @@ import type { SqliteSettings } from "./settings.js";
  * may read an existing file. Throws {@link StoreUnavailableError} saying what to do.
  * @internal
  */
-export function openMainConnection(settings: SqliteSettings, logger: Logger | undefined): Database.Database {
+export function openMainConnection(
+  Driver: SqliteDriver,
+  settings: SqliteSettings,
+  logger: Logger | undefined,
+): Database.Database {
   const directory = dirname(settings.path);
   try {
     createPrivateDirectory(directory);
@@ -42,7 +47,7 @@ export function openMainConnection(settings: SqliteSettings, logger: Logger | un
     const db = retryWhileBusy(
       () =>
         openAndSetUp(
-          () => new Database(settings.path, { timeout: settings.busyTimeoutMs }),
+          () => new Driver(settings.path, { timeout: settings.busyTimeoutMs }),
           (candidate) => initialize(candidate, settings),
         ),
       settings.busyTimeoutMs,
