@@ -76,6 +76,7 @@ export type {
 export type { FetchLike } from "./api/transport.js";
 export { LocalWindowBudget, type TakeResult, type WindowBudget } from "./api/window-budget.js";
 // The engine, its jobs and their results.
+export type { ResultConsumer } from "./engine/consumer.js";
 export type { ContactResult } from "./engine/contact-result.js";
 export { EnrichmentEngine } from "./engine/engine.js";
 export type {
@@ -86,7 +87,7 @@ export type {
   WebhookSettings,
 } from "./engine/engine-options.js";
 export { type BatchFailure, EnrichmentJob, type JobSummary, type LiveJobProgress } from "./engine/job.js";
-export type { BatchProgress, FailedContacts, JobFailure, JobProgress } from "./engine/job-tracker.js";
+export type { BatchProgress, FailedContacts, JobFailure, JobProgress } from "./engine/job-progress.js";
 export { LocalPollLeases, type PollLeases } from "./engine/poll-leases.js";
 export { DEFAULT_TIMINGS, type Timings } from "./engine/timings.js";
 export { EventSchemaError } from "./events/event-types.js";

@@ -1,12 +1,12 @@
-import { defer, filter, map, type Observable, type Subscription, share, switchMap } from "rxjs";
+import { filter, map, type Observable, type Subscription, share } from "rxjs";
 import { FullEnrichError } from "../api/errors.js";
 import type { EnrichContact, ReverseContact } from "../api/request-schemas.js";
 import type { DomainEvent, EventOf } from "../events/event-types.js";
-import { awaitsAdoption } from "../events/projections/enrichment-state.js";
 import type { EnrichmentsProjection } from "../events/projections/enrichments-projection.js";
 import { AmbiguityWatch } from "./ambiguity-watch.js";
 import { BatchSubmitter } from "./batch-submitter.js";
 import { StoreCallJournal } from "./call-journal.js";
+import { type ResultConsumer, resultConsumer } from "./consumer.js";
 import { type ContactResult, toContactResult } from "./contact-result.js";
 import {
   type EngineOptions,
@@ -24,8 +24,8 @@ import { LocalPollLeases } from "./poll-leases.js";
 import { PollingScheduler } from "./polling-scheduler.js";
 import { ProjectionKeeper } from "./projection-keeper.js";
 import { Reconciler } from "./reconciler.js";
+import { resumeFollowing } from "./resume.js";
 import { RunningAtProvider, RunningLimit } from "./running-limit.js";
-import { webhookDeadline } from "./timings.js";
 
 /**
  * The engine: one observable of results. It submits batches (recording each request before its
@@ -156,25 +156,8 @@ export class EnrichmentEngine {
    * result and then commits gets each result once across restarts (make the processing idempotent
    * by `contactKey`, or append its outcome with the checkpoint, to close the gap in between).
    */
-  consumer(name: string): {
-    /** Results after the stored checkpoint: replayed, then live. */
-    results$: Observable<ContactResult>;
-    /** Stores `position` (a result's `position`) as processed. */
-    commit(position: number): Promise<void>;
-    /** The stored checkpoint (0 before the first commit). */
-    checkpoint(): Promise<number>;
-  } {
-    const { store, keying } = this.options;
-    const key = `consumer:${name}`;
-    return {
-      results$: defer(() => store.getCheckpoint(key)).pipe(
-        switchMap((after) => this.follower.replay(after)),
-        filter((event): event is EventOf<"contact.resolved"> => event.type === "contact.resolved"),
-        map((event) => toContactResult(event, keying.correlationKey)),
-      ),
-      commit: (position) => store.setCheckpoint(key, position),
-      checkpoint: () => store.getCheckpoint(key),
-    };
+  consumer(name: string): ResultConsumer {
+    return resultConsumer(this.options.store, this.follower, this.options.keying.correlationKey, name);
   }
 
   /** Enriches contacts. Validates synchronously (throws {@link InvalidRequestError}), then submits in the background. */
@@ -200,41 +183,15 @@ export class EnrichmentEngine {
    */
   async resume(): Promise<ResumeReport> {
     this.assertOpen();
-    return this.follower.exclusive(() => this.resumeNow());
-  }
-
-  private async resumeNow(): Promise<ResumeReport> {
-    const report: ResumeReport = { resumed: [], awaitingDelivery: [], ambiguous: [] };
-    for (const batch of this.projection.unfinished()) {
-      this.polling.track(batch, true);
-      report.resumed.push({
-        enrichmentId: batch.enrichmentId as string,
-        batchId: batch.batchId,
-        mode: batch.mode,
-        polling: this.polling.isPolling(batch.enrichmentId as string),
-      });
-    }
-    for (const batch of this.projection.ambiguous()) {
-      if (this.submitter.submitting.has(batch.batchId)) continue;
-      if (awaitsAdoption(batch)) {
-        this.ambiguity.watch(batch);
-        report.awaitingDelivery.push({
-          batchId: batch.batchId,
-          jobId: batch.jobId,
-          contacts: batch.keys.length,
-          until: webhookDeadline(this.options.timings, batch.requestedAt),
-        });
-        continue;
-      }
-      const message = batch.abandoned?.reason ?? (await this.submitter.markAmbiguous(batch));
-      report.ambiguous.push({
-        batchId: batch.batchId,
-        jobId: batch.jobId,
-        contacts: batch.keys.length,
-        message,
-      });
-    }
-    return report;
+    return this.follower.exclusive(() =>
+      resumeFollowing({
+        projection: this.projection,
+        polling: this.polling,
+        submitter: this.submitter,
+        ambiguity: this.ambiguity,
+        timings: this.options.timings,
+      }),
+    );
   }
 
   /** Stops polling, timers and the log subscription. The client and the store stay open (they are yours). */

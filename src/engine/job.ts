@@ -7,8 +7,8 @@ import {
   type FailedContacts,
   initialProgress,
   type JobProgress,
-  type JobTracker,
-} from "./job-tracker.js";
+} from "./job-progress.js";
+import type { JobTracker } from "./job-tracker.js";
 
 /** A job's progress, with the figures that are not in the log. */
 export interface LiveJobProgress extends JobProgress {

@@ -1,0 +1,94 @@
+/** The figures of a job's progress, its batches and its failures. */
+
+/** Where one batch of a job stands. */
+export interface BatchProgress {
+  /** Its position in the run that sent it (0-based). */
+  batchIndex: number;
+  batchId: string;
+  /** This job's contacts in it. */
+  size: number;
+  state: "requested" | "accepted" | "completed" | "failed" | "rejected" | "ambiguous";
+  enrichmentId: string | null;
+  /** This job's contacts resolved from it so far. */
+  resolved: number;
+  /** Why it failed, was rejected or is ambiguous. */
+  message: string | null;
+  credits: number | null;
+  /** The provider reported the batch's final status. */
+  finalStatus: string | null;
+  /** When its POST left (null before it did). */
+  requestedAt: number | null;
+  /** Sent by an earlier run (or another job): this run follows it. */
+  followed: boolean;
+  /** The job's input rows (0-based indexes) whose contacts it holds. */
+  rows: number[];
+}
+
+/** A job's progress, as its events tell it. */
+export interface JobProgress {
+  jobId: string;
+  /** Contacts (rows) in the job. */
+  total: number;
+  /** Rows with their result so far (each exactly once). */
+  resolved: number;
+  /** Of those, how many came with something found (contact data or a profile). */
+  found: number;
+  byStatus: Record<string, number>;
+  bySource: { webhook: number; poll: number };
+  /** Rows whose result was already in the log: no call, no wait. */
+  reused: number;
+  /** Contacts this run POSTed (each once, however many rows hold it). */
+  sent: number;
+  /** Rows that ended without a result (their batch failed, was refused, or is ambiguous). */
+  failed: number;
+  batches: { total: number; submitted: number; accepted: number; completed: number; failed: number };
+  /** Credits spent by the batches of this job (this run's, and the earlier runs' it follows). */
+  credits: number;
+  /** Every row has its result or its failure: nothing more will come. */
+  settled: boolean;
+}
+
+/** A job's progress before anything happened. */
+export function initialProgress(jobId: string, total: number): JobProgress {
+  return {
+    jobId,
+    total,
+    resolved: 0,
+    found: 0,
+    byStatus: {},
+    bySource: { webhook: 0, poll: 0 },
+    reused: 0,
+    sent: 0,
+    failed: 0,
+    batches: { total: 0, submitted: 0, accepted: 0, completed: 0, failed: 0 },
+    credits: 0,
+    settled: total === 0,
+  };
+}
+
+/** The states after which nothing more happens to a batch. @internal */
+export const ENDED: ReadonlySet<BatchProgress["state"]> = new Set([
+  "completed",
+  "failed",
+  "rejected",
+  "ambiguous",
+]);
+
+/** Why contacts of a job ended without a result. */
+export interface JobFailure {
+  /** The batch they were in (null: none was sent). */
+  batchId: string | null;
+  state: BatchProgress["state"];
+  message: string;
+}
+
+/** Contacts of a job that ended without a result, grouped by batch and reason. */
+export interface FailedContacts extends JobFailure {
+  batchIndex: number;
+  enrichmentId: string | null;
+  requestedAt: number | null;
+  /** How many distinct contacts. */
+  contacts: number;
+  /** Their rows in the job's input (0-based). */
+  rows: number[];
+}
