@@ -60,6 +60,8 @@ export interface PollDeps {
   };
   /** Where the first sighting of an unknown status is reported. */
   logger?: Logger;
+  /** This engine instance's name, recorded with each poll. */
+  owner?: string;
 }
 
 /**
@@ -152,6 +154,7 @@ export function pollUntilSettled(deps: PollDeps, target: PollTarget): Observable
             httpStatus: outcome.httpStatus,
             payload: outcome.state === "done" ? outcome.raw : null,
             observedAt: now(),
+            ...(deps.owner === undefined ? {} : { instance: deps.owner }),
           }),
         ]);
       } catch (error) {

@@ -137,6 +137,8 @@ export const EVENT_SCHEMAS = {
     httpStatus: z.number(),
     payload: JsonObject.nullable(),
     observedAt: z.number(),
+    /** The engine instance that polled (its `instanceId`), when several share the log. */
+    instance: z.string().optional(),
   }),
   /** The first final record of a contact: appended once per (enrichment, contact key). */
   "contact.resolved": z.object({
