@@ -1,12 +1,15 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { PROJECTION_SNAPSHOT, ProjectionKeeper } from "../../src/engine/projection-keeper.js";
 import { contactIdentity } from "../../src/events/contact-identity.js";
 import type { EnrichmentsProjection } from "../../src/events/projections/enrichments-projection.js";
 import { PROJECTION_SNAPSHOT_VERSION } from "../../src/events/projections/projection-snapshot.js";
+import type { EventStore } from "../../src/events/store.js";
 import { MemoryEventStore } from "../../src/events/stores/memory-store.js";
+import { PostgresEventStore } from "../../src/events/stores/postgres-store.js";
 import type { Logger } from "../../src/internal/logger.js";
 import type { LogBuilder } from "../support/log-builder.js";
+import { dropSchemas, uniqueSchema, urlWithSchema } from "../support/pg-fixture.js";
 import { buildRandomLog, randomLogPlan, storeLog } from "../support/random-log.js";
 
 /** A logger that keeps its lines. */
@@ -50,7 +53,7 @@ function identitiesOf(log: LogBuilder): string[] {
 }
 
 /** The projection a keeper builds from the store: its snapshot's JSON. */
-async function caughtUp(store: MemoryEventStore, logger: Logger = recordingLogger()) {
+async function caughtUp(store: EventStore, logger: Logger = recordingLogger()) {
   const keeper = await ProjectionKeeper.load({ store, logger });
   await keeper.catchUp();
   return keeper;
@@ -160,5 +163,39 @@ describe("the projection's snapshot", () => {
     const tagged = await store.readByTags(["job:job0"], { types: ["contact.resolved"] });
     expect(tagged).toHaveLength(3);
     expect(await store.getCheckpoint("fullenrich-rx.tagged")).toBe(await store.head());
+  });
+});
+
+describe("the snapshot on PostgreSQL", () => {
+  const schemas: string[] = [];
+  afterAll(() => dropSchemas(schemas));
+
+  it("a second start reads the snapshot and nothing of the log before it, and answers as a full replay", async () => {
+    const schema = uniqueSchema("snapshot");
+    schemas.push(schema);
+    const store = await PostgresEventStore.open(urlWithSchema(schema));
+    try {
+      const log = buildRandomLog({
+        batches: Array.from({ length: 8 }, (_, b) => ({
+          contacts: 4,
+          outcome: b % 4 === 3 ? "unknown" : "accepted",
+          observations: b % 3 === 0 ? ["pending"] : ["contact", "batch", "contact"],
+        })),
+        order: [1, 2, 3, 0],
+        foreignDelivery: true,
+        quarantined: true,
+      });
+      await storeLog(log, store);
+      const identities = identitiesOf(log);
+      const first = await caughtUp(store);
+      const full = answers(first.projection, identities);
+      await first.flush();
+      const before = store.readCounters().events;
+      const second = await caughtUp(store);
+      expect(store.readCounters().events - before).toBe(0);
+      expect(answers(second.projection, identities)).toEqual(full);
+    } finally {
+      await store.close();
+    }
   });
 });
