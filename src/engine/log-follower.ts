@@ -13,11 +13,13 @@ import { errorMessage } from "../api/errors.js";
 import { type DomainEvent, parseEvent } from "../events/event-types.js";
 import type { EventStore, StoredEvent } from "../events/store.js";
 import type { Logger } from "../internal/logger.js";
-import type { Scheduler } from "../internal/time.js";
+import { type Scheduler, sleep } from "../internal/time.js";
 import { errorDelay, type Timings } from "./timings.js";
 
 /** Events read per page when a subscriber catches up with the log. */
 const REPLAY_PAGE = 500;
+/** Events read per page while the follower catches up at its start. */
+const CATCH_UP_PAGE = 500;
 
 /** What a {@link LogFollower} needs. */
 export interface LogFollowerDeps {
@@ -62,27 +64,48 @@ export class LogFollower {
   async start(handle: EventHandler, from = 0): Promise<void> {
     this.processedUpTo = from;
     this.startHead = await this.deps.store.head();
-    let markReady: () => void = () => {};
-    let markFailed: (error: unknown) => void = () => {};
-    const ready = new Promise<void>((resolve, reject) => {
-      markReady = resolve;
-      markFailed = reject;
-    });
-    if (this.startHead <= from) markReady();
-    this.subscription = this.tail(from)
+    // Catching up pulls the log a page at a time, each handled before the next is read: memory
+    // stays flat however long the log (a subscription would queue every event it read ahead).
+    try {
+      await this.catchUp(handle);
+    } catch (error) {
+      this.fail(error);
+      throw error;
+    }
+    if (this.closed) return;
+    this.subscription = this.tail(this.processedUpTo)
       .pipe(concatMap((stored) => defer(() => this.process(parseEvent(stored), handle))))
-      .subscribe({
-        next: (position) => {
-          if (position >= this.startHead) markReady();
-        },
-        error: (error: unknown) => {
-          this.failed = error instanceof Error ? error : new Error(String(error));
-          this.deps.logger.error("the engine stopped reading the log", { error: this.failed.message });
-          markFailed(error);
-          this.events.error(error);
-        },
-      });
-    await ready;
+      .subscribe({ error: (error: unknown) => this.fail(error) });
+  }
+
+  /** Handles the events stored at the start, page by page; a failing read is tried again. */
+  private async catchUp(handle: EventHandler): Promise<void> {
+    for (let attempt = 0; this.processedUpTo < this.startHead && !this.closed; ) {
+      let page: StoredEvent[];
+      try {
+        page = await this.deps.store.read({ after: this.processedUpTo, limit: CATCH_UP_PAGE });
+        attempt = 0;
+      } catch (error) {
+        if (this.closed) return;
+        this.deps.logger.warn("reading the log failed; reading again", {
+          error: errorMessage(error),
+          attempt,
+        });
+        await sleep(errorDelay(this.deps.timings, attempt++), this.deps.scheduler);
+        continue;
+      }
+      if (page.length === 0) return;
+      for (const stored of page) {
+        if (this.closed) return;
+        await this.process(parseEvent(stored), handle);
+      }
+    }
+  }
+
+  private fail(error: unknown): void {
+    this.failed = error instanceof Error ? error : new Error(String(error));
+    this.deps.logger.error("the engine stopped reading the log", { error: this.failed.message });
+    this.events.error(error);
   }
 
   /**
