@@ -8,6 +8,7 @@
 
 export { LIVE_STALL_STATUSES, type LiveShapesOptions } from "./live-shapes.js";
 export {
+  AnswerDroppedError,
   DEFAULT_SIMULATOR_API_KEY,
   SIMULATOR_API_PREFIX,
   type SimulatedContact,

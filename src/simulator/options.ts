@@ -46,6 +46,20 @@ export interface SimulatorFaults {
    * webhooks are sent): the ambiguous answer a client must not retry blindly.
    */
   serverErrorAfterStart?: (info: { ordinal: number }) => boolean;
+  /**
+   * Return true to drop the connection of a job's POST after the job started, without an answer
+   * (over HTTP the socket is destroyed; in process, `handle` rejects with
+   * {@link AnswerDroppedError}): it runs on, and its webhooks are sent.
+   */
+  dropAnswerAfterStart?: (info: { ordinal: number }) => boolean;
+}
+
+/** What `Simulator.handle` rejects with when a fault drops the connection instead of answering. */
+export class AnswerDroppedError extends Error {
+  override name = "AnswerDroppedError";
+  constructor() {
+    super("the simulator dropped the connection without answering (a fault)");
+  }
 }
 
 /**

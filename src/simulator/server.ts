@@ -1,6 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { SIMULATOR_API_PREFIX, type Simulator, type SimulatorOptions } from "./options.js";
+import {
+  AnswerDroppedError,
+  SIMULATOR_API_PREFIX,
+  type Simulator,
+  type SimulatorOptions,
+} from "./options.js";
 import { createSimulator } from "./simulator.js";
 
 /** Options of {@link startSimulator}: the simulator's, plus where to listen. */
@@ -75,7 +80,7 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
       .then((request) => simulator.handle(request))
       .then((response) => writeResponse(response, outgoing))
       .catch((error: unknown) => {
-        if (outgoing.headersSent) {
+        if (outgoing.headersSent || error instanceof AnswerDroppedError) {
           outgoing.destroy();
           return;
         }

@@ -5,6 +5,7 @@ import { hashString, randomFor, unitFor, uuidFrom } from "./determinism.js";
 import { JobRunner } from "./jobs.js";
 import { liveShapes } from "./live-shapes.js";
 import {
+  AnswerDroppedError,
   DEFAULT_SIMULATOR_API_KEY,
   type SimulatedKind,
   type Simulator,
@@ -176,6 +177,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       now,
     );
     stats.enrichmentsCreated++;
+    if (faults.dropAnswerAfterStart?.({ ordinal: job.ordinal }) === true) throw new AnswerDroppedError();
     if (faults.serverErrorAfterStart?.({ ordinal: job.ordinal }) === true) {
       stats.serverErrors++;
       return shapes.serverError();
@@ -262,6 +264,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       try {
         response = await answer(request);
       } catch (error) {
+        if (error instanceof AnswerDroppedError) throw error;
         const message = error instanceof Error ? error.message : String(error);
         response = errorBody(500, "error.internal", `Simulator failure: ${message}`);
         stats.serverErrors++;

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { seededRandom } from "../../src/internal/random.js";
-import { type RunningSimulator, startSimulator } from "../../src/simulator/index.js";
+import { type RunningSimulator, type SimulatorFaults, startSimulator } from "../../src/simulator/index.js";
 import { type CliRun, freePort, runCli, startCli } from "../support/cli-process.js";
 
 /**
@@ -36,8 +36,9 @@ interface ObservedPost {
 async function observedSimulator(
   rateLimit = RATE_LIMIT,
   timeScale = TIME_SCALE,
+  faults: SimulatorFaults = {},
 ): Promise<{ sim: RunningSimulator; posts: ObservedPost[] }> {
-  const sim = await startSimulator({ apiKeys: [KEY], timeScale, seed: 7, rateLimit });
+  const sim = await startSimulator({ apiKeys: [KEY], timeScale, seed: 7, rateLimit, faults });
   cleanups.push(() => sim.close());
   const posts: ObservedPost[] = [];
   const handle = sim.simulator.handle.bind(sim.simulator);
@@ -220,4 +221,61 @@ describe("the budget of a process killed mid-window", () => {
     expect(sim.simulator.counters().rateLimited).toBe(0);
     expect(sim.simulator.counters().busiestWindow).toBeLessThanOrEqual(limit);
   }, 60_000);
+});
+
+describe("webhook mode: a POST whose answer is lost (the provider started it, then dropped the connection)", () => {
+  /** A webhook-mode run of 15 rows in batches of `batchSize`; the provider drops the answer to the first POST. */
+  async function lostAnswer(batchSize = 5, timeScale = TIME_SCALE) {
+    const { sim, posts } = await observedSimulator(RATE_LIMIT, timeScale, {
+      dropAnswerAfterStart: ({ ordinal }) => ordinal === 0,
+    });
+    const dir = await workspace(15);
+    const port = await freePort();
+    const hook = [`--webhook-url`, `http://127.0.0.1:${port}/hook`, "--listen", `127.0.0.1:${port}`];
+    const args = enrichArgs(sim, timeScale, RATE_LIMIT, ["--batch-size", String(batchSize), ...hook]);
+    return { sim, posts, dir, args, env: { FULLENRICH_API_KEY: KEY } };
+  }
+
+  async function expectSettledOnce(dir: string, posts: ObservedPost[], rows: number): Promise<void> {
+    const out = await outRows(dir);
+    expect(out).toHaveLength(rows);
+    expect(new Set(out).size).toBe(rows);
+    // Nothing was POSTed twice: the lost answer's batch was adopted from its webhook.
+    const sent = posts.flatMap((post) => post.rows);
+    expect(new Set(sent).size).toBe(sent.length);
+  }
+
+  it("the process alive: the batch is adopted from its webhook; exit 0, nothing resubmitted", async () => {
+    const { posts, dir, args, env } = await lostAnswer();
+    const run = await runCli(args, { cwd: dir, env, timeoutMs: 60_000 });
+    expect(run.code, run.stderr).toBe(0);
+    await expectSettledOnce(dir, posts, 15);
+    expect(posts).toHaveLength(3);
+  }, 60_000);
+
+  // A provider minute lasts 1.2 s here: long enough for a CLI to start within the retries.
+  const scale = 0.02;
+  for (const [label, downMs] of [
+    ["rerun at once", 0],
+    ["rerun three provider minutes later: adopted from a webhook retry", 3 * 60_000 * scale],
+  ] as const) {
+    it(`killed right after the lost answer, ${label}`, async () => {
+      // One batch: the kill lands after its POST was answered (and the answer dropped), never while
+      // another batch is between its record and its request.
+      const { sim, posts, dir, args, env } = await lostAnswer(15, scale);
+      const first = startCli(args, { cwd: dir, env });
+      const deadline = Date.now() + 20_000;
+      while (posts.length < 1 && Date.now() < deadline) await sleep(2);
+      await sleep(20);
+      first.child.kill("SIGKILL");
+      await first.done;
+      // Down while the batch finishes: its webhook fails, and the provider retries it every minute.
+      await sleep(downMs);
+      const rerun = await runCli(args, { cwd: dir, env, timeoutMs: 60_000 });
+      expect(rerun.code, rerun.stderr).toBe(0);
+      await expectSettledOnce(dir, posts, 15);
+      const batchWebhooks = sim.simulator.deliveries().filter((d) => d.kind === "batch");
+      if (downMs > 0) expect(batchWebhooks.some((d) => d.outcome === "error")).toBe(true);
+    }, 60_000);
+  }
 });
