@@ -28,8 +28,9 @@ import { resumeFollowing } from "./resume.js";
 import { RunningAtProvider, RunningLimit } from "./running-limit.js";
 
 /**
- * The engine: one observable of results. It submits batches (recording each request before its
- * POST), follows every outstanding enrichment by webhook and/or rate-limited polling, and
+ * The engine: one observable of results. It submits batches (recording each request as its POST
+ * leaves; contacts already enriched in the log are reused, not sent again), follows every
+ * outstanding enrichment by webhook and/or rate-limited polling, and
  * reconciles every observation from the log, so each contact is emitted exactly once, whichever way
  * it arrived, across duplicates, losses and restarts.
  *
