@@ -132,7 +132,7 @@ for (let first = 0, b = 0; first < total; first += batchSize, b++) {
     ),
   ]);
   const observation = delivered.appended[0]?.position ?? 0;
-  const resolved = people.map((person, i) =>
+  const resolved = people.map((_person, i) =>
     tagged(
       newEvent(
         "contact.resolved",

@@ -8,12 +8,12 @@
 // 10 000 contact identities by tag, and the CLI enriching 5 new contacts against the simulator (the
 // simulator in this process, time scale 0.01). Writes benchmarks/results/long-run.json.
 import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { startSimulator } from "../../dist/simulator/index.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -37,7 +37,9 @@ const rows = [];
 for (const size of sizes) {
   const store = join(dir, `log-${size}.db`);
   for (const suffix of ["", "-wal", "-shm"]) rmSync(store + suffix, { force: true });
-  const fill = json(await node(["benchmarks/long-run/fill-log.mjs", "--contacts", String(size), "--store", store]));
+  const fill = json(
+    await node(["benchmarks/long-run/fill-log.mjs", "--contacts", String(size), "--store", store]),
+  );
   const first = json(await node(["benchmarks/long-run/measure.mjs", "start", store]));
   const second = json(await node(["benchmarks/long-run/measure.mjs", "start", store]));
   const lookup =
