@@ -47,6 +47,8 @@ export {
   type CallPriority,
   type JournaledCall,
   type LimiterStats,
+  type RecentCalls,
+  type RecentCallsQuery,
 } from "./api/limiter.js";
 export {
   type Custom,
@@ -75,6 +77,7 @@ export type {
 } from "./api/response-schemas.js";
 export type { FetchLike } from "./api/transport.js";
 export { LocalWindowBudget, type TakeResult, type WindowBudget } from "./api/window-budget.js";
+export type { BatchesByPhase, BatchPhase } from "./engine/batch-phase.js";
 // The engine, its jobs and their results.
 export type { ResultConsumer } from "./engine/consumer.js";
 export type { ContactResult } from "./engine/contact-result.js";
@@ -89,6 +92,7 @@ export type {
 export { type BatchFailure, EnrichmentJob, type JobSummary, type LiveJobProgress } from "./engine/job.js";
 export type { BatchProgress, FailedContacts, JobFailure, JobProgress } from "./engine/job-progress.js";
 export { LocalPollLeases, type PollLeases } from "./engine/poll-leases.js";
+export type { NextPoll } from "./engine/polling-scheduler.js";
 export { DEFAULT_TIMINGS, type Timings } from "./engine/timings.js";
 export { EventSchemaError } from "./events/event-types.js";
 

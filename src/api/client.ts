@@ -258,6 +258,7 @@ export class FullEnrichClient {
     this.budgetSeeded = true;
     const now = this.scheduler.now();
     this.limiter.budget.seed?.(startedAt.map((at) => Math.min(now, at + this.timeoutMs)));
+    this.limiter.noteEarlierCalls(startedAt);
   }
 
   /** HTTP calls sent, retries and 429s so far. */

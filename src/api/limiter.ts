@@ -49,17 +49,40 @@ export interface LimiterStats {
   queued: number;
 }
 
+/** The calls of the last rate window, as a {@link CallLimiter} let them through. */
+export interface RecentCalls {
+  /**
+   * Calls this limiter let through in the last window (every attempt), and those of a stopped
+   * process it was told of ({@link CallLimiter.noteEarlierCalls}). With a budget shared between
+   * instances, the others' calls are not in it.
+   */
+  calls: number;
+  /** Calls allowed per window (the budget's). */
+  limit: number;
+  windowMs: number;
+  /** Calls waiting for their turn right now. */
+  waiting: number;
+}
+
+/** Reads how much of the rate budget the last window used (see {@link CallLimiter.recentCalls}). */
+export interface RecentCallsQuery {
+  /** The calls of the last window, the limit, and the calls waiting now. */
+  recentCalls(): RecentCalls;
+}
+
 /**
  * The one gate every API call passes through, every retry attempt included. Calls queue in a
  * bottleneck limiter ordered by priority; each, at its turn, waits for a slot of the sliding
  * {@link WindowBudget} and holds it while it runs.
  */
-export class CallLimiter {
+export class CallLimiter implements RecentCallsQuery {
   private readonly queue = new Bottleneck({ maxConcurrent: 1 });
   private readonly releaseListeners = new Set<() => void>();
   private startedCount = 0;
   private queuedCount = 0;
   private journal: CallJournal | null = null;
+  /** When the calls of the last window started, ascending. */
+  private readonly recentStarts: number[] = [];
 
   constructor(
     readonly budget: WindowBudget,
@@ -101,6 +124,7 @@ export class CallLimiter {
     }
     await this.journal?.record({ at: this.scheduler.now(), priority: options.priority ?? "read" });
     this.startedCount++;
+    this.noteStart(this.scheduler.now());
     try {
       return await call();
     } finally {
@@ -128,6 +152,21 @@ export class CallLimiter {
     return { started: this.startedCount, queued: this.queuedCount };
   }
 
+  /** Calls let through in the last window, the budget's limit and window, and calls waiting now. */
+  recentCalls(): RecentCalls {
+    this.forgetOlderThanWindow();
+    const { limit, windowMs } = this.budget;
+    return { calls: this.recentStarts.length, limit, windowMs, waiting: this.queuedCount };
+  }
+
+  /**
+   * Counts calls a stopped process made (their start times) in {@link recentCalls}, as the
+   * budget counts them once seeded: a rerun right after a crash shows the window it inherits.
+   */
+  noteEarlierCalls(startedAt: readonly number[]): void {
+    for (const at of startedAt) this.noteStart(at);
+  }
+
   /** Drops the calls still waiting (they reject) and closes the budget. */
   async stop(): Promise<void> {
     this.wakeAll();
@@ -151,6 +190,20 @@ export class CallLimiter {
       await this.waitForRelease(result.retryInMs, signal);
       if (this.moreImportantQueued(priority)) return STEP_ASIDE;
     }
+  }
+
+  private noteStart(at: number): void {
+    let index = this.recentStarts.length;
+    while (index > 0 && (this.recentStarts[index - 1] as number) > at) index--;
+    this.recentStarts.splice(index, 0, at);
+    this.forgetOlderThanWindow();
+  }
+
+  private forgetOlderThanWindow(): void {
+    const since = this.scheduler.now() - this.budget.windowMs;
+    let old = 0;
+    while (old < this.recentStarts.length && (this.recentStarts[old] as number) <= since) old++;
+    if (old > 0) this.recentStarts.splice(0, old);
   }
 
   private moreImportantQueued(priority: number): boolean {

@@ -5,6 +5,7 @@ import { errorMessage } from "../api/errors.js";
 import { DEMO_USAGE, demoCommand } from "./commands/demo.js";
 import { EXPORT_USAGE, exportCommand } from "./commands/export.js";
 import { ENRICH_USAGE, enrichCommand, REVERSE_USAGE, reverseCommand } from "./commands/lookup.js";
+import { REPORT_USAGE, reportCommand } from "./commands/report.js";
 import { REPROCESS_USAGE, reprocessCommand } from "./commands/reprocess.js";
 import { SERVE_USAGE, serveCommand } from "./commands/serve.js";
 import { SIMULATE_USAGE, simulateCommand } from "./commands/simulate.js";
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, Command> = {
   "test-webhook": { usage: TEST_WEBHOOK_USAGE, run: testWebhookCommand },
   status: { usage: STATUS_USAGE, run: statusCommand },
   export: { usage: EXPORT_USAGE, run: exportCommand },
+  report: { usage: REPORT_USAGE, run: reportCommand },
   reprocess: { usage: REPROCESS_USAGE, run: reprocessCommand },
   demo: { usage: DEMO_USAGE, run: demoCommand },
 };

@@ -1,58 +1,124 @@
 import type { Writable } from "node:stream";
 import type { LiveJobProgress } from "../engine/job.js";
+import { progressLine, progressLines } from "./progress-view.js";
 
-/** How progress is shown: a bar redrawn in place (TTY), a line every few seconds (logs), or nothing. */
+/** How progress is shown: lines redrawn in place (TTY), a line every few seconds (logs), or nothing. */
 export type ProgressStyle = "bar" | "lines" | "none";
 
-function describe(progress: LiveJobProgress): string {
-  const { batches, bySource } = progress;
-  return [
-    `${progress.resolved}/${progress.total} contacts`,
-    `batches ${batches.completed + batches.failed}/${batches.total}${batches.failed > 0 ? ` (${batches.failed} failed)` : ""}`,
-    `${progress.apiCalls} API calls`,
-    `webhook ${bySource.webhook} / poll ${bySource.poll}`,
-    `${(progress.elapsedMs / 1000).toFixed(1)} s`,
-  ].join(" · ");
+/** Where the reporter reads the progress: at any instant (a job's `progressNow`). */
+export interface ProgressSource {
+  progressNow(): LiveJobProgress;
 }
 
-/** Writes a job's progress to stderr. */
+/** Options of {@link ProgressReporter}. */
+export interface ProgressReporterOptions {
+  /** Names the job on the first line (TTY). */
+  title?: string;
+  /** The clock (ms); default `Date.now`. */
+  now?: () => number;
+  /** How often the TTY view is redrawn. Default 1 s. */
+  redrawMs?: number;
+  /** Without a TTY: a line at least this often (more often only when batches change phase). Default 10 s. */
+  lineEveryMs?: number;
+}
+
+/** On a terminal, changes are drawn at once, but not more often than this. */
+const MIN_REDRAW_MS = 100;
+
+/** What changes the phase of the job: a line is written for it (without a TTY). */
+function stateOf(progress: LiveJobProgress): string {
+  return JSON.stringify([progress.batchesByPhase, progress.failed, progress.settled]);
+}
+
+/**
+ * Shows a job's progress on stderr, driven by a clock: on a terminal, lines redrawn in place every
+ * second (fitting its width), so the elapsed time, the next poll and the budget move while nothing
+ * resolves; without one, a line every 10 s, or sooner when a batch changes phase — never one per
+ * result.
+ */
 export class ProgressReporter {
-  private latest: LiveJobProgress | undefined;
-  private lastDraw = 0;
-  private readonly timer: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** A redraw held back by {@link MIN_REDRAW_MS}. */
+  private pending: NodeJS.Timeout | undefined;
+  private lastDrawAt = Number.NEGATIVE_INFINITY;
+  /** Lines drawn last (TTY): the cursor stands at the end of the last one. */
+  private drawn = 0;
+  private lastLineAt = Number.NEGATIVE_INFINITY;
+  private lastState: string | null = null;
+  private readonly now: () => number;
 
   constructor(
     private readonly stream: Writable & { columns?: number },
     private readonly style: ProgressStyle,
-    intervalMs = 3_000,
+    private readonly source: ProgressSource,
+    private readonly options: ProgressReporterOptions = {},
   ) {
-    if (style === "lines") {
-      this.timer = setInterval(() => this.line(), intervalMs);
-      this.timer.unref();
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Draws now, then on the clock. */
+  start(): void {
+    if (this.style === "none" || this.timer) return;
+    this.tick();
+    this.timer = setInterval(() => this.tick(), this.options.redrawMs ?? 1_000);
+    this.timer.unref();
+  }
+
+  /** Something changed (a result, a batch): on a terminal, shows it at once (a burst: every 100 ms). */
+  changed(): void {
+    if (this.style !== "bar" || !this.timer || this.pending) return;
+    const wait = this.lastDrawAt + MIN_REDRAW_MS - this.now();
+    if (wait <= 0) {
+      this.draw(this.source.progressNow());
+      return;
+    }
+    this.pending = setTimeout(() => {
+      this.pending = undefined;
+      if (this.timer) this.draw(this.source.progressNow());
+    }, wait);
+    this.pending.unref();
+  }
+
+  /** Stops the clock; on a terminal, draws the last state and ends its lines. */
+  finish(): void {
+    if (!this.timer) return;
+    clearInterval(this.timer);
+    clearTimeout(this.pending);
+    this.timer = undefined;
+    this.pending = undefined;
+    if (this.style === "bar") {
+      this.draw(this.source.progressNow());
+      this.stream.write("\n");
     }
   }
 
-  update(progress: LiveJobProgress): void {
-    this.latest = progress;
-    if (this.style !== "bar") return;
-    const now = Date.now();
-    if (now - this.lastDraw < 100 && progress.resolved < progress.total) return;
-    this.lastDraw = now;
-    const width = 24;
-    const filled = progress.total === 0 ? width : Math.round((progress.resolved / progress.total) * width);
-    const bar = `[${"#".repeat(filled)}${"-".repeat(width - filled)}]`;
-    const text = `${bar} ${describe(progress)}`;
-    const columns = this.stream.columns ?? 120;
-    this.stream.write(`\r${text.slice(0, columns - 1).padEnd(Math.min(columns - 1, text.length + 2))}`);
+  private tick(): void {
+    const progress = this.source.progressNow();
+    if (this.style === "bar") {
+      this.draw(progress);
+      return;
+    }
+    const state = stateOf(progress);
+    const now = this.now();
+    if (state !== this.lastState || now - this.lastLineAt >= (this.options.lineEveryMs ?? 10_000)) {
+      this.lastState = state;
+      this.lastLineAt = now;
+      this.stream.write(`${progressLine(progress, now)}\n`);
+    }
   }
 
-  /** Stops the periodic lines and ends the bar's line. */
-  finish(): void {
-    if (this.timer) clearInterval(this.timer);
-    if (this.style === "bar" && this.latest) this.stream.write("\n");
-  }
-
-  private line(): void {
-    if (this.latest) this.stream.write(`progress: ${describe(this.latest)}\n`);
+  /** Redraws the lines in place: back to the first line drawn, then each line cleared and written. */
+  private draw(progress: LiveJobProgress): void {
+    // One column short of the width: a line filling it would wrap on some terminals.
+    const width = Math.max(20, (this.stream.columns ?? 80) - 1);
+    const lines = progressLines(progress, {
+      width,
+      now: this.now(),
+      ...(this.options.title ? { title: this.options.title } : {}),
+    });
+    const back = this.drawn > 1 ? `\x1b[${this.drawn - 1}A` : "";
+    this.stream.write(`\r${back}${lines.map((line) => `\x1b[2K${line}`).join("\n")}`);
+    this.drawn = lines.length;
+    this.lastDrawAt = this.now();
   }
 }

@@ -111,6 +111,7 @@ export class EnrichmentEngine {
       ambiguity: this.ambiguity,
       log: this.follower,
       calls: this.calls,
+      rateBudget: options.client.limiter,
       keying: options.keying,
       batchSize: options.batchSize,
       newId: options.newId,

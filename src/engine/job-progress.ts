@@ -1,3 +1,5 @@
+import type { BatchesByPhase, BatchPhase } from "./batch-phase.js";
+
 /** The figures of a job's progress, its batches and its failures. */
 
 /** Where one batch of a job stands. */
@@ -18,6 +20,10 @@ export interface BatchProgress {
   finalStatus: string | null;
   /** When its POST left (null before it did). */
   requestedAt: number | null;
+  /** When the provider accepted it (null before, or never). */
+  acceptedAt: number | null;
+  /** What it waits for now. */
+  phase: BatchPhase;
   /** Sent by an earlier run (or another job): this run follows it. */
   followed: boolean;
   /** The job's input rows (0-based indexes) whose contacts it holds. */
@@ -42,6 +48,13 @@ export interface JobProgress {
   /** Rows that ended without a result (their batch failed, was refused, or is ambiguous). */
   failed: number;
   batches: { total: number; submitted: number; accepted: number; completed: number; failed: number };
+  /** The batches holding the job's contacts, by what they wait for. */
+  batchesByPhase: BatchesByPhase;
+  /**
+   * When the batches running at the provider are expected to have finished (the latest of their
+   * slowest contacts, by the provider's typical timings); null when none runs. In the past: late.
+   */
+  expectedFinishAt: number | null;
   /** Credits spent by the batches of this job (this run's, and the earlier runs' it follows). */
   credits: number;
   /** Every row has its result or its failure: nothing more will come. */
@@ -61,18 +74,12 @@ export function initialProgress(jobId: string, total: number): JobProgress {
     sent: 0,
     failed: 0,
     batches: { total: 0, submitted: 0, accepted: 0, completed: 0, failed: 0 },
+    batchesByPhase: { queued: 0, running: 0, waitingForWebhook: 0, polling: 0, done: 0 },
+    expectedFinishAt: null,
     credits: 0,
     settled: total === 0,
   };
 }
-
-/** The states after which nothing more happens to a batch. @internal */
-export const ENDED: ReadonlySet<BatchProgress["state"]> = new Set([
-  "completed",
-  "failed",
-  "rejected",
-  "ambiguous",
-]);
 
 /** Why contacts of a job ended without a result. */
 export interface JobFailure {

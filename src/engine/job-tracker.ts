@@ -1,15 +1,15 @@
 import type { DomainEvent, EventOf } from "../events/event-types.js";
 import type { BatchState } from "../events/projections/enrichment-state.js";
+import { type BatchPhase, countByPhase, ENDED, expectedFinishOf, phaseOf } from "./batch-phase.js";
 import { type ContactResult, hasContactData, toContactResult } from "./contact-result.js";
-
 import {
   type BatchProgress,
-  ENDED,
   type FailedContacts,
   initialProgress,
   type JobFailure,
   type JobProgress,
 } from "./job-progress.js";
+import type { Timings } from "./timings.js";
 
 interface IdentityState {
   rows: number[];
@@ -20,11 +20,15 @@ interface IdentityState {
   failure: JobFailure | null;
 }
 
-interface TrackedBatch extends BatchProgress {
+interface TrackedBatch extends Omit<BatchProgress, "phase"> {
   /** Contact key → identity, for this job's contacts in it. */
   keys: Map<string, string>;
   /** Belongs to this job (this run or an earlier one): its credits count. */
   own: boolean;
+  /** How it waits for its results (known once its request is seen). */
+  mode: BatchState["mode"] | null;
+  /** A poll of it was observed, or polling took over. */
+  polled: boolean;
 }
 
 /** What a {@link JobTracker} is told when it is created. */
@@ -35,6 +39,8 @@ export interface JobTrackerInit {
   correlationKey: string | null;
   /** Whether a batch abandoned as ambiguous is sent again (rather than reported). */
   resubmitAmbiguous: boolean;
+  /** The provider's timings: when a running batch is expected to finish. */
+  timings: Timings;
 }
 
 /**
@@ -49,7 +55,10 @@ export class JobTracker {
   private readonly batchOfEnrichment = new Map<string, string>();
   private readonly ready: ContactResult[] = [];
   private readonly toResubmit: string[] = [];
-  private readonly counts: Omit<JobProgress, "batches" | "credits" | "settled" | "jobId" | "total">;
+  private readonly counts: Omit<
+    JobProgress,
+    "batches" | "batchesByPhase" | "expectedFinishAt" | "credits" | "settled" | "jobId" | "total"
+  >;
   private pending: number;
 
   constructor(private readonly init: JobTrackerInit) {
@@ -64,6 +73,8 @@ export class JobTracker {
       jobId: _jobId,
       total: _total,
       batches: _batches,
+      batchesByPhase: _batchesByPhase,
+      expectedFinishAt: _expectedFinishAt,
       credits: _credits,
       settled: _settled,
       ...counts
@@ -99,7 +110,8 @@ export class JobTracker {
     if (state?.outcome !== "pending") return;
     const tracked = this.track(batch.batchId, batch.batchIndex, true, batch.jobId === this.jobId);
     tracked.requestedAt = batch.requestedAt;
-    if (batch.enrichmentId !== null) this.accept(tracked, batch.enrichmentId);
+    tracked.mode = batch.mode;
+    if (batch.enrichmentId !== null) this.accept(tracked, batch.enrichmentId, batch.acceptedAt);
     else if (batch.rejected?.outcomeUnknown || batch.rejected === null) tracked.state = "ambiguous";
     tracked.message = batch.rejected?.error.message ?? tracked.message;
     this.target(state, tracked, identity, key);
@@ -163,9 +175,16 @@ export class JobTracker {
     switch (event.type) {
       case "enrichment.requested":
         tracked.requestedAt = event.data.requestedAt;
+        tracked.mode = event.data.mode;
         return true;
       case "enrichment.accepted":
-        this.accept(tracked, event.data.enrichmentId);
+        this.accept(tracked, event.data.enrichmentId, event.data.acceptedAt);
+        return true;
+      case "poll.observed":
+      case "fallback.activated":
+        // Its polls began: what it waits for changed (only the first one is news).
+        if (tracked.polled) return false;
+        tracked.polled = true;
         return true;
       case "enrichment.rejected":
         if (tracked.state === "requested") {
@@ -234,16 +253,34 @@ export class JobTracker {
         completed: batches.filter((b) => b.state === "completed").length,
         failed: batches.filter((b) => ["failed", "rejected", "ambiguous"].includes(b.state)).length,
       },
+      batchesByPhase: countByPhase(batches.map((b) => ({ size: b.size, phase: this.phaseOf(b) }))),
+      expectedFinishAt: expectedFinishOf(batches, this.init.timings),
       credits: batches.reduce((sum, b) => sum + (b.own ? (b.credits ?? 0) : 0), 0),
       settled: this.settled,
     };
+  }
+
+  /** The enrichments of the job's batches that have not ended (those that may still be polled). */
+  openEnrichments(): string[] {
+    return [...this.tracked.values()]
+      .filter((batch) => batch.enrichmentId !== null && !ENDED.has(batch.state))
+      .map((batch) => batch.enrichmentId as string);
   }
 
   /** Every batch the job sent or follows, in order of their index. */
   batches(): BatchProgress[] {
     return [...this.tracked.values()]
       .sort((a, b) => a.batchIndex - b.batchIndex || (a.requestedAt ?? 0) - (b.requestedAt ?? 0))
-      .map(({ keys: _keys, own: _own, ...batch }) => ({ ...batch, rows: [...batch.rows] }));
+      .map(({ keys: _keys, own: _own, mode: _mode, polled: _polled, ...batch }) => ({
+        ...batch,
+        phase: this.phaseOf(this.tracked.get(batch.batchId) as TrackedBatch),
+        rows: [...batch.rows],
+      }));
+  }
+
+  /** What a batch waits for now. */
+  private phaseOf(batch: TrackedBatch): BatchPhase {
+    return phaseOf(batch, batch.state === "ambiguous" && this.pendingOf(batch).length > 0);
   }
 
   /** The contacts that ended without a result, grouped by batch and reason. */
@@ -290,10 +327,13 @@ export class JobTracker {
         credits: null,
         finalStatus: null,
         requestedAt: null,
+        acceptedAt: null,
         followed,
         rows: [],
         keys: new Map(),
         own,
+        mode: null,
+        polled: false,
       };
       this.tracked.set(batchId, tracked);
     }
@@ -315,8 +355,9 @@ export class JobTracker {
     tracked.rows.push(...state.rows);
   }
 
-  private accept(tracked: TrackedBatch, enrichmentId: string): void {
+  private accept(tracked: TrackedBatch, enrichmentId: string, acceptedAt: number | null): void {
     tracked.enrichmentId = enrichmentId;
+    tracked.acceptedAt = acceptedAt;
     this.batchOfEnrichment.set(enrichmentId, tracked.batchId);
     if (tracked.state === "requested" || tracked.state === "ambiguous") tracked.state = "accepted";
   }

@@ -1,4 +1,5 @@
 import { BehaviorSubject, type Observable, ReplaySubject } from "rxjs";
+import type { RecentCalls, RecentCallsQuery } from "../api/limiter.js";
 import type { Scheduler } from "../internal/time.js";
 import type { ContactResult } from "./contact-result.js";
 import type { JobCalls } from "./job-calls.js";
@@ -9,12 +10,23 @@ import {
   type JobProgress,
 } from "./job-progress.js";
 import type { JobTracker } from "./job-tracker.js";
+import type { NextPoll, NextPollQuery } from "./polling-scheduler.js";
 
 /** A job's progress, with the figures that are not in the log. */
 export interface LiveJobProgress extends JobProgress {
   /** API calls made for this job by this process (submissions and polls, every attempt). */
   apiCalls: number;
   elapsedMs: number;
+  /**
+   * The next poll of one of the job's enrichments (or, for one waiting on its webhook, when
+   * polling takes over); null when none is scheduled here.
+   */
+  nextPoll: NextPoll | null;
+  /**
+   * The client's rate budget: calls of the last window (this process's, every job's), the limit,
+   * the window, and calls waiting for a slot now.
+   */
+  rateBudget: RecentCalls;
 }
 
 /**
@@ -54,6 +66,10 @@ export interface JobContext {
   calls: JobCalls;
   scheduler: Scheduler;
   feed: JobFeed;
+  /** When the job's enrichments are polled next. */
+  polls: NextPollQuery;
+  /** The client's rate budget. */
+  rateBudget: RecentCallsQuery;
 }
 
 /**
@@ -80,6 +96,8 @@ export class EnrichmentJob {
   private readonly startedAt: number;
   private readonly results = new ReplaySubject<ContactResult>();
   private readonly progressSubject: BehaviorSubject<LiveJobProgress>;
+  /** The enrichments of the job's batches that may still be polled. */
+  private openEnrichments: string[] = [];
 
   /** @internal Jobs are created by {@link EnrichmentEngine.enrich} and {@link EnrichmentEngine.reverseLookup}. */
   constructor(private readonly context: JobContext) {
@@ -105,11 +123,13 @@ export class EnrichmentJob {
     context.feed.run({
       changed: (tracker) => {
         for (const result of tracker.takeResults()) this.results.next(result);
+        this.openEnrichments = tracker.openEnrichments();
         this.progressSubject.next(this.live(tracker.progress()));
       },
       settle: (tracker) => {
         for (const result of tracker.takeResults()) this.results.next(result);
         callsChanged.unsubscribe();
+        this.openEnrichments = [];
         const summary = this.summarise(tracker);
         this.progressSubject.next(summary);
         this.progressSubject.complete();
@@ -125,6 +145,17 @@ export class EnrichmentJob {
     });
   }
 
+  /**
+   * The progress as of now: the last state of the job's batches and contacts, with its clock (the
+   * elapsed time, the next poll, the rate budget) read at this instant. Call it on a timer to show
+   * a progress that moves while nothing resolves; once the job settled, its summary.
+   */
+  progressNow(): LiveJobProgress {
+    const latest = this.progressSubject.value;
+    if (latest.settled || this.progressSubject.closed) return latest;
+    return { ...latest, ...this.clock() };
+  }
+
   private summarise(tracker: JobTracker): JobSummary {
     const batches = tracker.batches();
     return {
@@ -134,10 +165,13 @@ export class EnrichmentJob {
     };
   }
 
-  private clock(): { apiCalls: number; elapsedMs: number } {
+  private clock(): Pick<LiveJobProgress, "apiCalls" | "elapsedMs" | "nextPoll" | "rateBudget"> {
+    const { calls, id, scheduler, polls, rateBudget } = this.context;
     return {
-      apiCalls: this.context.calls.of(this.context.id),
-      elapsedMs: this.context.scheduler.now() - this.startedAt,
+      apiCalls: calls.of(id),
+      elapsedMs: scheduler.now() - this.startedAt,
+      nextPoll: polls.nextPoll(this.openEnrichments),
+      rateBudget: rateBudget.recentCalls(),
     };
   }
 

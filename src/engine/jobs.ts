@@ -1,5 +1,6 @@
 import type { Observable } from "rxjs";
 import { errorMessage } from "../api/errors.js";
+import type { RecentCallsQuery } from "../api/limiter.js";
 import { contactIdentity } from "../events/contact-identity.js";
 import { type DomainEvent, dedupKeys, type Keying, newEvent, streams } from "../events/event-types.js";
 import { awaitsAdoption, type BatchState } from "../events/projections/enrichment-state.js";
@@ -9,6 +10,7 @@ import type { AmbiguityWatch } from "./ambiguity-watch.js";
 import { appendReliably, type ReliableAppendDeps } from "./append-reliably.js";
 import type { BatchSubmitter } from "./batch-submitter.js";
 import {
+  type KeyedBatch,
   keyPreparedBatch,
   type PreparedBatch,
   prepareContacts,
@@ -43,6 +45,8 @@ export interface JobsDeps extends ReliableAppendDeps {
   ambiguity: AmbiguityWatch;
   log: ProcessedLog;
   calls: JobCalls;
+  /** The client's rate budget, for the jobs' progress. */
+  rateBudget: RecentCallsQuery;
   keying: Keying;
   batchSize: number;
   newId: () => string;
@@ -100,6 +104,7 @@ export class Jobs {
       rows: identities,
       correlationKey: deps.keying.correlationKey,
       resubmitAmbiguous: options.onAmbiguous === "resubmit",
+      timings: deps.timings,
     });
     const byIdentity = new Map<string, SubmittedContact>();
     identities.forEach((identity, index) => {
@@ -111,6 +116,8 @@ export class Jobs {
       total: prepared.length,
       calls: deps.calls,
       scheduler: deps.scheduler,
+      polls: deps.polling,
+      rateBudget: deps.rateBudget,
       feed: {
         run: (handle) =>
           this.run({
@@ -261,11 +268,12 @@ export class Jobs {
   /**
    * Sends one planned batch: waits for the running limit, then POSTs it (the request recorded as
    * it leaves). A refusal for a passing reason (a 429, a connection that never opened) plans it
-   * again under a new batch id, after a back-off; a lasting one fails its contacts.
+   * again under a new batch id, after a back-off; a lasting one fails its contacts. Each attempt is
+   * keyed and tracked before it waits its turn: the job counts it as queued until its POST leaves.
    */
   private async send(run: Run, batch: PreparedBatch, name: string): Promise<void> {
     const { deps } = this;
-    const { tracker } = run;
+    let keyed = this.queue(run, batch);
     for (let attempt = 0; ; attempt++) {
       if (run.done) return;
       let release: () => void;
@@ -276,8 +284,6 @@ export class Jobs {
         this.fail(run, error);
         return;
       }
-      const keyed = keyPreparedBatch(batch, deps.newId(), deps.keying);
-      tracker.assign({ ...keyed, identities: batch.identities });
       let outcome: Awaited<ReturnType<BatchSubmitter["send"]>>;
       try {
         outcome = await deps.submitter.send({
@@ -294,11 +300,11 @@ export class Jobs {
       }
       switch (outcome.kind) {
         case "accepted":
-          tracker.markSent(keyed.batchId);
+          run.tracker.markSent(keyed.batchId);
           this.changed(run);
           return;
         case "unknown": {
-          tracker.markSent(keyed.batchId);
+          run.tracker.markSent(keyed.batchId);
           const state = deps.projection.batch(keyed.batchId);
           if (state && awaitsAdoption(state)) deps.ambiguity.watch(state);
           else this.failBatch(run, batch, keyed.batchId, "ambiguous", outcome.message);
@@ -311,6 +317,8 @@ export class Jobs {
               batchId: keyed.batchId,
               error: outcome.message,
             });
+            keyed = this.queue(run, batch);
+            this.changed(run);
             await sleep(errorDelay(deps.timings, attempt), deps.scheduler);
             continue;
           }
@@ -326,9 +334,17 @@ export class Jobs {
           deps.logger.warn("a batch could not be recorded before sending; retrying", {
             error: errorMessage(outcome.error),
           });
+          keyed = this.queue(run, batch);
           await sleep(errorDelay(deps.timings, attempt), deps.scheduler);
       }
     }
+  }
+
+  /** Keys an attempt at sending a planned batch (a new batch id) and tracks it, queued. */
+  private queue(run: Run, batch: PreparedBatch): KeyedBatch {
+    const keyed = keyPreparedBatch(batch, this.deps.newId(), this.deps.keying);
+    run.tracker.assign({ ...keyed, identities: batch.identities });
+    return keyed;
   }
 
   /** The contacts of a batch end without a result, for this reason. */

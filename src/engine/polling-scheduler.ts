@@ -26,6 +26,26 @@ interface Tracked {
   waiter: Subscription | null;
   /** Renews the lease while held; retries to take it while another instance holds it. */
   leaseTimer: Subscription | null;
+  /** When the running waiter sends its next poll (in the past: due, or on the wire). */
+  nextPollAt: number | null;
+}
+
+/** When one of some enrichments is polled next, as far as this process knows. */
+export interface NextPoll {
+  enrichmentId: string;
+  at: number;
+  /**
+   * The enrichment waits on its webhook: `at` is its deadline, when polling takes over if no
+   * delivery came by then. False: `at` is a poll of this process (in the past when it is due and
+   * waits for a rate-limit slot, or is on the wire).
+   */
+  fallback: boolean;
+}
+
+/** Reads when enrichments are polled next (see {@link PollingScheduler.nextPoll}). */
+export interface NextPollQuery {
+  /** The earliest next poll (or polling takeover) among these enrichments, or null. */
+  nextPoll(enrichmentIds: Iterable<string>): NextPoll | null;
 }
 
 /** What the scheduler needs. */
@@ -52,7 +72,7 @@ export interface PollingSchedulerDeps extends PollDeps {
  * Polling stops as soon as the enrichment settles, however it settled. With several instances,
  * only the holder of an enrichment's lease polls it; the others retry to take the lease over.
  */
-export class PollingScheduler {
+export class PollingScheduler implements NextPollQuery {
   private readonly tracked = new Map<string, Tracked>();
   private readonly shared: boolean;
   private closed = false;
@@ -74,6 +94,20 @@ export class PollingScheduler {
     return this.tracked.get(enrichmentId)?.polling != null;
   }
 
+  /**
+   * The earliest next poll (or polling takeover) among these enrichments; null when none of them is
+   * watched here, or another instance holds their leases.
+   */
+  nextPoll(enrichmentIds: Iterable<string>): NextPoll | null {
+    let next: NextPoll | null = null;
+    for (const enrichmentId of enrichmentIds) {
+      const entry = this.tracked.get(enrichmentId);
+      const at = entry ? this.nextOf(entry) : null;
+      if (at !== null && (next === null || at.at < next.at)) next = { enrichmentId, ...at };
+    }
+    return next;
+  }
+
   /** Starts watching an accepted batch according to its mode. `resumed`: after a restart. */
   track(batch: BatchState, resumed = false): void {
     const enrichmentId = batch.enrichmentId;
@@ -87,6 +121,7 @@ export class PollingScheduler {
       polling: null,
       waiter: null,
       leaseTimer: null,
+      nextPollAt: null,
     };
     this.tracked.set(enrichmentId, entry);
     const { timings, scheduler } = this.deps;
@@ -138,6 +173,16 @@ export class PollingScheduler {
     this.closed = true;
   }
 
+  private nextOf(entry: Tracked): { at: number; fallback: boolean } | null {
+    if (entry.polling === null) return entry.deadline ? { at: entry.deadline.at, fallback: true } : null;
+    if (entry.waiter === null) {
+      // Polling again after an error's back-off; or the lease is another instance's.
+      if (entry.deadline) return { at: entry.deadline.at, fallback: false };
+      if (entry.leaseTimer !== null) return null;
+    }
+    return entry.nextPollAt === null ? null : { at: entry.nextPollAt, fallback: false };
+  }
+
   private arm(entry: Tracked, at: number, reason: FallbackReason): void {
     entry.deadline?.timer.unsubscribe();
     const { scheduler } = this.deps;
@@ -185,6 +230,7 @@ export class PollingScheduler {
     entry.deadline?.timer.unsubscribe();
     entry.deadline = null;
     entry.polling = { startAt };
+    entry.nextPollAt = startAt;
     void this.claim(entry);
   }
 
@@ -237,14 +283,22 @@ export class PollingScheduler {
   private startWaiter(entry: Tracked): void {
     if (entry.waiter !== null || entry.batch.acceptedAt === null || entry.polling === null) return;
     const { timings, scheduler } = this.deps;
+    const startAt = Math.max(entry.polling.startAt, scheduler.now());
+    entry.nextPollAt = startAt;
     entry.waiter = pollUntilSettled(this.deps, {
       enrichmentId: entry.enrichmentId,
       kind: entry.batch.kind,
       batchId: entry.batch.batchId,
-      startAt: Math.max(entry.polling.startAt, scheduler.now()),
+      startAt,
       giveUpAt: entry.batch.acceptedAt + timings.maxWaitMs,
     }).subscribe({
-      next: (outcome) => this.onOutcome(entry.enrichmentId, outcome),
+      next: (outcome) => {
+        entry.nextPollAt =
+          outcome.kind === "not-yet" || outcome.kind === "retrying"
+            ? scheduler.now() + outcome.nextInMs
+            : null;
+        this.onOutcome(entry.enrichmentId, outcome);
+      },
       error: (error: unknown) => {
         // Only the store can fail here (recording a failure): try again after a back-off.
         this.deps.logger.error("polling stopped on an error; retrying after a back-off", {

@@ -46,7 +46,9 @@ const FLAGS_USAGE = `${API_KEY_USAGE}
     [--refresh]                send every contact, even those already enriched in the log
     [--max-age DURATION]       results older than this (e.g. 30d, 12h) are sent again; default: any age
     [--max-running N]          enrichments running at the provider at once, 1..100; default 100
-    [--quiet]                  no progress   [--json]  a machine-readable summary on stdout`;
+    [--quiet]                  no progress (on a terminal: redrawn every second; otherwise a
+                               line every 10 s, or when a batch changes phase)
+    [--json]                   a machine-readable summary on stdout`;
 
 export const ENRICH_USAGE = `fullenrich-rx enrich --input FILE --out FILE [flags]
 
@@ -229,7 +231,6 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
     await runtime.close();
     throw error;
   });
-  const progress = new ProgressReporter(io.stderr, values.quiet ? "none" : io.stderr.isTTY ? "bar" : "lines");
   if (runtime.listening && !values.quiet) {
     print(
       io.stderr,
@@ -256,8 +257,15 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
 
   let written = 0;
   let creditsShortfall = 0;
+  const progress = new ProgressReporter(
+    io.stderr,
+    values.quiet ? "none" : io.stderr.isTTY ? "bar" : "lines",
+    job,
+    { title: name },
+  );
+  progress.start();
   const progressSubscription = job.progress$.subscribe({
-    next: (p) => progress.update(p),
+    next: () => progress.changed(),
     error: () => undefined,
   });
   const outcome = await new Promise<"done" | "aborted">((done, fail) => {
