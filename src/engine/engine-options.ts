@@ -107,7 +107,21 @@ export interface JobOptions {
    * Default: no limit.
    */
   maxAgeMs?: number;
+  /**
+   * Aborts the whole job: nothing more of it is sent (batches waiting their turn are dropped, a
+   * POST on the wire is cancelled), polling stops for its enrichments (those another running job
+   * waits on go on), its rows without a result fail as `aborted`, and the job settles: `summary`
+   * resolves with `stopped: "aborted"`, `results$` completes. Results that arrive later (a webhook)
+   * are still recorded in the log: a rerun takes them from there.
+   */
   signal?: AbortSignal;
+  /**
+   * The longest the job waits for its results, in ms from the `enrich()` call (not scaled by
+   * `timeScale`). When it passes, the job stops as on an abort, with `timed-out`: rows without a
+   * result fail, nothing more is sent, and its enrichments are no longer polled. Default: no limit
+   * (the engine's own `timings.maxWaitMs` per enrichment still applies).
+   */
+  maxWaitMs?: number;
 }
 
 /** What `resume()` found and did. */

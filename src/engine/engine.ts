@@ -211,6 +211,11 @@ export class EnrichmentEngine {
     this.calls.close();
   }
 
+  /** `await using engine = await EnrichmentEngine.start(…)`: {@link close} at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** The log, one event at a time: projection, reconciliation, reactions, then what ended leaves memory. */
   private async handle(event: DomainEvent, live: boolean): Promise<void> {
     await this.keeper.prepare(event);
@@ -230,7 +235,9 @@ export class EnrichmentEngine {
       case "enrichment.accepted": {
         this.ambiguity.settled(event.data.batchId);
         const batch = this.projection.batch(event.data.batchId);
-        if (batch && !this.projection.isSettled(event.data.enrichmentId)) this.polling.track(batch);
+        // A batch of a stopped job (its POST was on the wire when it stopped) is not followed.
+        if (batch && !this.projection.isSettled(event.data.enrichmentId) && !this.jobs.isStopped(batch.jobId))
+          this.polling.track(batch);
         return;
       }
       case "enrichment.rejected": {
