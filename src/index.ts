@@ -130,7 +130,7 @@ export {
 } from "./events/stores/sqlite-store.js";
 // Plumbing users pass in.
 export type { Logger, LogLevel } from "./internal/logger.js";
-export { silentLogger, streamLogger } from "./internal/logger.js";
+export { jsonLogger, silentLogger, streamLogger } from "./internal/logger.js";
 export { type Random, seededRandom } from "./internal/random.js";
 export type { Scheduler } from "./internal/time.js";
 // Webhooks.

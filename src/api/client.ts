@@ -1,6 +1,6 @@
 import pRetry, { AbortError } from "p-retry";
 import type { z } from "zod";
-import { type Logger, silentLogger } from "../internal/logger.js";
+import { type Logger, toLogger } from "../internal/logger.js";
 import { assertTimeScale, defaultScheduler, type Scheduler } from "../internal/time.js";
 import { apiError, expectOk, parseAnswer, type ResultOutcome, readResult } from "./answers.js";
 import {
@@ -185,7 +185,7 @@ export class FullEnrichClient {
     this.timeScale = assertTimeScale(options.timeScale ?? 1);
     this.scheduler = options.scheduler ?? defaultScheduler;
     this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
-    this.logger = options.logger ?? silentLogger;
+    this.logger = toLogger(options.logger);
     this.retries = options.retries ?? 4;
     this.retryMinDelayMs = options.retryMinDelayMs ?? 1_000 * this.timeScale;
     this.retryMaxDelayMs = options.retryMaxDelayMs ?? 30_000 * this.timeScale;

@@ -83,7 +83,7 @@ export function listen(server: Server, host: string, port: number): Promise<stri
 }
 
 export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
-  const store = await openStore(options.store);
+  const store = await openStore(options.store, options.logger ? { logger: options.logger } : {});
   const closers: (() => Promise<void>)[] = [() => store.close()];
   const close = async (): Promise<void> => {
     for (const closer of closers.splice(0).reverse()) await closer().catch(() => undefined);

@@ -5,7 +5,7 @@ import type { EnrichField } from "../api/request-schemas.js";
 import { DEFAULT_CORRELATION_KEY } from "../events/contact-key.js";
 import type { Keying } from "../events/event-types.js";
 import type { EventStore } from "../events/store.js";
-import { type Logger, silentLogger } from "../internal/logger.js";
+import { type Logger, toLogger } from "../internal/logger.js";
 import { type Random, systemRandom } from "../internal/random.js";
 import { assertTimeScale, defaultScheduler, type Scheduler } from "../internal/time.js";
 import type { WebhookReceiver } from "../webhooks/receiver.js";
@@ -187,7 +187,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     timings: scaleTimings({ ...DEFAULT_TIMINGS, ...options.timings }, timeScale),
     scheduler: options.scheduler ?? defaultScheduler,
     random: options.random ?? systemRandom,
-    logger: options.logger ?? silentLogger,
+    logger: toLogger(options.logger),
     newId: options.newId ?? randomId,
     leases: options.leases,
     instanceId: options.instanceId ?? `instance-${randomId()}`,

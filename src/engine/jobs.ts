@@ -276,6 +276,18 @@ export class Jobs {
       plannedAt: deps.scheduler.now(),
     });
     await appendReliably(deps, streams.job(run.jobId), [{ ...planned, tags: tagsOf(planned) }]);
+    deps.logger.info(
+      toSend.length === 0 && run.contacts.size > 0
+        ? "a job was planned: nothing to send, every contact is in the log already"
+        : "a job was planned",
+      {
+        jobId: run.jobId,
+        rows: planned.data.rows,
+        contacts: run.contacts.size,
+        ...counts,
+        toSend: toSend.length,
+      },
+    );
     return toSend;
   }
 

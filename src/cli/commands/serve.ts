@@ -4,7 +4,6 @@ import type { AddressInfo } from "node:net";
 import { z } from "zod";
 import type { EventStore } from "../../events/store.js";
 import { openStore } from "../../events/stores/index.js";
-import { streamLogger } from "../../internal/logger.js";
 import { DEFAULT_MAX_BUFFERED_BYTES } from "../../webhooks/body-budget.js";
 import { DEFAULT_HEALTH_PATH, DEFAULT_WEBHOOK_PATH } from "../../webhooks/node-adapter.js";
 import { createWebhookServer, DEFAULT_SERVER_LIMITS, type ServerLimits } from "../../webhooks/node-server.js";
@@ -17,6 +16,7 @@ import {
 import { API_KEY_FLAGS, API_KEY_USAGE, resolveApiKey } from "../api-key.js";
 import { flag, hostPort, parseFlags, positiveNumber } from "../flags.js";
 import { type CliIo, print } from "../io.js";
+import { LOG_LEVEL_FLAGS, LOG_LEVEL_USAGE, loggerFromFlags } from "../log-flags.js";
 import { storeLocation } from "../runtime.js";
 import { UsageError } from "../usage-error.js";
 
@@ -54,6 +54,7 @@ ${API_KEY_USAGE}
                                closes it about 1 s later)
     [--max-connections N]      connections at once (default ${DEFAULT_SERVER_LIMITS.maxConnections}); further ones are closed unanswered
                                and the provider retries them a minute later
+${LOG_LEVEL_USAGE}
 
 Stops on SIGINT/SIGTERM, after the deliveries in progress, and prints the counters.`;
 
@@ -115,6 +116,7 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
     "body-timeout": { type: "string" },
     "idle-timeout": { type: "string" },
     "max-connections": { type: "string" },
+    ...LOG_LEVEL_FLAGS,
   });
   if (values.listen === undefined)
     throw new UsageError("--listen HOST:PORT is required, e.g. 127.0.0.1:8080");
@@ -133,6 +135,10 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
   }
   const path = flag("path", webhookPath, values.path ?? DEFAULT_WEBHOOK_PATH);
   const limits = limitFlags(values);
+  const logger = loggerFromFlags(
+    { "log-level": values["log-level"], "log-format": values["log-format"] },
+    io,
+  );
   const apiKey = await resolveApiKey(values, io);
   if (apiKey === undefined) {
     throw new UsageError(
@@ -142,13 +148,13 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
   }
   const storePath = storeLocation(io.cwd, values.store);
 
-  const store = await openStore(storePath);
+  const store = await openStore(storePath, { logger });
   const receiver = new WebhookReceiver({
     store,
     apiKeys: [apiKey],
     maxBodyBytes,
     ...(maxBufferedBytes === undefined ? {} : { maxBufferedBytes }),
-    logger: streamLogger("warn", (line) => io.stderr.write(line)),
+    logger,
   });
   const server = createWebhookServer(receiver, { path, ...limits });
 
