@@ -128,9 +128,10 @@ export {
   type SqliteEventStoreOptions,
   type SqliteStoreDiagnostics,
 } from "./events/stores/sqlite-store.js";
-// Plumbing users pass in.
 export type { Logger, LogLevel } from "./internal/logger.js";
 export { jsonLogger, silentLogger, streamLogger } from "./internal/logger.js";
+// Plumbing users pass in.
+export { METER_NAME } from "./internal/metrics.js";
 export { type Random, seededRandom } from "./internal/random.js";
 export type { Scheduler } from "./internal/time.js";
 // Webhooks.

@@ -1,6 +1,8 @@
+import type { MeterProvider } from "@opentelemetry/api";
 import pRetry, { AbortError } from "p-retry";
 import type { z } from "zod";
 import { type Logger, toLogger } from "../internal/logger.js";
+import { ApiMetrics, meterOf } from "../internal/metrics.js";
 import { assertTimeScale, defaultScheduler, type Scheduler } from "../internal/time.js";
 import { apiError, expectOk, parseAnswer, type ResultOutcome, readResult } from "./answers.js";
 import {
@@ -87,6 +89,12 @@ export interface FullEnrichClientOptions {
    * throws is logged, not raised.
    */
   onRateLimited?: (pause: RateLimitInfo) => void;
+  /**
+   * Where the client's metrics go (`fullenrich_rx.api.calls` by endpoint and outcome,
+   * `.api.rate_limited`, `.api.retries`). Default: the global OpenTelemetry meter provider, a
+   * no-op until the application registers an SDK (before creating the client).
+   */
+  meterProvider?: MeterProvider;
 }
 
 /** What {@link FullEnrichClientOptions.onRetry} is told. */
@@ -167,6 +175,7 @@ export class FullEnrichClient {
   private readonly pauseMs: number;
   private readonly timeoutMs: number;
   private readonly hooks: Pick<FullEnrichClientOptions, "onRetry" | "onRateLimited">;
+  private readonly metrics: ApiMetrics;
   private consecutive429 = 0;
   private budgetSeeded = false;
   private readonly counters: ClientStats = { calls: 0, retries: 0, rateLimited: 0 };
@@ -192,6 +201,7 @@ export class FullEnrichClient {
     this.pauseMs = options.rateLimitPauseMs ?? 5_000 * this.timeScale;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.hooks = { onRetry: options.onRetry, onRateLimited: options.onRateLimited };
+    this.metrics = new ApiMetrics(meterOf(options.meterProvider));
     this.ownsLimiter = options.limiter === undefined;
     this.limiter =
       options.limiter ??
@@ -358,6 +368,7 @@ export class FullEnrichClient {
           consecutive: this.consecutive429,
         };
         this.logger.warn("FullEnrich answered 429 (rate limited): every call pauses", { ...info });
+        this.metrics.rateLimited(method, path);
         this.notify("onRateLimited", () => this.hooks.onRateLimited?.(info));
         await this.limiter.pause(pause);
         throw apiError(answer);
@@ -389,6 +400,7 @@ export class FullEnrichClient {
             return;
           }
           this.counters.retries++;
+          this.metrics.retry(method, path);
           this.logger.info("FullEnrich call failed; retrying after a back-off", {
             ...where,
             attempt: attemptNumber,
@@ -423,12 +435,24 @@ export class FullEnrichClient {
       accept: "application/json",
     };
     if (body !== undefined) headers["content-type"] = "application/json";
-    return sendRequest(
-      this.fetchImpl,
-      `${this.baseUrl}${path}`,
-      { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) },
-      { timeoutMs: this.timeoutMs, scheduler: this.scheduler, ...(signal ? { signal } : {}) },
-    );
+    try {
+      const answer = await sendRequest(
+        this.fetchImpl,
+        `${this.baseUrl}${path}`,
+        { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) },
+        { timeoutMs: this.timeoutMs, scheduler: this.scheduler, ...(signal ? { signal } : {}) },
+      );
+      this.metrics.call(method, path, String(answer.status));
+      return answer;
+    } catch (error) {
+      const outcome = signal?.aborted
+        ? "aborted"
+        : error instanceof RequestTimeoutError
+          ? "timeout"
+          : "network-error";
+      this.metrics.call(method, path, outcome);
+      throw error;
+    }
   }
 }
 

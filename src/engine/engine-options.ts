@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { MeterProvider } from "@opentelemetry/api";
 import type { FullEnrichClient } from "../api/client.js";
 import { FullEnrichError } from "../api/errors.js";
 import type { EnrichField } from "../api/request-schemas.js";
@@ -74,6 +75,13 @@ export interface EngineOptions {
    * Default 100.
    */
   maxRunning?: number;
+  /**
+   * Where the engine's metrics go (`fullenrich_rx.results` by source, `.result.delay`,
+   * `.store.append.duration`, and the webhook receiver's `.webhook.deliveries`). Default: the global
+   * OpenTelemetry meter provider, a no-op until the application registers an SDK (before starting
+   * the engine). The client's metrics are the client's option.
+   */
+  meterProvider?: MeterProvider;
 }
 
 /** Per-job options. */
@@ -154,6 +162,7 @@ export interface ResolvedEngineOptions {
   leases: PollLeases | undefined;
   instanceId: string;
   maxRunning: number;
+  meterProvider: MeterProvider | undefined;
 }
 
 /** A random id without dots or dashes (ids of jobs, batches and instances). */
@@ -192,5 +201,6 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     leases: options.leases,
     instanceId: options.instanceId ?? `instance-${randomId()}`,
     maxRunning: options.maxRunning ?? 100,
+    meterProvider: options.meterProvider,
   };
 }

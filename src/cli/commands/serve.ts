@@ -2,8 +2,10 @@ import { once } from "node:events";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
+import { timedStore } from "../../engine/timed-store.js";
 import type { EventStore } from "../../events/store.js";
 import { openStore } from "../../events/stores/index.js";
+import { EngineMetrics, meterOf, observeDeliveries } from "../../internal/metrics.js";
 import { DEFAULT_MAX_BUFFERED_BYTES } from "../../webhooks/body-budget.js";
 import { DEFAULT_HEALTH_PATH, DEFAULT_WEBHOOK_PATH } from "../../webhooks/node-adapter.js";
 import { createWebhookServer, DEFAULT_SERVER_LIMITS, type ServerLimits } from "../../webhooks/node-server.js";
@@ -17,7 +19,8 @@ import { API_KEY_FLAGS, API_KEY_USAGE, resolveApiKey } from "../api-key.js";
 import { flag, hostPort, parseFlags, positiveNumber } from "../flags.js";
 import { type CliIo, print } from "../io.js";
 import { LOG_LEVEL_FLAGS, LOG_LEVEL_USAGE, loggerFromFlags } from "../log-flags.js";
-import { storeLocation } from "../runtime.js";
+import { type MetricsEndpoint, startMetricsEndpoint } from "../metrics-endpoint.js";
+import { listen, storeLocation } from "../runtime.js";
 import { UsageError } from "../usage-error.js";
 
 const seconds = (ms: number): string => `${ms / 1000}`;
@@ -39,6 +42,9 @@ balancers and orchestrators.
 
     [--path P]                 the path deliveries are POSTed to (default ${DEFAULT_WEBHOOK_PATH}); others get 404
 ${API_KEY_USAGE}
+    [--metrics HOST:PORT]      serve Prometheus metrics at http://HOST:PORT/metrics: webhook
+                               deliveries by outcome (accepted, duplicate, quarantined,
+                               store-error, forged, refused) and store append latency
     [--print]                  one line per verified delivery (time, event, enrichment id,
                                duplicate/quarantined)
     [--verbose]                each delivery's body instead: it holds personal data, so only ask
@@ -108,6 +114,7 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
     store: { type: "string" },
     path: { type: "string" },
     ...API_KEY_FLAGS,
+    metrics: { type: "string" },
     print: { type: "boolean" },
     verbose: { type: "boolean" },
     "max-body-bytes": { type: "string" },
@@ -123,6 +130,7 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
   if (values.store === undefined)
     throw new UsageError("--store PATH|URL is required (the event log: a SQLite file or postgres://…)");
   const { host, port } = flag("listen", hostPort, values.listen);
+  const metricsAt = values.metrics === undefined ? undefined : flag("metrics", hostPort, values.metrics);
   const maxBodyBytes = flag("max-body-bytes", byteCount, values["max-body-bytes"] ?? DEFAULT_MAX_BODY_BYTES);
   const maxBufferedBytes =
     values["max-buffered-bytes"] === undefined
@@ -149,8 +157,16 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
   const storePath = storeLocation(io.cwd, values.store);
 
   const store = await openStore(storePath, { logger });
+  let endpoint: MetricsEndpoint | undefined;
+  try {
+    endpoint = metricsAt === undefined ? undefined : await startMetricsEndpoint(metricsAt);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const meter = endpoint ? meterOf(endpoint.provider) : undefined;
   const receiver = new WebhookReceiver({
-    store,
+    store: meter ? timedStore(store, new EngineMetrics(meter)) : store,
     apiKeys: [apiKey],
     maxBodyBytes,
     ...(maxBufferedBytes === undefined ? {} : { maxBufferedBytes }),
@@ -175,13 +191,16 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
             });
         });
 
+  const stopObserving = meter ? observeDeliveries(meter, () => receiver.counters()) : () => {};
   try {
-    await listen(server, port, host);
+    await listen(server, host, port);
   } catch (error) {
     subscription?.unsubscribe();
+    stopObserving();
     receiver.close();
+    await endpoint?.close();
     await store.close();
-    throw new Error(`cannot listen on ${values.listen}: ${(error as Error).message}`, { cause: error });
+    throw error;
   }
   const address = server.address() as AddressInfo;
   const shownHost = address.address.includes(":") ? `[${address.address}]` : address.address;
@@ -190,26 +209,19 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
     `fullenrich-rx webhook receiver listening on http://${shownHost}:${address.port}${path} (health: GET ${DEFAULT_HEALTH_PATH})`,
   );
   print(io.stdout, `storing deliveries in ${storePath}`);
+  if (endpoint) print(io.stdout, `metrics for Prometheus at ${endpoint.url}`);
 
   if (!io.signal.aborted) await once(io.signal, "abort");
 
   await stopServer(server);
   await printing;
   subscription?.unsubscribe();
+  stopObserving();
   receiver.close();
+  await endpoint?.close();
   await store.close();
   print(io.stdout, `stopped: ${describeCounters(receiver.counters())}`);
   return 0;
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise<void>((resolvePromise, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolvePromise();
-    });
-  });
 }
 
 /** Stops accepting, lets requests in progress finish (and their appends commit), then drops what is left. */
