@@ -22,8 +22,10 @@ export {
   FullEnrichClient,
   type FullEnrichClientOptions,
   type LookupKind,
+  type RateLimitInfo,
   type RequestOptions,
   type ResultOutcome,
+  type RetryInfo,
 } from "./api/client.js";
 // Errors.
 export {
@@ -75,12 +77,13 @@ export type {
   StartResponse,
   VerifyKey,
 } from "./api/response-schemas.js";
+export { EMAIL_STATUSES, ENRICHMENT_STATUSES, FINAL_STATUSES } from "./api/response-schemas.js";
 export type { FetchLike } from "./api/transport.js";
 export { LocalWindowBudget, type TakeResult, type WindowBudget } from "./api/window-budget.js";
 export type { BatchesByPhase, BatchPhase } from "./engine/batch-phase.js";
 // The engine, its jobs and their results.
 export type { ResultConsumer } from "./engine/consumer.js";
-export type { ContactResult } from "./engine/contact-result.js";
+export type { ContactResult, ResultSource, ResultVia } from "./engine/contact-result.js";
 export { EnrichmentEngine } from "./engine/engine.js";
 export type {
   EngineMode,
@@ -90,7 +93,14 @@ export type {
   WebhookSettings,
 } from "./engine/engine-options.js";
 export { type BatchFailure, EnrichmentJob, type JobSummary, type LiveJobProgress } from "./engine/job.js";
-export type { BatchProgress, FailedContacts, JobFailure, JobProgress } from "./engine/job-progress.js";
+export type {
+  BatchProgress,
+  BatchProgressState,
+  FailedContacts,
+  JobFailure,
+  JobProgress,
+  JobStopReason,
+} from "./engine/job-progress.js";
 export { LocalPollLeases, type PollLeases } from "./engine/poll-leases.js";
 export type { NextPoll } from "./engine/polling-scheduler.js";
 export { DEFAULT_TIMINGS, type Timings } from "./engine/timings.js";
@@ -118,9 +128,10 @@ export {
   type SqliteEventStoreOptions,
   type SqliteStoreDiagnostics,
 } from "./events/stores/sqlite-store.js";
-// Plumbing users pass in.
 export type { Logger, LogLevel } from "./internal/logger.js";
-export { silentLogger, streamLogger } from "./internal/logger.js";
+export { jsonLogger, silentLogger, streamLogger } from "./internal/logger.js";
+// Plumbing users pass in.
+export { METER_NAME } from "./internal/metrics.js";
 export { type Random, seededRandom } from "./internal/random.js";
 export type { Scheduler } from "./internal/time.js";
 // Webhooks.

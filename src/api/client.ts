@@ -1,10 +1,13 @@
+import type { MeterProvider } from "@opentelemetry/api";
 import pRetry, { AbortError } from "p-retry";
 import type { z } from "zod";
-import { type Logger, silentLogger } from "../internal/logger.js";
+import { type Logger, toLogger } from "../internal/logger.js";
+import { ApiMetrics, meterOf } from "../internal/metrics.js";
 import { assertTimeScale, defaultScheduler, type Scheduler } from "../internal/time.js";
 import { apiError, expectOk, parseAnswer, type ResultOutcome, readResult } from "./answers.js";
 import {
   ApiError,
+  errorMessage,
   FullEnrichError,
   InvalidRequestError,
   NetworkError,
@@ -74,7 +77,46 @@ export interface FullEnrichClientOptions {
   /** Multiplies every built-in duration (window, back-off, pauses). Default 1. */
   timeScale?: number;
   scheduler?: Scheduler;
+  /** Where retries and 429 pauses are logged (at `info` and `warn`). A pino instance fits as is. */
   logger?: Logger;
+  /**
+   * Called when a failed attempt is about to be retried (a 429, a 5xx, a network error or a
+   * timeout, within `retries`), before the back-off. An error it throws is logged, not raised.
+   */
+  onRetry?: (retry: RetryInfo) => void;
+  /**
+   * Called on each 429: every call of this client (its limiter) pauses for `pauseMs`. An error it
+   * throws is logged, not raised.
+   */
+  onRateLimited?: (pause: RateLimitInfo) => void;
+  /**
+   * Where the client's metrics go (`fullenrich_rx.api.calls` by endpoint and outcome,
+   * `.api.rate_limited`, `.api.retries`). Default: the global OpenTelemetry meter provider, a
+   * no-op until the application registers an SDK (before creating the client).
+   */
+  meterProvider?: MeterProvider;
+}
+
+/** What {@link FullEnrichClientOptions.onRetry} is told. */
+export interface RetryInfo {
+  method: "GET" | "POST";
+  /** The endpoint, without any query string (e.g. `/contact/enrich/bulk/{id}` with the id). */
+  path: string;
+  /** The attempt that failed, from 1. */
+  attempt: number;
+  /** Attempts still allowed after this one. */
+  retriesLeft: number;
+  error: Error;
+}
+
+/** What {@link FullEnrichClientOptions.onRateLimited} is told. */
+export interface RateLimitInfo {
+  method: "GET" | "POST";
+  path: string;
+  /** How long every call of the client now waits, ms (doubling while 429s follow each other). */
+  pauseMs: number;
+  /** 429s in a row, this one included. */
+  consecutive: number;
 }
 
 /** Per-call options. */
@@ -132,6 +174,8 @@ export class FullEnrichClient {
   private readonly retryMaxDelayMs: number;
   private readonly pauseMs: number;
   private readonly timeoutMs: number;
+  private readonly hooks: Pick<FullEnrichClientOptions, "onRetry" | "onRateLimited">;
+  private readonly metrics: ApiMetrics;
   private consecutive429 = 0;
   private budgetSeeded = false;
   private readonly counters: ClientStats = { calls: 0, retries: 0, rateLimited: 0 };
@@ -150,12 +194,14 @@ export class FullEnrichClient {
     this.timeScale = assertTimeScale(options.timeScale ?? 1);
     this.scheduler = options.scheduler ?? defaultScheduler;
     this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
-    this.logger = options.logger ?? silentLogger;
+    this.logger = toLogger(options.logger);
     this.retries = options.retries ?? 4;
     this.retryMinDelayMs = options.retryMinDelayMs ?? 1_000 * this.timeScale;
     this.retryMaxDelayMs = options.retryMaxDelayMs ?? 30_000 * this.timeScale;
     this.pauseMs = options.rateLimitPauseMs ?? 5_000 * this.timeScale;
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.hooks = { onRetry: options.onRetry, onRateLimited: options.onRateLimited };
+    this.metrics = new ApiMetrics(meterOf(options.meterProvider));
     this.ownsLimiter = options.limiter === undefined;
     this.limiter =
       options.limiter ??
@@ -271,6 +317,11 @@ export class FullEnrichClient {
     if (this.ownsLimiter) await this.limiter.stop();
   }
 
+  /** `await using client = new FullEnrichClient(…)`: {@link close} at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   private async start(kind: LookupKind, body: unknown, options: RequestOptions): Promise<StartResponse> {
     const operation = kind === "enrich" ? "starting the enrichment" : "starting the reverse lookup";
     try {
@@ -310,6 +361,15 @@ export class FullEnrichClient {
         this.counters.rateLimited++;
         this.consecutive429++;
         const pause = Math.min(this.pauseMs * 2 ** (this.consecutive429 - 1), this.limiter.budget.windowMs);
+        const info: RateLimitInfo = {
+          method,
+          path: redactPath(path),
+          pauseMs: pause,
+          consecutive: this.consecutive429,
+        };
+        this.logger.warn("FullEnrich answered 429 (rate limited): every call pauses", { ...info });
+        this.metrics.rateLimited(method, path);
+        this.notify("onRateLimited", () => this.hooks.onRateLimited?.(info));
         await this.limiter.pause(pause);
         throw apiError(answer);
       }
@@ -333,16 +393,34 @@ export class FullEnrichClient {
         maxTimeout: this.retryMaxDelayMs,
         randomize: true,
         ...(signal ? { signal } : {}),
-        onFailedAttempt: ({ error, retriesLeft }) => {
-          if (retriesLeft > 0) this.counters.retries++;
-          this.logger.debug("FullEnrich call failed", {
-            method,
-            path: redactPath(path),
+        onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+          const where = { method, path: redactPath(path) };
+          if (retriesLeft === 0) {
+            this.logger.debug("FullEnrich call failed", { ...where, error: error.message });
+            return;
+          }
+          this.counters.retries++;
+          this.metrics.retry(method, path);
+          this.logger.info("FullEnrich call failed; retrying after a back-off", {
+            ...where,
+            attempt: attemptNumber,
+            retriesLeft,
             error: error.message,
           });
+          const info: RetryInfo = { ...where, attempt: attemptNumber, retriesLeft, error };
+          this.notify("onRetry", () => this.hooks.onRetry?.(info));
         },
       },
     );
+  }
+
+  /** Runs a user's hook; what it throws is logged, never raised into the call. */
+  private notify(hook: "onRetry" | "onRateLimited", run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.logger.warn(`the client's ${hook} hook threw`, { error: errorMessage(error) });
+    }
   }
 
   private async send(
@@ -357,12 +435,24 @@ export class FullEnrichClient {
       accept: "application/json",
     };
     if (body !== undefined) headers["content-type"] = "application/json";
-    return sendRequest(
-      this.fetchImpl,
-      `${this.baseUrl}${path}`,
-      { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) },
-      { timeoutMs: this.timeoutMs, scheduler: this.scheduler, ...(signal ? { signal } : {}) },
-    );
+    try {
+      const answer = await sendRequest(
+        this.fetchImpl,
+        `${this.baseUrl}${path}`,
+        { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) },
+        { timeoutMs: this.timeoutMs, scheduler: this.scheduler, ...(signal ? { signal } : {}) },
+      );
+      this.metrics.call(method, path, String(answer.status));
+      return answer;
+    } catch (error) {
+      const outcome = signal?.aborted
+        ? "aborted"
+        : error instanceof RequestTimeoutError
+          ? "timeout"
+          : "network-error";
+      this.metrics.call(method, path, outcome);
+      throw error;
+    }
   }
 }
 

@@ -59,17 +59,27 @@ export interface RuntimeOptions {
   logger?: Logger;
 }
 
-/** Listens, or fails with a message that says what to do when the port is taken. */
-export function listen(server: Server, host: string, port: number): Promise<string> {
+/**
+ * Listens, or fails with a message that says what to do when the port is taken (with `flag`, the
+ * flag that chose it) or cannot be used.
+ */
+export function listen(
+  server: Server,
+  host: string,
+  port: number,
+  flag = "--listen HOST:PORT",
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
-      reject(
-        new Error(
-          error.code === "EADDRINUSE"
-            ? `cannot listen on ${host}:${port}: the port is already in use; choose another with --listen HOST:PORT`
-            : `cannot listen on ${host}:${port}: ${error.message}`,
-        ),
-      );
+      const why =
+        error.code === "EADDRINUSE"
+          ? `the port is already in use; choose another with ${flag}`
+          : error.code === "EACCES"
+            ? `not allowed to use this port (below 1024 needs privileges); choose another with ${flag}`
+            : error.code === "EADDRNOTAVAIL"
+              ? `no interface of this machine has that address; choose another with ${flag}`
+              : error.message;
+      reject(new Error(`cannot listen on ${host}:${port}: ${why}`));
     };
     server.once("error", onError);
     server.listen(port, host, () => {
@@ -83,7 +93,7 @@ export function listen(server: Server, host: string, port: number): Promise<stri
 }
 
 export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
-  const store = await openStore(options.store);
+  const store = await openStore(options.store, options.logger ? { logger: options.logger } : {});
   const closers: (() => Promise<void>)[] = [() => store.close()];
   const close = async (): Promise<void> => {
     for (const closer of closers.splice(0).reverse()) await closer().catch(() => undefined);

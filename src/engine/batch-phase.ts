@@ -7,7 +7,8 @@ import { expectedFinish, type Timings } from "./timings.js";
  * running limit, a rate-limit slot or a back-off), the provider (`running`: its POST is on the
  * wire, or it runs and its first poll is not due yet), its webhook (`waiting-for-webhook`, an
  * unanswered POST a delivery may still settle included), its polls (`polling`), or nothing
- * (`done`: completed, failed, refused, or ambiguous for good).
+ * (`done`: completed, failed, refused, ambiguous for good, or no longer awaited: its job was
+ * aborted or timed out).
  */
 export type BatchPhase = "queued" | "running" | "waiting-for-webhook" | "polling" | "done";
 
@@ -40,6 +41,8 @@ export const ENDED: ReadonlySet<BatchProgress["state"]> = new Set([
   "failed",
   "rejected",
   "ambiguous",
+  "aborted",
+  "timed-out",
 ]);
 
 /** What a batch waits for; `awaited`: some of the job's contacts still wait on it. */

@@ -159,6 +159,7 @@ export class BatchSubmitter {
           dedupKeys.accepted(batchId),
         ),
       ]);
+      deps.logger.info("a batch was accepted", { jobId, batchId, enrichmentId, contacts: batch.keys.length });
       return { kind: "accepted", enrichmentId, position };
     } finally {
       this.inFlight.delete(batchId);

@@ -1,6 +1,12 @@
-import { type ContactInfo, ContactInfoSchema } from "../api/response-schemas.js";
+import { type ContactInfo, ContactInfoSchema, type EnrichmentStatus } from "../api/response-schemas.js";
 import { stripCorrelation } from "../events/contact-key.js";
 import type { EventOf } from "../events/event-types.js";
+
+/** How a result arrived: by a webhook delivery, or by a poll. */
+export type ResultSource = "webhook" | "poll";
+
+/** What carried a result: a per-contact event, the batch's final event (webhook), or a poll. */
+export type ResultVia = "contact-event" | "batch-event" | "poll";
 
 /** One contact's result, as fullenrich-rx emits it: exactly once per (enrichment, contact key). */
 export interface ContactResult {
@@ -10,12 +16,13 @@ export interface ContactResult {
   kind: "enrich" | "reverse";
   /**
    * The final status it was resolved with: the batch's final status when it came with the batch
-   * (webhook or poll), `FINISHED` when it came alone by a per-contact event.
+   * (webhook or poll), `FINISHED` when it came alone by a per-contact event. One of the documented
+   * statuses, or a string the provider did not document (see {@link EnrichmentStatus}).
    */
-  status: string;
+  status: EnrichmentStatus;
   /** How it arrived. */
-  source: "webhook" | "poll";
-  via: "contact-event" | "batch-event" | "poll";
+  source: ResultSource;
+  via: ResultVia;
   /** `custom` as the user gave it (the library's correlation key removed). */
   custom: Record<string, string>;
   /** The contact as submitted (without the correlation key), or the provider's echo for enrichments started elsewhere. */

@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
+import type { MeterProvider } from "@opentelemetry/api";
 import type { FullEnrichClient } from "../api/client.js";
 import { FullEnrichError } from "../api/errors.js";
 import type { EnrichField } from "../api/request-schemas.js";
 import { DEFAULT_CORRELATION_KEY } from "../events/contact-key.js";
 import type { Keying } from "../events/event-types.js";
 import type { EventStore } from "../events/store.js";
-import { type Logger, silentLogger } from "../internal/logger.js";
+import { type Logger, toLogger } from "../internal/logger.js";
 import { type Random, systemRandom } from "../internal/random.js";
 import { assertTimeScale, defaultScheduler, type Scheduler } from "../internal/time.js";
 import type { WebhookReceiver } from "../webhooks/receiver.js";
@@ -74,6 +75,13 @@ export interface EngineOptions {
    * Default 100.
    */
   maxRunning?: number;
+  /**
+   * Where the engine's metrics go (`fullenrich_rx.results` by source, `.result.delay`,
+   * `.store.append.duration`, and the webhook receiver's `.webhook.deliveries`). Default: the global
+   * OpenTelemetry meter provider, a no-op until the application registers an SDK (before starting
+   * the engine). The client's metrics are the client's option.
+   */
+  meterProvider?: MeterProvider;
 }
 
 /** Per-job options. */
@@ -107,7 +115,21 @@ export interface JobOptions {
    * Default: no limit.
    */
   maxAgeMs?: number;
+  /**
+   * Aborts the whole job: nothing more of it is sent (batches waiting their turn are dropped, a
+   * POST on the wire is cancelled), polling stops for its enrichments (those another running job
+   * waits on go on), its rows without a result fail as `aborted`, and the job settles: `summary`
+   * resolves with `stopped: "aborted"`, `results$` completes. Results that arrive later (a webhook)
+   * are still recorded in the log: a rerun takes them from there.
+   */
   signal?: AbortSignal;
+  /**
+   * The longest the job waits for its results, in ms from the `enrich()` call (not scaled by
+   * `timeScale`). When it passes, the job stops as on an abort, with `timed-out`: rows without a
+   * result fail, nothing more is sent, and its enrichments are no longer polled. Default: no limit
+   * (the engine's own `timings.maxWaitMs` per enrichment still applies).
+   */
+  maxWaitMs?: number;
 }
 
 /** What `resume()` found and did. */
@@ -140,6 +162,7 @@ export interface ResolvedEngineOptions {
   leases: PollLeases | undefined;
   instanceId: string;
   maxRunning: number;
+  meterProvider: MeterProvider | undefined;
 }
 
 /** A random id without dots or dashes (ids of jobs, batches and instances). */
@@ -173,10 +196,11 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     timings: scaleTimings({ ...DEFAULT_TIMINGS, ...options.timings }, timeScale),
     scheduler: options.scheduler ?? defaultScheduler,
     random: options.random ?? systemRandom,
-    logger: options.logger ?? silentLogger,
+    logger: toLogger(options.logger),
     newId: options.newId ?? randomId,
     leases: options.leases,
     instanceId: options.instanceId ?? `instance-${randomId()}`,
     maxRunning: options.maxRunning ?? 100,
+    meterProvider: options.meterProvider,
   };
 }

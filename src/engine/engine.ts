@@ -3,6 +3,7 @@ import { FullEnrichError } from "../api/errors.js";
 import type { EnrichContact, ReverseContact } from "../api/request-schemas.js";
 import type { DomainEvent, EventOf } from "../events/event-types.js";
 import type { EnrichmentsProjection } from "../events/projections/enrichments-projection.js";
+import { EngineMetrics, meterOf, observeDeliveries } from "../internal/metrics.js";
 import { AmbiguityWatch } from "./ambiguity-watch.js";
 import { BatchSubmitter } from "./batch-submitter.js";
 import { StoreCallJournal } from "./call-journal.js";
@@ -26,6 +27,7 @@ import { ProjectionKeeper } from "./projection-keeper.js";
 import { Reconciler } from "./reconciler.js";
 import { resumeFollowing } from "./resume.js";
 import { RunningAtProvider, RunningLimit } from "./running-limit.js";
+import { timedStore } from "./timed-store.js";
 
 /**
  * The engine: one observable of results. It submits batches (recording each request as its POST
@@ -63,11 +65,14 @@ export class EnrichmentEngine {
   private readonly calls: JobCalls;
   private readonly jobs: Jobs;
   private readonly subscriptions: Subscription[] = [];
+  private readonly metrics: EngineMetrics;
+  private readonly stopObserving: (() => void)[] = [];
   private readonly closing = new AbortController();
   private closed = false;
 
-  private constructor(options: ResolvedEngineOptions, keeper: ProjectionKeeper) {
+  private constructor(options: ResolvedEngineOptions, keeper: ProjectionKeeper, metrics: EngineMetrics) {
     this.options = options;
+    this.metrics = metrics;
     this.keeper = keeper;
     this.projection = keeper.projection;
     const { store, timings, scheduler, logger } = options;
@@ -132,10 +137,15 @@ export class EnrichmentEngine {
    * until a delivery names them or their webhook deadline passes.
    */
   static async start(engineOptions: EngineOptions): Promise<EnrichmentEngine> {
-    const options = resolveEngineOptions(engineOptions);
+    const resolved = resolveEngineOptions(engineOptions);
+    const meter = meterOf(resolved.meterProvider);
+    const metrics = new EngineMetrics(meter);
+    const options = { ...resolved, store: timedStore(resolved.store, metrics) };
     const { client, store, logger, webhook } = options;
     const keeper = await ProjectionKeeper.load({ store, logger });
-    const engine = new EnrichmentEngine(options, keeper);
+    const engine = new EnrichmentEngine(options, keeper, metrics);
+    const receiver = webhook?.receiver;
+    if (receiver) engine.stopObserving.push(observeDeliveries(meter, () => receiver.counters()));
     await engine.reconciler.start();
     const following = engine.follower.start((event, live) => engine.handle(event, live), keeper.from);
     if (webhook?.receiver) {
@@ -205,10 +215,16 @@ export class EnrichmentEngine {
     this.ambiguity.close();
     this.runningLimit.close();
     for (const subscription of this.subscriptions) subscription.unsubscribe();
+    for (const stop of this.stopObserving.splice(0)) stop();
     // A snapshot of where the log was handled up to, so that the next start replays little.
     if (!this.follower.failure) await this.follower.exclusive(() => this.keeper.flush());
     this.follower.close();
     this.calls.close();
+  }
+
+  /** `await using engine = await EnrichmentEngine.start(…)`: {@link close} at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** The log, one event at a time: projection, reconciliation, reactions, then what ended leaves memory. */
@@ -216,7 +232,10 @@ export class EnrichmentEngine {
     await this.keeper.prepare(event);
     this.projection.evolve(event);
     await this.reconciler.reconcile(event);
-    if (live) this.react(event);
+    if (live) {
+      this.react(event);
+      this.measure(event);
+    }
     this.keeper.settle(event);
     this.runningLimit.recheck();
   }
@@ -230,7 +249,9 @@ export class EnrichmentEngine {
       case "enrichment.accepted": {
         this.ambiguity.settled(event.data.batchId);
         const batch = this.projection.batch(event.data.batchId);
-        if (batch && !this.projection.isSettled(event.data.enrichmentId)) this.polling.track(batch);
+        // A batch of a stopped job (its POST was on the wire when it stopped) is not followed.
+        if (batch && !this.projection.isSettled(event.data.enrichmentId) && !this.jobs.isStopped(batch.jobId))
+          this.polling.track(batch);
         return;
       }
       case "enrichment.rejected": {
@@ -245,6 +266,14 @@ export class EnrichmentEngine {
       default:
         return;
     }
+  }
+
+  /** A result this engine saw resolved: counted by source, its delay since its batch's POST. */
+  private measure(event: DomainEvent): void {
+    if (event.type !== "contact.resolved") return;
+    const { batchId, source, via, resolvedAt } = event.data;
+    const requestedAt = batchId === null ? null : (this.projection.batch(batchId)?.requestedAt ?? null);
+    this.metrics.result(source, via, requestedAt === null ? null : resolvedAt - requestedAt);
   }
 
   private assertOpen(): void {

@@ -2,6 +2,24 @@ import type { BatchesByPhase, BatchPhase } from "./batch-phase.js";
 
 /** The figures of a job's progress, its batches and its failures. */
 
+/**
+ * Where a batch of a job stands: its POST left (`requested`), the provider took it (`accepted`),
+ * it ended (`completed`, `failed`), the provider refused it (`rejected`), its POST got no answer
+ * (`ambiguous`), or the job stopped waiting for it (`aborted`: the job's signal; `timed-out`: the
+ * job's `maxWaitMs`).
+ */
+export type BatchProgressState =
+  | "requested"
+  | "accepted"
+  | "completed"
+  | "failed"
+  | "rejected"
+  | "ambiguous"
+  | JobStopReason;
+
+/** Why a job stopped before every row had its result: its signal aborted, or its `maxWaitMs` passed. */
+export type JobStopReason = "aborted" | "timed-out";
+
 /** Where one batch of a job stands. */
 export interface BatchProgress {
   /** Its position in the run that sent it (0-based). */
@@ -9,7 +27,7 @@ export interface BatchProgress {
   batchId: string;
   /** This job's contacts in it. */
   size: number;
-  state: "requested" | "accepted" | "completed" | "failed" | "rejected" | "ambiguous";
+  state: BatchProgressState;
   enrichmentId: string | null;
   /** This job's contacts resolved from it so far. */
   resolved: number;
@@ -59,6 +77,11 @@ export interface JobProgress {
   credits: number;
   /** Every row has its result or its failure: nothing more will come. */
   settled: boolean;
+  /**
+   * The job stopped before every row had its result (its rows left are failures with this
+   * state), or null: it ran to its end (or still runs).
+   */
+  stopped: JobStopReason | null;
 }
 
 /** A job's progress before anything happened. */
@@ -78,6 +101,7 @@ export function initialProgress(jobId: string, total: number): JobProgress {
     expectedFinishAt: null,
     credits: 0,
     settled: total === 0,
+    stopped: null,
   };
 }
 

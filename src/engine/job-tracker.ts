@@ -8,6 +8,7 @@ import {
   initialProgress,
   type JobFailure,
   type JobProgress,
+  type JobStopReason,
 } from "./job-progress.js";
 import type { Timings } from "./timings.js";
 
@@ -57,9 +58,10 @@ export class JobTracker {
   private readonly toResubmit: string[] = [];
   private readonly counts: Omit<
     JobProgress,
-    "batches" | "batchesByPhase" | "expectedFinishAt" | "credits" | "settled" | "jobId" | "total"
+    "batches" | "batchesByPhase" | "expectedFinishAt" | "credits" | "settled" | "stopped" | "jobId" | "total"
   >;
   private pending: number;
+  private stoppedBy: JobStopReason | null = null;
 
   constructor(private readonly init: JobTrackerInit) {
     this.jobId = init.jobId;
@@ -77,6 +79,7 @@ export class JobTracker {
       expectedFinishAt: _expectedFinishAt,
       credits: _credits,
       settled: _settled,
+      stopped: _stopped,
       ...counts
     } = initialProgress(init.jobId, init.rows.length);
     this.counts = counts;
@@ -92,6 +95,7 @@ export class JobTracker {
    * (per-contact events may bring every result before the batch's final status and cost).
    */
   get settled(): boolean {
+    if (this.stoppedBy !== null) return true;
     if (this.pending > 0) return false;
     for (const batch of this.tracked.values()) if (batch.size > 0 && !ENDED.has(batch.state)) return false;
     return true;
@@ -156,6 +160,30 @@ export class JobTracker {
       this.pending--;
       this.counts.failed += state.rows.length;
     }
+  }
+
+  /**
+   * The job stops waiting (its signal aborted, its maximum wait passed): every row without a result
+   * fails with this reason, and the batches they wait on end for this job. Returns the enrichments
+   * that were open for it (the caller stops polling those nobody else waits for).
+   */
+  stop(reason: JobStopReason, message: string): string[] {
+    const open = this.openEnrichments();
+    const byBatch = new Map<string | null, string[]>();
+    for (const [identity, state] of this.identities) {
+      if (state.outcome !== "pending") continue;
+      const batchId = state.target?.batchId ?? null;
+      byBatch.set(batchId, [...(byBatch.get(batchId) ?? []), identity]);
+    }
+    for (const [batchId, identities] of byBatch) this.fail(identities, { batchId, state: reason, message });
+    for (const batch of this.tracked.values()) {
+      if (!ENDED.has(batch.state)) {
+        batch.state = reason;
+        batch.message ??= message;
+      }
+    }
+    this.stoppedBy = reason;
+    return open;
   }
 
   /** Identities whose ambiguous batch was abandoned and that are to be sent again (emptied by the call). */
@@ -257,6 +285,7 @@ export class JobTracker {
       expectedFinishAt: expectedFinishOf(batches, this.init.timings),
       credits: batches.reduce((sum, b) => sum + (b.own ? (b.credits ?? 0) : 0), 0),
       settled: this.settled,
+      stopped: this.stoppedBy,
     };
   }
 

@@ -1,5 +1,6 @@
 import { BehaviorSubject, type Observable, ReplaySubject } from "rxjs";
 import type { RecentCalls, RecentCallsQuery } from "../api/limiter.js";
+import { toAsyncIterable } from "../internal/async-iterable.js";
 import type { Scheduler } from "../internal/time.js";
 import type { ContactResult } from "./contact-result.js";
 import type { JobCalls } from "./job-calls.js";
@@ -94,7 +95,7 @@ export class EnrichmentJob {
   readonly summary: Promise<JobSummary>;
 
   private readonly startedAt: number;
-  private readonly results = new ReplaySubject<ContactResult>();
+  private readonly resultsSubject = new ReplaySubject<ContactResult>();
   private readonly progressSubject: BehaviorSubject<LiveJobProgress>;
   /** The enrichments of the job's batches that may still be polled. */
   private openEnrichments: string[] = [];
@@ -107,7 +108,7 @@ export class EnrichmentJob {
     this.startedAt = context.scheduler.now();
     this.progressSubject = new BehaviorSubject(this.live(initialProgress(context.id, context.total)));
     this.progress$ = this.progressSubject.asObservable();
-    this.results$ = this.results.asObservable();
+    this.results$ = this.resultsSubject.asObservable();
     let resolveSummary: (summary: JobSummary) => void = () => {};
     let rejectSummary: (error: unknown) => void = () => {};
     this.summary = new Promise<JobSummary>((resolve, reject) => {
@@ -122,27 +123,41 @@ export class EnrichmentJob {
     });
     context.feed.run({
       changed: (tracker) => {
-        for (const result of tracker.takeResults()) this.results.next(result);
+        for (const result of tracker.takeResults()) this.resultsSubject.next(result);
         this.openEnrichments = tracker.openEnrichments();
         this.progressSubject.next(this.live(tracker.progress()));
       },
       settle: (tracker) => {
-        for (const result of tracker.takeResults()) this.results.next(result);
+        for (const result of tracker.takeResults()) this.resultsSubject.next(result);
         callsChanged.unsubscribe();
         this.openEnrichments = [];
         const summary = this.summarise(tracker);
         this.progressSubject.next(summary);
         this.progressSubject.complete();
-        this.results.complete();
+        this.resultsSubject.complete();
         resolveSummary(summary);
       },
       fail: (error) => {
         callsChanged.unsubscribe();
         this.progressSubject.error(error);
-        this.results.error(error);
+        this.resultsSubject.error(error);
         rejectSummary(error);
       },
     });
+  }
+
+  /**
+   * Each row's result once, for `for await`: the same results as {@link results$} (from the first,
+   * however late it is called), ending when the job settles; throws if the job could not go on.
+   * Leaving the loop early stops reading, not the job (abort it with its `signal`).
+   *
+   * @example
+   * ```ts
+   * for await (const result of engine.enrich(contacts).results()) console.log(result.contactKey);
+   * ```
+   */
+  results(): AsyncIterableIterator<ContactResult> {
+    return toAsyncIterable(this.results$);
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { Observable } from "rxjs";
-import { errorMessage } from "../api/errors.js";
+import { errorMessage, FullEnrichError } from "../api/errors.js";
 import type { RecentCallsQuery } from "../api/limiter.js";
 import { contactIdentity } from "../events/contact-identity.js";
 import { type DomainEvent, dedupKeys, type Keying, newEvent, streams } from "../events/event-types.js";
@@ -21,6 +21,7 @@ import type { JobOptions } from "./engine-options.js";
 import { tagsOf } from "./event-tags.js";
 import { EnrichmentJob, type JobHandle } from "./job.js";
 import type { JobCalls } from "./job-calls.js";
+import type { JobStopReason } from "./job-progress.js";
 import { JobTracker } from "./job-tracker.js";
 import type { KnownContacts, ResolvedContact } from "./known-contacts.js";
 import type { PollingScheduler } from "./polling-scheduler.js";
@@ -75,8 +76,12 @@ interface Run {
   contacts: Map<string, SubmittedContact>;
   nextBatchIndex: number;
   done: boolean;
-  /** Aborts what waits to be sent: the job's own signal, or the engine closing. */
+  /** Aborts what waits to be sent: the job's own signal, its stop, or the engine closing. */
   signal: AbortSignal;
+  /** Aborted when the job stops (its signal, its maximum wait): see {@link Jobs.stop}. */
+  stopper: AbortController;
+  /** Undoes what watches the job from outside (its signal's listener, its maximum wait's timer). */
+  cleanups: (() => void)[];
 }
 
 /**
@@ -87,7 +92,20 @@ interface Run {
  * and the rate limit have room.
  */
 export class Jobs {
+  /** The jobs running now. */
+  private readonly live = new Set<Run>();
+  /** Jobs that stopped (aborted, timed out): their batches accepted later are not followed. */
+  private readonly stoppedJobs = new Set<string>();
+
   constructor(private readonly deps: JobsDeps) {}
+
+  /**
+   * Whether a job was stopped (aborted, or its maximum wait passed) in this process: a batch of
+   * it that the provider accepts afterwards (its POST was on the wire) is not polled.
+   */
+  isStopped(jobId: string): boolean {
+    return this.stoppedJobs.has(jobId);
+  }
 
   /** Validates synchronously (throws `InvalidRequestError`), then plans and submits in the background. */
   start(kind: "enrich" | "reverse", contacts: readonly unknown[], options: JobOptions): EnrichmentJob {
@@ -98,7 +116,13 @@ export class Jobs {
       ...(options.enrichFields ? { enrichFields: options.enrichFields } : {}),
     });
     const identities = prepared.map((contact) => contactIdentity(kind, contact, deps.keying.correlationKey));
+    if (options.maxWaitMs !== undefined && !(Number.isFinite(options.maxWaitMs) && options.maxWaitMs > 0)) {
+      throw new FullEnrichError(
+        `maxWaitMs must be a positive number of milliseconds, not ${options.maxWaitMs}`,
+      );
+    }
     const jobId = options.jobId ?? deps.newId();
+    const stopper = new AbortController();
     const tracker = new JobTracker({
       jobId,
       rows: identities,
@@ -130,7 +154,13 @@ export class Jobs {
             contacts: byIdentity,
             nextBatchIndex: 0,
             done: false,
-            signal: options.signal ? AbortSignal.any([options.signal, deps.closing]) : deps.closing,
+            signal: AbortSignal.any([
+              stopper.signal,
+              deps.closing,
+              ...(options.signal ? [options.signal] : []),
+            ]),
+            stopper,
+            cleanups: [],
           }),
       },
     });
@@ -148,7 +178,12 @@ export class Jobs {
       },
       error: (error: unknown) => this.fail(run, error),
     });
-    const finish = (): void => subscription.unsubscribe();
+    this.live.add(run);
+    const finish = (): void => {
+      subscription.unsubscribe();
+      this.live.delete(run);
+      for (const cleanup of run.cleanups.splice(0)) cleanup();
+    };
     const original = run.handle;
     run.handle = {
       changed: original.changed,
@@ -161,6 +196,7 @@ export class Jobs {
         original.fail(error);
       },
     };
+    this.watchStops(run);
     // Planning reads the projection and the store together: never while an event is half-handled
     // (its decisions folded in but not yet appended).
     deps.log
@@ -240,6 +276,18 @@ export class Jobs {
       plannedAt: deps.scheduler.now(),
     });
     await appendReliably(deps, streams.job(run.jobId), [{ ...planned, tags: tagsOf(planned) }]);
+    deps.logger.info(
+      toSend.length === 0 && run.contacts.size > 0
+        ? "a job was planned: nothing to send, every contact is in the log already"
+        : "a job was planned",
+      {
+        jobId: run.jobId,
+        rows: planned.data.rows,
+        contacts: run.contacts.size,
+        ...counts,
+        toSend: toSend.length,
+      },
+    );
     return toSend;
   }
 
@@ -372,7 +420,64 @@ export class Jobs {
 
   private fail(run: Run, error: unknown): void {
     if (run.done) return;
+    // The job's own signal (not the engine closing) ended what failed: the job stops, it does not fail.
+    if (run.options.signal?.aborted) {
+      this.stop(run, "aborted");
+      return;
+    }
     run.done = true;
     run.handle.fail(error);
+  }
+
+  /** Stops the job when its signal aborts, or when its maximum wait passes. */
+  private watchStops(run: Run): void {
+    const { signal, maxWaitMs } = run.options;
+    if (signal) {
+      const onAbort = (): void => this.stop(run, "aborted");
+      if (signal.aborted) {
+        // Settle after the caller got the job back (its summary and results$ still say so).
+        queueMicrotask(onAbort);
+      } else {
+        signal.addEventListener("abort", onAbort, { once: true });
+        run.cleanups.push(() => signal.removeEventListener("abort", onAbort));
+      }
+    }
+    if (maxWaitMs !== undefined) {
+      const timer = this.deps.scheduler.schedule(() => this.stop(run, "timed-out"), maxWaitMs);
+      run.cleanups.push(() => timer.unsubscribe());
+    }
+  }
+
+  /**
+   * The job stops waiting: nothing more of it is sent (what waits its turn is dropped), its rows
+   * without a result fail with the reason, polling stops for its enrichments that no other running
+   * job waits on, and the job settles (its summary's `stopped` says why). Results that come later
+   * stay in the log: a rerun takes them from there.
+   */
+  private stop(run: Run, reason: JobStopReason): void {
+    if (run.done) return;
+    const { deps } = this;
+    const message =
+      reason === "aborted"
+        ? "the job was aborted (its signal) before these contacts had a result"
+        : `no result within the job's maximum wait (maxWaitMs ${run.options.maxWaitMs})`;
+    run.done = true;
+    this.stoppedJobs.add(run.jobId);
+    run.stopper.abort(new FullEnrichError(message));
+    const open = run.tracker.stop(reason, message);
+    const awaitedElsewhere = new Set(
+      [...this.live].filter((other) => other !== run).flatMap((other) => other.tracker.openEnrichments()),
+    );
+    const stopped = open.filter((enrichmentId) => !awaitedElsewhere.has(enrichmentId));
+    // Nobody here waits for them any more: no poll, no polling takeover (a rerun follows them again).
+    for (const enrichmentId of stopped) deps.polling.settled(enrichmentId);
+    const left = run.tracker.progress();
+    deps.logger.info(reason === "aborted" ? "a job was aborted" : "a job timed out", {
+      jobId: run.jobId,
+      withoutResult: left.failed,
+      resolved: left.resolved,
+      pollingStopped: stopped.length,
+    });
+    run.handle.settle(run.tracker);
   }
 }

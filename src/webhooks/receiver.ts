@@ -2,7 +2,7 @@ import { type Observable, Subject } from "rxjs";
 import { dedupKeys, type EventData, newEvent, streams } from "../events/event-types.js";
 import type { EventStore, NewEvent } from "../events/store.js";
 import { sha256Hex } from "../internal/crypto.js";
-import { type Logger, silentLogger } from "../internal/logger.js";
+import { type Logger, toLogger } from "../internal/logger.js";
 import { defaultScheduler, type Scheduler } from "../internal/time.js";
 import { BodyBudget, DEFAULT_MAX_BUFFERED_BYTES } from "./body-budget.js";
 import { decodeUtf8, parseDeliveryText } from "./delivery-payload.js";
@@ -188,7 +188,7 @@ export class WebhookReceiver {
         `maxBufferedBytes (${this.bodyBudget.maxBytes}) must be at least maxBodyBytes (${this.maxBodyBytes}): a body of the largest size could never be read`,
       );
     }
-    this.logger = options.logger ?? silentLogger;
+    this.logger = toLogger(options.logger);
     this.scheduler = options.scheduler ?? defaultScheduler;
     const now = (): number => this.scheduler.now();
     this.refusals = new RefusalLog(this.logger, now, options.refusalLogIntervalMs);

@@ -248,4 +248,73 @@ describe("fullenrich-rx serve", () => {
     await usage(["--api-key", KEY, "--api-key-file", "k"], /not both/);
     await usage(["--max-body-bytes", "2048", "--max-buffered-bytes", "1024"], /below --max-body-bytes 2048/);
   });
+
+  it("serves deliveries by outcome and append latency for Prometheus", async () => {
+    const fake = fakeIo({ FULLENRICH_API_KEY: KEY }, directory);
+    const { url, done } = await startServe(
+      ["--listen", "127.0.0.1:0", "--store", "metrics.db", "--metrics", "127.0.0.1:0"],
+      fake,
+    );
+    const metricsUrl = await waitUntil(
+      "the metrics line",
+      () => /metrics for Prometheus at (http:\/\/\S+\/metrics)/.exec(fake.stdout())?.[1],
+    );
+    const id = randomUUID();
+    const batch = bytesOf(batchBody(id, [enrichRecord(1, "metrics")]));
+    await postSigned(url, batch);
+    await postSigned(url, batch);
+    await postSigned(url, Buffer.from('{"id":"x","status":'));
+    await post(url, batch, { "x-signature-sha1": sign(batch, "wrong-key") });
+    await post(url, batch, {});
+
+    const scrape = await fetch(metricsUrl);
+    expect(scrape.status).toBe(200);
+    const text = await scrape.text();
+    /** The value of the sample of `name` whose labels include `labels` (one line of the text format). */
+    const value = (name: string, labels: Record<string, string>): number => {
+      const wanted = Object.entries(labels).map(([key, label]) => `${key}="${label}"`);
+      const line = text
+        .split("\n")
+        .find((candidate) => candidate.startsWith(`${name}{`) && wanted.every((w) => candidate.includes(w)));
+      return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(" ") + 1));
+    };
+    const deliveries = (labels: Record<string, string>) =>
+      value("fullenrich_rx_webhook_deliveries_total", labels);
+    expect(deliveries({ outcome: "accepted" })).toBe(1);
+    expect(deliveries({ outcome: "duplicate" })).toBe(1);
+    expect(deliveries({ outcome: "quarantined" })).toBe(1);
+    expect(deliveries({ outcome: "forged" })).toBe(1);
+    expect(deliveries({ outcome: "refused", reason: "missing-signature" })).toBe(1);
+    expect(value("fullenrich_rx_store_append_duration_count", { outcome: "ok" })).toBeGreaterThanOrEqual(2);
+    expect(text).not.toContain(KEY);
+    expect((await fetch(metricsUrl.replace("/metrics", "/other"))).status).toBe(404);
+
+    fake.controller.abort();
+    expect(await done).toBe(0);
+    await expect(fetch(metricsUrl)).rejects.toThrow();
+  });
+
+  it("a busy metrics port: a clear message naming --metrics, nothing left listening", async () => {
+    const fake = fakeIo({ FULLENRICH_API_KEY: KEY }, directory);
+    const first = await startServe(
+      ["--listen", "127.0.0.1:0", "--store", "a.db", "--metrics", "127.0.0.1:0"],
+      fake,
+    );
+    const port = new URL(
+      (/metrics for Prometheus at (\S+)/.exec(fake.stdout()) as RegExpExecArray)[1] as string,
+    ).port;
+    const second = fakeIo({ FULLENRICH_API_KEY: KEY }, directory);
+    await expect(
+      serveCommand(
+        ["--listen", "127.0.0.1:0", "--store", "b.db", "--metrics", `127.0.0.1:${port}`],
+        second.io,
+      ),
+    ).rejects.toThrow(
+      new RegExp(
+        `cannot listen on 127\\.0\\.0\\.1:${port}: the port is already in use; choose another with --metrics`,
+      ),
+    );
+    fake.controller.abort();
+    expect(await first.done).toBe(0);
+  });
 });

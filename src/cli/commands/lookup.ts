@@ -17,6 +17,7 @@ import {
   printSummary,
   resubmitCommand,
 } from "../job-report.js";
+import { LOG_FLAGS, LOG_USAGE, loggerFromFlags } from "../log-flags.js";
 import { ProgressReporter } from "../progress.js";
 import { ResultWriter } from "../result-writer.js";
 import { openRuntime, storeLocation } from "../runtime.js";
@@ -48,7 +49,8 @@ const FLAGS_USAGE = `${API_KEY_USAGE}
     [--max-running N]          enrichments running at the provider at once, 1..100; default 100
     [--quiet]                  no progress (on a terminal: redrawn every second; otherwise a
                                line every 10 s, or when a batch changes phase)
-    [--json]                   a machine-readable summary on stdout`;
+    [--json]                   a machine-readable summary on stdout
+${LOG_USAGE}`;
 
 export const ENRICH_USAGE = `fullenrich-rx enrich --input FILE --out FILE [flags]
 
@@ -91,6 +93,7 @@ const LOOKUP_FLAGS = {
   "max-running": { type: "string" },
   quiet: { type: "boolean" },
   json: { type: "boolean" },
+  ...LOG_FLAGS,
 } as const;
 
 const batchSize = z.coerce
@@ -160,6 +163,7 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
   const timeScale = flag("time-scale", positiveNumber, values["time-scale"] ?? "1");
   const maxAgeMs = values["max-age"] === undefined ? undefined : flag("max-age", duration, values["max-age"]);
   const maxRunning = flag("max-running", batchSize, values["max-running"] ?? "100");
+  const logger = loggerFromFlags(values, io);
   const reuse = {
     ...(values.refresh ? { refresh: true } : {}),
     ...(maxAgeMs === undefined ? {} : { maxAgeMs }),
@@ -223,6 +227,7 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
     rateLimit: perMinute,
     timeScale,
     maxRunning,
+    logger,
     ...(webhook ? { webhook } : {}),
   });
   const writer = await ResultWriter.open(outPath, format, kind, customKeys, (line) =>

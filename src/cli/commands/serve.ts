@@ -2,9 +2,10 @@ import { once } from "node:events";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
+import { timedStore } from "../../engine/timed-store.js";
 import type { EventStore } from "../../events/store.js";
 import { openStore } from "../../events/stores/index.js";
-import { streamLogger } from "../../internal/logger.js";
+import { EngineMetrics, meterOf, observeDeliveries } from "../../internal/metrics.js";
 import { DEFAULT_MAX_BUFFERED_BYTES } from "../../webhooks/body-budget.js";
 import { DEFAULT_HEALTH_PATH, DEFAULT_WEBHOOK_PATH } from "../../webhooks/node-adapter.js";
 import { createWebhookServer, DEFAULT_SERVER_LIMITS, type ServerLimits } from "../../webhooks/node-server.js";
@@ -17,7 +18,9 @@ import {
 import { API_KEY_FLAGS, API_KEY_USAGE, resolveApiKey } from "../api-key.js";
 import { flag, hostPort, parseFlags, positiveNumber } from "../flags.js";
 import { type CliIo, print } from "../io.js";
-import { storeLocation } from "../runtime.js";
+import { LOG_LEVEL_FLAGS, LOG_LEVEL_USAGE, loggerFromFlags } from "../log-flags.js";
+import { type MetricsEndpoint, startMetricsEndpoint } from "../metrics-endpoint.js";
+import { listen, storeLocation } from "../runtime.js";
 import { UsageError } from "../usage-error.js";
 
 const seconds = (ms: number): string => `${ms / 1000}`;
@@ -39,6 +42,9 @@ balancers and orchestrators.
 
     [--path P]                 the path deliveries are POSTed to (default ${DEFAULT_WEBHOOK_PATH}); others get 404
 ${API_KEY_USAGE}
+    [--metrics HOST:PORT]      serve Prometheus metrics at http://HOST:PORT/metrics: webhook
+                               deliveries by outcome (accepted, duplicate, quarantined,
+                               store-error, forged, refused) and store append latency
     [--print]                  one line per verified delivery (time, event, enrichment id,
                                duplicate/quarantined)
     [--verbose]                each delivery's body instead: it holds personal data, so only ask
@@ -54,6 +60,7 @@ ${API_KEY_USAGE}
                                closes it about 1 s later)
     [--max-connections N]      connections at once (default ${DEFAULT_SERVER_LIMITS.maxConnections}); further ones are closed unanswered
                                and the provider retries them a minute later
+${LOG_LEVEL_USAGE}
 
 Stops on SIGINT/SIGTERM, after the deliveries in progress, and prints the counters.`;
 
@@ -107,6 +114,7 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
     store: { type: "string" },
     path: { type: "string" },
     ...API_KEY_FLAGS,
+    metrics: { type: "string" },
     print: { type: "boolean" },
     verbose: { type: "boolean" },
     "max-body-bytes": { type: "string" },
@@ -115,12 +123,14 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
     "body-timeout": { type: "string" },
     "idle-timeout": { type: "string" },
     "max-connections": { type: "string" },
+    ...LOG_LEVEL_FLAGS,
   });
   if (values.listen === undefined)
     throw new UsageError("--listen HOST:PORT is required, e.g. 127.0.0.1:8080");
   if (values.store === undefined)
     throw new UsageError("--store PATH|URL is required (the event log: a SQLite file or postgres://…)");
   const { host, port } = flag("listen", hostPort, values.listen);
+  const metricsAt = values.metrics === undefined ? undefined : flag("metrics", hostPort, values.metrics);
   const maxBodyBytes = flag("max-body-bytes", byteCount, values["max-body-bytes"] ?? DEFAULT_MAX_BODY_BYTES);
   const maxBufferedBytes =
     values["max-buffered-bytes"] === undefined
@@ -133,6 +143,10 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
   }
   const path = flag("path", webhookPath, values.path ?? DEFAULT_WEBHOOK_PATH);
   const limits = limitFlags(values);
+  const logger = loggerFromFlags(
+    { "log-level": values["log-level"], "log-format": values["log-format"] },
+    io,
+  );
   const apiKey = await resolveApiKey(values, io);
   if (apiKey === undefined) {
     throw new UsageError(
@@ -142,13 +156,21 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
   }
   const storePath = storeLocation(io.cwd, values.store);
 
-  const store = await openStore(storePath);
+  const store = await openStore(storePath, { logger });
+  let endpoint: MetricsEndpoint | undefined;
+  try {
+    endpoint = metricsAt === undefined ? undefined : await startMetricsEndpoint(metricsAt);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const meter = endpoint ? meterOf(endpoint.provider) : undefined;
   const receiver = new WebhookReceiver({
-    store,
+    store: meter ? timedStore(store, new EngineMetrics(meter)) : store,
     apiKeys: [apiKey],
     maxBodyBytes,
     ...(maxBufferedBytes === undefined ? {} : { maxBufferedBytes }),
-    logger: streamLogger("warn", (line) => io.stderr.write(line)),
+    logger,
   });
   const server = createWebhookServer(receiver, { path, ...limits });
 
@@ -169,13 +191,16 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
             });
         });
 
+  const stopObserving = meter ? observeDeliveries(meter, () => receiver.counters()) : () => {};
   try {
-    await listen(server, port, host);
+    await listen(server, host, port);
   } catch (error) {
     subscription?.unsubscribe();
+    stopObserving();
     receiver.close();
+    await endpoint?.close();
     await store.close();
-    throw new Error(`cannot listen on ${values.listen}: ${(error as Error).message}`, { cause: error });
+    throw error;
   }
   const address = server.address() as AddressInfo;
   const shownHost = address.address.includes(":") ? `[${address.address}]` : address.address;
@@ -184,26 +209,19 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
     `fullenrich-rx webhook receiver listening on http://${shownHost}:${address.port}${path} (health: GET ${DEFAULT_HEALTH_PATH})`,
   );
   print(io.stdout, `storing deliveries in ${storePath}`);
+  if (endpoint) print(io.stdout, `metrics for Prometheus at ${endpoint.url}`);
 
   if (!io.signal.aborted) await once(io.signal, "abort");
 
   await stopServer(server);
   await printing;
   subscription?.unsubscribe();
+  stopObserving();
   receiver.close();
+  await endpoint?.close();
   await store.close();
   print(io.stdout, `stopped: ${describeCounters(receiver.counters())}`);
   return 0;
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise<void>((resolvePromise, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolvePromise();
-    });
-  });
 }
 
 /** Stops accepting, lets requests in progress finish (and their appends commit), then drops what is left. */

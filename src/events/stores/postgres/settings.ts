@@ -1,4 +1,4 @@
-import { type Logger, silentLogger } from "../../../internal/logger.js";
+import { type Logger, toLogger } from "../../../internal/logger.js";
 import { loadOptionalPeer } from "../../../internal/optional-peer.js";
 import { checkPosition } from "../shared/validation.js";
 import { checkSchemaName, DEFAULT_POSTGRES_SCHEMA, namesOf, type PostgresNames } from "./schema.js";
@@ -79,7 +79,7 @@ export function postgresSettings(url: string, options: PostgresEventStoreOptions
       checkPosition(options.maxEventsPerTransaction ?? 5_000, "maxEventsPerTransaction"),
     ),
     now: options.now ?? (() => Date.now()),
-    logger: options.logger ?? silentLogger,
+    logger: toLogger(options.logger),
   };
 }
 

@@ -221,6 +221,11 @@ export abstract class AssembledEventStore implements EventStore {
   /** See {@link EventStore.close}. */
   abstract close(): Promise<void>;
 
+  /** `await using store = await SqliteEventStore.open(…)`: {@link close} at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** Runs a read, turning a driver error into the store's error. */
   private async reading<T>(run: () => Maybe<T>): Promise<T> {
     try {

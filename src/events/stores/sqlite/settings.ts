@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { type Logger, silentLogger } from "../../../internal/logger.js";
+import { type Logger, toLogger } from "../../../internal/logger.js";
 import { checkPosition } from "../shared/validation.js";
 
 /** Options of {@link SqliteEventStore.open}. */
@@ -58,7 +58,7 @@ export function sqliteSettings(path: string, options: SqliteEventStoreOptions): 
     pollIntervalMs: Math.max(1, checkPosition(options.pollIntervalMs ?? 200, "pollIntervalMs")),
     pageSize: Math.max(1, checkPosition(options.pageSize ?? 500, "pageSize")),
     now: options.now ?? (() => Date.now()),
-    logger: options.logger ?? silentLogger,
+    logger: toLogger(options.logger),
   };
   if (settings.durability !== "full" && settings.durability !== "normal") {
     throw new RangeError(`durability must be "full" or "normal", got ${String(settings.durability)}`);
