@@ -5,12 +5,13 @@ import type { Logger } from "../internal/logger.js";
  * What one poll waiter makes of the statuses it sees for an enrichment. A status that is neither
  * running nor final (`RATE_LIMIT`, `UNKNOWN`, a value the provider does not document) is "not yet",
  * but only for `capMs` after the first poll that saw it (a running status seen again starts the
- * count afresh); then the enrichment fails with a message naming the status. A warning is logged
- * the first time such a status is seen.
+ * count afresh); then the enrichment fails with a message naming the status. The first time such a
+ * status is seen it is logged at info (the engine copes with it: only the failure after the cap
+ * needs the user, and it reaches them as the enrichment's failure).
  */
 export class UnknownStatusWatch {
   private since: number | null = null;
-  private warned = false;
+  private told = false;
 
   constructor(
     private readonly enrichmentId: string,
@@ -25,9 +26,9 @@ export class UnknownStatusWatch {
       return null;
     }
     this.since ??= now;
-    if (!this.warned) {
-      this.warned = true;
-      this.logger?.warn(
+    if (!this.told) {
+      this.told = true;
+      this.logger?.info(
         "FullEnrich reports a status it does not document as running or final; the enrichment is polled on, for a while",
         { enrichmentId: this.enrichmentId, status, capMs: this.capMs },
       );
