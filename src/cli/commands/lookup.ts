@@ -194,7 +194,11 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
   const timeScale = flag("time-scale", positiveNumber, values["time-scale"] ?? "1");
   const maxAgeMs = values["max-age"] === undefined ? undefined : flag("max-age", duration, values["max-age"]);
   const maxRunning = flag("max-running", batchSize, values["max-running"] ?? "100");
-  const logger = loggerFromFlags(values, io);
+  // Log lines go above the progress view once it is drawn (see below).
+  let writeLog = (line: string): void => {
+    io.stderr.write(line);
+  };
+  const logger = loggerFromFlags(values, io, (line) => writeLog(line));
   const reuse = {
     ...(values.refresh ? { refresh: true } : {}),
     ...(maxAgeMs === undefined ? {} : { maxAgeMs }),
@@ -311,6 +315,7 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
     { title: name },
   );
   progress.start();
+  writeLog = (line) => progress.writeAbove(line);
   const progressSubscription = job.progress$.subscribe({
     next: () => progress.changed(),
     error: () => undefined,
