@@ -9,14 +9,56 @@ export type ParsedFlags<S extends FlagSpec> = {
   [K in keyof S]?: S[K]["type"] extends "boolean" ? boolean : string;
 };
 
-/** Parses a command's flags strictly: an unknown flag or a missing value is a usage error. */
+/**
+ * Parses a command's flags strictly: an unknown flag or a missing value is a usage error; an
+ * unknown flag close to a known one (`--batchsize`) gets "did you mean --batch-size?".
+ */
 export function parseFlags<S extends FlagSpec>(args: readonly string[], spec: S): ParsedFlags<S> {
   try {
     return parseArgs({ args: [...args], options: spec, strict: true, allowPositionals: false })
       .values as ParsedFlags<S>;
   } catch (error) {
+    const { code } = error as { code?: string };
+    const unknown = /Unknown option '(-{1,2}[^'=]+)/.exec((error as Error).message)?.[1];
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && unknown !== undefined) {
+      const suggestion = closestFlag(unknown, Object.keys(spec));
+      throw new UsageError(
+        `unknown flag ${unknown}${suggestion ? `; did you mean --${suggestion}?` : ""} (--help lists the flags)`,
+      );
+    }
     throw new UsageError((error as Error).message.replace(/^TypeError( \[[A-Z_]+\])?: /, ""));
   }
+}
+
+/** The known flag closest to what was typed (ignoring case, dashes and underscores), if close enough. */
+export function closestFlag(typed: string, known: readonly string[]): string | undefined {
+  const squash = (name: string): string => name.replace(/^-+/, "").replace(/[-_]/g, "").toLowerCase();
+  const wanted = squash(typed);
+  let best: { name: string; distance: number } | undefined;
+  for (const name of known) {
+    const distance = editDistance(wanted, squash(name));
+    if (best === undefined || distance < best.distance) best = { name, distance };
+  }
+  if (best === undefined) return undefined;
+  return best.distance <= Math.max(2, Math.floor(wanted.length / 3)) ? best.name : undefined;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min(
+        (previous[j] as number) + 1,
+        (current[j - 1] as number) + 1,
+        (previous[j - 1] as number) + cost,
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
 }
 
 /** Validates one flag's value with zod, naming the flag in the error. */

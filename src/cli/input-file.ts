@@ -12,12 +12,36 @@ export interface InputRow {
 const ENRICH_COLUMNS = ["first_name", "last_name", "domain", "company_name", "linkedin_url"] as const;
 const REVERSE_COLUMNS = ["email"] as const;
 
+/** How a CSV's columns that are not the API's are treated. */
+export interface ColumnOptions {
+  /** Columns renamed before reading: `{ "Company Domain": "domain", "CRM Id": "custom.crm_id" }`. */
+  map?: Readonly<Record<string, string>>;
+  /** Skip the columns that are neither the API's nor `custom.<key>` (default: an error that says how). */
+  ignoreUnknown?: boolean;
+}
+
+/** What was read, and the columns left out (with `ignoreUnknown`). */
+export interface InputFile {
+  rows: InputRow[];
+  ignoredColumns: string[];
+}
+
+/** The fields a column may be mapped to with `--map`. */
+export function mappableFields(kind: "enrich" | "reverse"): string {
+  return `${(kind === "enrich" ? ENRICH_COLUMNS : REVERSE_COLUMNS).join(", ")} or custom.<key>`;
+}
+
 /**
  * Reads a `.csv` (columns `first_name,last_name,domain,company_name,linkedin_url` — or `email` for
  * reverse lookups — plus any `custom.<key>`) or a `.jsonl` file (one API contact object per line).
- * Malformed files are usage errors naming the line.
+ * Malformed files are usage errors naming the line; a CSV without the columns a contact needs is
+ * one error naming them.
  */
-export async function readInputFile(path: string, kind: "enrich" | "reverse"): Promise<InputRow[]> {
+export async function readInputFile(
+  path: string,
+  kind: "enrich" | "reverse",
+  columns: ColumnOptions = {},
+): Promise<InputFile> {
   const extension = extname(path).toLowerCase();
   if (extension !== ".csv" && extension !== ".jsonl") {
     throw new UsageError(
@@ -28,20 +52,56 @@ export async function readInputFile(path: string, kind: "enrich" | "reverse"): P
   try {
     text = await readFile(path, "utf8");
   } catch (error) {
-    throw new UsageError(
-      `--input: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
-    );
+    throw new UsageError(`--input: ${unreadable(path, error as NodeJS.ErrnoException)}`);
   }
-  const rows = extension === ".csv" ? parseCsv(text, kind) : parseJsonl(text);
-  if (rows.length === 0) throw new UsageError(`--input: ${path} holds no contacts`);
-  return rows;
+  const file =
+    extension === ".csv" ? parseCsv(text, kind, columns) : { rows: parseJsonl(text), ignoredColumns: [] };
+  if (file.rows.length === 0) throw new UsageError(`--input: ${path} holds no contacts`);
+  return file;
 }
 
-function parseCsv(text: string, kind: "enrich" | "reverse"): InputRow[] {
+/** Why a file cannot be read, in words (not a bare error code). */
+function unreadable(path: string, error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case "ENOENT":
+      return `no such file: ${path}`;
+    case "EACCES":
+    case "EPERM":
+      return `not allowed to read ${path} (check its permissions)`;
+    case "EISDIR":
+      return `${path} is a directory, not a file`;
+    default:
+      return `cannot read ${path}: ${error.message}`;
+  }
+}
+
+/** Whether a CSV's columns can hold a contact: for enrich, names and a company, or a LinkedIn URL. */
+function missingColumns(kind: "enrich" | "reverse", header: readonly string[]): string | null {
+  const has = (column: string): boolean => header.includes(column);
+  if (kind === "reverse") {
+    return has("email") ? null : 'the CSV has no "email" column: a reverse lookup needs one email per row';
+  }
+  if (has("linkedin_url")) return null;
+  const missing = [
+    ...["first_name", "last_name"].filter((column) => !has(column)),
+    ...(has("domain") || has("company_name") ? [] : ["domain or company_name"]),
+  ];
+  return missing.length === 0
+    ? null
+    : `the CSV has no ${missing.map((column) => `"${column}"`).join(", ")} column: each contact needs first_name, last_name and domain or company_name, or a linkedin_url`;
+}
+
+function parseCsv(text: string, kind: "enrich" | "reverse", options: ColumnOptions): InputFile {
+  const known: readonly string[] = kind === "enrich" ? ENRICH_COLUMNS : REVERSE_COLUMNS;
+  const map = options.map ?? {};
+  let header: string[] = [];
   let records: { record: Record<string, string>; info: { lines: number } }[];
   try {
     records = parse(text, {
-      columns: true,
+      columns: (names: string[]) => {
+        header = names.map((name) => map[name.trim()] ?? name.trim());
+        return header;
+      },
       bom: true,
       skip_empty_lines: true,
       trim: true,
@@ -53,8 +113,30 @@ function parseCsv(text: string, kind: "enrich" | "reverse"): InputRow[] {
       `--input: malformed CSV${lines ? ` at line ${lines}` : ""}: ${(error as Error).message}`,
     );
   }
-  const known: readonly string[] = kind === "enrich" ? ENRICH_COLUMNS : REVERSE_COLUMNS;
-  return records.map(({ record, info }) => {
+  for (const [column, field] of Object.entries(map)) {
+    if (!known.includes(field) && !field.startsWith("custom.")) {
+      throw new UsageError(
+        `--map: ${column}=${field}: ${JSON.stringify(field)} is not ${mappableFields(kind)}`,
+      );
+    }
+  }
+  const unknown = header.filter((column) => !known.includes(column) && !column.startsWith("custom."));
+  const missing = missingColumns(kind, header);
+  if (missing !== null) {
+    const hint =
+      unknown.length === 0
+        ? ""
+        : ` (columns it has that are not API fields: ${unknown.map((column) => JSON.stringify(column)).join(", ")}; --map 'COLUMN=FIELD' reads one as a field)`;
+    throw new UsageError(`--input: ${missing}${hint}`);
+  }
+  if (unknown.length > 0 && !options.ignoreUnknown) {
+    const [first] = unknown;
+    throw new UsageError(
+      `--input: unknown column${unknown.length > 1 ? "s" : ""} ${unknown.map((column) => JSON.stringify(column)).join(", ")} (expected ${known.join(", ")} and custom.<key> columns). ` +
+        `Pass --ignore-unknown-columns to leave ${unknown.length > 1 ? "them" : "it"} out, or --map to read ${unknown.length > 1 ? "one" : "it"} as a field, e.g. --map '${first}=custom.${slug(first as string)}'`,
+    );
+  }
+  const rows = records.map(({ record, info }) => {
     const contact: Record<string, unknown> = {};
     const custom: Record<string, string> = {};
     for (const [column, value] of Object.entries(record)) {
@@ -62,15 +144,22 @@ function parseCsv(text: string, kind: "enrich" | "reverse"): InputRow[] {
         if (value !== "") custom[column.slice("custom.".length)] = value;
       } else if (known.includes(column)) {
         if (value !== "") contact[column] = value;
-      } else {
-        throw new UsageError(
-          `--input: unknown column ${JSON.stringify(column)} (expected ${known.join(", ")} and custom.<key> columns)`,
-        );
       }
     }
     if (Object.keys(custom).length > 0) contact.custom = custom;
     return { line: info.lines, contact };
   });
+  return { rows, ignoredColumns: unknown };
+}
+
+/** A column's name as a custom key: lower case, words joined by underscores. */
+function slug(column: string): string {
+  return (
+    column
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, "_")
+      .replace(/^_|_$/g, "") || "field"
+  );
 }
 
 function parseJsonl(text: string): InputRow[] {

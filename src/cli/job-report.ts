@@ -27,6 +27,7 @@ export function printSummary(io: CliIo, summary: JobSummary, outPath: string, js
         credits: summary.credits,
         apiCalls: summary.apiCalls,
         elapsedMs: summary.elapsedMs,
+        stopped: summary.stopped,
         failures: summary.failures,
       }),
     );
@@ -43,12 +44,25 @@ export function printSummary(io: CliIo, summary: JobSummary, outPath: string, js
   const reused = summary.reused > 0 ? `, ${summary.reused} reused from the log (no call, no wait)` : "";
   const calls =
     summary.apiCalls === 0 && summary.sent === 0
-      ? "0 API calls (nothing needed sending)"
+      ? `0 API calls (${whyNothingWasSent(summary)})`
       : `${summary.apiCalls} API calls`;
   print(
     io.stdout,
     `${summary.sent} contacts sent${reused}; ${sources}; ${summary.credits} credits; ${calls}; ${(summary.elapsedMs / 1000).toFixed(1)} s`,
   );
+}
+
+/** Why a job sent nothing: its contacts were in the log, followed there, or it stopped first. */
+function whyNothingWasSent(summary: JobSummary): string {
+  if (summary.stopped === "aborted") return "the job was aborted before sending";
+  if (summary.stopped === "timed-out") return "the job's maximum wait passed before sending";
+  if (summary.total > 0 && summary.reused === summary.total) {
+    return `all ${summary.total} contacts already enriched in the store; --refresh sends them again`;
+  }
+  if (summary.reused > 0) {
+    return `${summary.reused} of ${summary.total} contacts already enriched in the store, the others followed in batches sent earlier`;
+  }
+  return "every contact was followed in batches sent earlier";
 }
 
 /** Lines of the input file, from the job's row indexes: `lines 3, 4, 9` (the first 20). */

@@ -21,10 +21,16 @@ export const LOG_USAGE = `    [--verbose, -v]            log what the engine doe
                                --log-level info
 ${LOG_LEVEL_USAGE}`;
 
-/** The logger the flags ask for, writing to stderr. The API key is never logged. */
+/**
+ * The logger the flags ask for, writing to stderr (or through `write`, e.g. above a progress view).
+ * The API key is never logged.
+ */
 export function loggerFromFlags(
   values: { verbose?: boolean; "log-level"?: string; "log-format"?: string },
   io: CliIo,
+  write: (line: string) => void = (line) => {
+    io.stderr.write(line);
+  },
 ): Logger {
   if (values.verbose && values["log-level"] !== undefined) {
     throw new UsageError("--verbose is --log-level info: give one or the other");
@@ -39,8 +45,5 @@ export function loggerFromFlags(
     z.enum(["text", "json"], { error: "must be text or json" }),
     values["log-format"] ?? "text",
   );
-  const write = (line: string): void => {
-    io.stderr.write(line);
-  };
   return format === "json" ? jsonLogger(level, write) : streamLogger(level, write);
 }

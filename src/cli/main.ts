@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { realpathSync } from "node:fs";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
+import { z } from "zod";
 import { errorMessage } from "../api/errors.js";
 import { DEMO_USAGE, demoCommand } from "./commands/demo.js";
 import { EXPORT_USAGE, exportCommand } from "./commands/export.js";
@@ -11,8 +13,16 @@ import { SERVE_USAGE, serveCommand } from "./commands/serve.js";
 import { SIMULATE_USAGE, simulateCommand } from "./commands/simulate.js";
 import { STATUS_USAGE, statusCommand } from "./commands/status.js";
 import { TEST_WEBHOOK_USAGE, testWebhookCommand } from "./commands/test-webhook.js";
+import { closestFlag } from "./flags.js";
 import { type CliIo, print } from "./io.js";
 import { UsageError } from "./usage-error.js";
+
+/** The package's version, from its package.json (two levels up from src/cli and dist/cli alike). */
+export function cliVersion(): string {
+  const manifest: unknown = createRequire(import.meta.url)("../../package.json");
+  const parsed = z.looseObject({ version: z.string() }).safeParse(manifest);
+  return parsed.success ? parsed.data.version : "unknown";
+}
 
 type Command = { usage: string; run: (args: readonly string[], io: CliIo) => Promise<number> };
 
@@ -38,7 +48,7 @@ ${Object.values(COMMANDS)
   .map((command) => `  ${command.usage.split("\n")[0]}`)
   .join("\n")}
 
-Run \`fullenrich-rx <command> --help\` for a command's details.`;
+Run \`fullenrich-rx <command> --help\` for a command's details; \`fullenrich-rx --version\` for the version.`;
 
 /** Runs the CLI; resolves with the exit code (0 done, 1 runtime failure, 2 invalid usage or input). */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
@@ -47,9 +57,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     print(io.stdout, USAGE);
     return name === undefined ? 2 : 0;
   }
+  if (name === "--version" || name === "-V" || name === "version") {
+    print(io.stdout, cliVersion());
+    return 0;
+  }
   const command = COMMANDS[name];
   if (!command) {
-    print(io.stderr, `fullenrich-rx: unknown command "${name}"\n\n${USAGE}`);
+    const guess = closestFlag(name, Object.keys(COMMANDS));
+    print(
+      io.stderr,
+      `fullenrich-rx: unknown command "${name}"${guess ? `; did you mean ${guess}?` : ""}\n\n${USAGE}`,
+    );
     return 2;
   }
   if (args.includes("--help") || args.includes("-h")) {

@@ -92,6 +92,21 @@ export class ProgressReporter {
     }
   }
 
+  /**
+   * Writes a line (a log line, ending in a newline) without breaking the view: on a terminal, the
+   * lines drawn are cleared, the line written, and the view drawn again under it.
+   */
+  writeAbove(line: string): void {
+    if (this.style !== "bar" || !this.timer || this.drawn === 0) {
+      this.stream.write(line);
+      return;
+    }
+    const back = this.drawn > 1 ? `\x1b[${this.drawn - 1}A` : "";
+    this.stream.write(`\r${back}\x1b[J${line}`);
+    this.drawn = 0;
+    this.draw(this.source.progressNow());
+  }
+
   private tick(): void {
     const progress = this.source.progressNow();
     if (this.style === "bar") {

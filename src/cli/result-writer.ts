@@ -1,5 +1,6 @@
-import { createWriteStream, type WriteStream } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { dirname } from "node:path";
+import type { Writable } from "node:stream";
 import { stringify } from "csv-stringify/sync";
 import type { ContactResult } from "../engine/contact-result.js";
 import { makePrivateDirectory, PRIVATE_FILE_MODE, warnIfSharedFile } from "./private-file.js";
@@ -68,7 +69,9 @@ function csvRow(result: ContactResult, kind: "enrich" | "reverse", customKeys: r
 /** Writes results to `--out` as they arrive: JSON Lines, or a flat CSV of the main fields. */
 export class ResultWriter {
   private constructor(
-    private readonly stream: WriteStream,
+    private readonly stream: Writable,
+    /** Whether closing ends the stream (a file) or leaves it open (stdout). */
+    private readonly owned: boolean,
     private readonly format: OutputFormat,
     private readonly kind: "enrich" | "reverse",
     private readonly customKeys: readonly string[],
@@ -94,9 +97,22 @@ export class ResultWriter {
     });
     // The check is advice: a failing stat does not stop the run.
     await warnIfSharedFile(fd, path, "contact results, personal data", warn).catch(() => undefined);
-    const writer = new ResultWriter(stream, format, kind, customKeys);
-    if (format === "csv") stream.write(stringify([csvHeader(kind, customKeys)]));
-    return writer;
+    return new ResultWriter(stream, true, format, kind, customKeys).start();
+  }
+
+  /** Writes to a stream the caller owns (`--out -`: stdout); closing leaves it open. */
+  static to(
+    stream: Writable,
+    format: OutputFormat,
+    kind: "enrich" | "reverse",
+    customKeys: readonly string[],
+  ): ResultWriter {
+    return new ResultWriter(stream, false, format, kind, customKeys).start();
+  }
+
+  private start(): this {
+    if (this.format === "csv") this.stream.write(stringify([csvHeader(this.kind, this.customKeys)]));
+    return this;
   }
 
   write(result: ContactResult): void {
@@ -108,6 +124,13 @@ export class ResultWriter {
   }
 
   close(): Promise<void> {
+    if (!this.owned) {
+      // Flushed, not ended: stdout stays usable.
+      return new Promise((resolve) => {
+        if (this.stream.writableNeedDrain) this.stream.once("drain", () => resolve());
+        else resolve();
+      });
+    }
     return new Promise((resolve, reject) => {
       this.stream.end((error?: Error | null) => (error ? reject(error) : resolve()));
     });

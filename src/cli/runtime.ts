@@ -15,6 +15,7 @@ import type { Logger } from "../internal/logger.js";
 import { DEFAULT_WEBHOOK_PATH } from "../webhooks/node-adapter.js";
 import { createWebhookServer, type ServerLimits } from "../webhooks/node-server.js";
 import { WebhookReceiver } from "../webhooks/receiver.js";
+import { UsageError } from "./usage-error.js";
 
 /** Everything a CLI run needs, opened together and closed together. */
 export interface Runtime {
@@ -183,11 +184,23 @@ export async function openExistingStore(location: string): Promise<EventStore> {
   return openStore(location);
 }
 
-/** `--store`: a URL (`postgres://…`) or `:memory:` as given, a file path relative to the working directory. */
+/**
+ * `--store`: a PostgreSQL URL (`postgres://…`, `postgresql://…`) or `:memory:` as given, a file
+ * path relative to the working directory. Anything else that starts like a URL (`pg://x`,
+ * `sqlite:x`, `mysql://…`) is a usage error: it would otherwise become a SQLite file of that name.
+ */
 export function storeLocation(cwd: string, value: string): string {
-  return isStoreUrl(value) ? value : resolve(cwd, value);
+  if (isStoreUrl(value)) return value;
+  // A scheme of two letters or more (a Windows drive, `C:\…`, is a path).
+  const scheme = /^([a-z][a-z0-9+.-]+):/i.exec(value)?.[1];
+  if (scheme !== undefined) {
+    throw new UsageError(
+      `--store: ${JSON.stringify(value)} looks like a ${scheme}: URL, which is not a store: use postgres://… (or postgresql://…) for PostgreSQL, or a file path for SQLite (e.g. ./.fullenrich-rx/events.db)`,
+    );
+  }
+  return resolve(cwd, value);
 }
 
 function isStoreUrl(value: string): boolean {
-  return value === ":memory:" || /^[a-z][a-z0-9+.-]*:\/\//i.test(value);
+  return value === ":memory:" || /^postgres(ql)?:\/\//i.test(value);
 }

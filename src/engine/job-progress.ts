@@ -1,3 +1,4 @@
+import type { EnrichmentStatus } from "../api/response-schemas.js";
 import type { BatchesByPhase, BatchPhase } from "./batch-phase.js";
 
 /** The figures of a job's progress, its batches and its failures. */
@@ -35,7 +36,7 @@ export interface BatchProgress {
   message: string | null;
   credits: number | null;
   /** The provider reported the batch's final status. */
-  finalStatus: string | null;
+  finalStatus: EnrichmentStatus | null;
   /** When its POST left (null before it did). */
   requestedAt: number | null;
   /** When the provider accepted it (null before, or never). */

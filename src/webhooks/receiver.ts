@@ -17,6 +17,7 @@ import {
 import { RefusalLog } from "./refusal-log.js";
 import { SIGNATURE_HEADER, verifySignature } from "./signature.js";
 import { type HealthOptions, StoreHealth } from "./store-health.js";
+import { isTestDelivery } from "./test-delivery.js";
 
 export { type HeaderBag, header, type ReceiveAnswer } from "./http-answer.js";
 export type { RejectionReason } from "./http-decision.js";
@@ -264,6 +265,10 @@ export class WebhookReceiver {
     const parsed = parseDeliveryText(text);
     if (!parsed.ok && !this.verify) {
       return this.refuse("malformed", 400, `malformed delivery: ${parsed.reason}`);
+    }
+    // `fullenrich-rx test-webhook`'s sample: verified and answered, never stored.
+    if (parsed.ok && isTestDelivery(parsed.delivery.enrichmentId)) {
+      return answer(200, { status: "test", stored: false });
     }
 
     const event: NewEvent = parsed.ok

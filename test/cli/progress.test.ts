@@ -221,6 +221,29 @@ describe("the progress reporter: driven by a clock, not by results", () => {
     shown.finish();
   });
 
+  it("on a terminal: a log line is written above the view, which is drawn again under it", async () => {
+    const out = new Capture(80);
+    const shown = reporter("bar", out);
+    shown.start();
+    const before = out.text.length;
+    shown.writeAbove("[fullenrich-rx] warn: FullEnrich answered 429\n");
+    const frame = out.text.slice(before);
+    // Back to the view's first line, cleared to the end of the screen, the log line, then the view.
+    expect(frame.startsWith("\r\x1b[3A\x1b[J[fullenrich-rx] warn: FullEnrich answered 429\n")).toBe(true);
+    expect(frame.split("\x1b[2K")).toHaveLength(5);
+    // The next redraw goes back over the four lines of the view only, not over the log line.
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(out.text.slice(before + frame.length).startsWith("\r\x1b[3A")).toBe(true);
+    shown.finish();
+    // Without a terminal, the line is written as it is.
+    const plain = new Capture();
+    const logged = reporter("lines", plain);
+    logged.start();
+    logged.writeAbove("log line\n");
+    expect(plain.text.endsWith("log line\n")).toBe(true);
+    logged.finish();
+  });
+
   it("--quiet: nothing", async () => {
     const out = new Capture(80);
     const shown = reporter("none", out);

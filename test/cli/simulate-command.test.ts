@@ -48,6 +48,31 @@ describe("fullenrich-rx simulate", () => {
     expect(live).toMatch(/listening on \S+ \(live shapes\)/);
   });
 
+  it("its hint gives every flag a client needs to use it, --time-scale included", async () => {
+    const text = await withSimulate([], async () => {});
+    expect(text).toMatch(
+      /Use it with: --base-url http:\/\/127\.0\.0\.1:\d+\/api\/v2 --api-key sim-key --time-scale 0\.01\n/,
+    );
+  });
+
+  it("a busy port: a message that says to choose another --port, not a raw EADDRINUSE", async () => {
+    await withSimulate([], async (baseUrl) => {
+      const busy = new URL(baseUrl).port;
+      const io = {
+        stdout: new PassThrough(),
+        stderr: new PassThrough(),
+        env: {},
+        cwd: process.cwd(),
+        signal: new AbortController().signal,
+      };
+      await expect(simulateCommand(["--port", busy], io)).rejects.toThrow(
+        new RegExp(
+          `^cannot listen on 127\\.0\\.0\\.1:${busy}: the port is already in use; choose another with --port P`,
+        ),
+      );
+    });
+  });
+
   it("says what --live-shapes does in its help", () => {
     expect(SIMULATE_USAGE).toMatch(/\[--live-shapes\]/);
     expect(SIMULATE_USAGE).toMatch(/`datas` bodies/);

@@ -365,6 +365,29 @@ describe("a rerun of a job after a refused submission", () => {
   });
 });
 
+describe("a job aborted mid-run over loopback HTTP", () => {
+  it("no call reaches the simulator after the abort, though its enrichments run on to their end", async () => {
+    const s = await setup("polling");
+    const controller = new AbortController();
+    const job = s.engine.enrich(people(20), { batchSize: 5, name: "abort", signal: controller.signal });
+    await waitFor(() => getsOf(s) > 0, 20_000, "a first poll");
+    controller.abort();
+    const atAbort = s.sim.simulator.counters().calls;
+    const summary = await job.summary;
+    expect(summary.stopped).toBe("aborted");
+    expect(summary.resolved + summary.failed).toBe(20);
+    // Every enrichment finishes at the provider, then polls would have had time to come (their
+    // longest gap is 60 s × 0.01): none does.
+    await waitFor(
+      () => s.sim.simulator.enrichments().every((enrichment) => enrichment.status === "FINISHED"),
+      20_000,
+      "the enrichments to finish at the simulator",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(s.sim.simulator.counters().calls).toBe(atAbort);
+  });
+});
+
 describe("a child process killed with SIGKILL mid-run, then resumed from the same SQLite file", () => {
   const child = fileURLToPath(new URL("../support/engine-child.mjs", import.meta.url));
 

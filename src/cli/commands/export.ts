@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { z } from "zod";
+import { FullEnrichError } from "../../api/errors.js";
 import { type ContactResult, toContactResult } from "../../engine/contact-result.js";
 import { DEFAULT_CORRELATION_KEY } from "../../events/contact-key.js";
 import { type DomainEvent, type EventOf, parseEvent, tags } from "../../events/event-types.js";
@@ -14,8 +15,9 @@ import { DEFAULT_STORE } from "./lookup.js";
 export const EXPORT_USAGE = `fullenrich-rx export --store PATH|URL --out FILE [--format jsonl|csv] [--job ID]
 
 Writes every resolved result in the event log again, one line per contact (the same lines as
-enrich's --out), optionally only those of one job (see \`status\`). A new --out file is created
-owner-only (0600): it holds personal data.`;
+enrich's --out), optionally only those of one job (see \`status\`; a job the log does not hold is
+an error). A new --out file is created owner-only (0600): it holds personal data. --out - writes
+to stdout (the count then goes to stderr).`;
 
 /** Events read per page. */
 const EXPORT_PAGE = 1_000;
@@ -33,10 +35,17 @@ export async function exportCommand(args: readonly string[], io: CliIo): Promise
     z.enum(["jsonl", "csv"], { error: "must be jsonl or csv" }),
     values.format ?? "jsonl",
   );
-  const store = await openExistingStore(storeLocation(io.cwd, values.store ?? DEFAULT_STORE));
-  const outPath = resolve(io.cwd, values.out);
+  const location = storeLocation(io.cwd, values.store ?? DEFAULT_STORE);
+  const store = await openExistingStore(location);
+  const toStdout = values.out === "-";
+  const outPath = toStdout ? "stdout" : resolve(io.cwd, values.out);
   let written = 0;
   try {
+    if (values.job !== undefined && !(await holdsJob(store, values.job))) {
+      throw new FullEnrichError(
+        `no job ${JSON.stringify(values.job)} in the event log at ${location}: \`fullenrich-rx status --store …\` lists its jobs`,
+      );
+    }
     const results = (): AsyncGenerator<ContactResult> => resolvedResults(store, values.job);
     // A CSV's header needs every custom key first: one pass to find them, one to write.
     const kinds = new Set<string>();
@@ -47,13 +56,10 @@ export async function exportCommand(args: readonly string[], io: CliIo): Promise
         for (const key of Object.keys(result.custom)) customKeys.add(key);
       }
     }
-    const writer = await ResultWriter.open(
-      outPath,
-      format,
-      kinds.size === 1 && kinds.has("reverse") ? "reverse" : "enrich",
-      [...customKeys],
-      (line) => print(io.stderr, line),
-    );
+    const kind = kinds.size === 1 && kinds.has("reverse") ? "reverse" : "enrich";
+    const writer = toStdout
+      ? ResultWriter.to(io.stdout, format, kind, [...customKeys])
+      : await ResultWriter.open(outPath, format, kind, [...customKeys], (line) => print(io.stderr, line));
     try {
       for await (const result of results()) {
         writer.write(result);
@@ -65,8 +71,23 @@ export async function exportCommand(args: readonly string[], io: CliIo): Promise
   } finally {
     await store.close();
   }
-  print(io.stdout, `${written} results written to ${outPath}`);
+  print(toStdout ? io.stderr : io.stdout, `${written} results written to ${outPath}`);
   return 0;
+}
+
+/** Whether the log holds a job of this id (its plan, or any event naming it). */
+async function holdsJob(store: EventStore, jobId: string): Promise<boolean> {
+  if ((await store.readByTags([tags.job(jobId)], { types: ["job.planned"] })).length > 0) return true;
+  // A log no engine of this version has opened yet carries no tags: look through it.
+  let after = 0;
+  for (;;) {
+    const page = await store.read({ after, limit: EXPORT_PAGE });
+    if (page.length === 0) return false;
+    for (const stored of page) {
+      after = stored.position;
+      if ((stored.data as { jobId?: unknown } | null)?.jobId === jobId) return true;
+    }
+  }
 }
 
 /**

@@ -8,7 +8,7 @@ import { DEFAULT_CORRELATION_KEY } from "../../events/contact-key.js";
 import { sha256Hex } from "../../internal/crypto.js";
 import { API_KEY_FLAGS, API_KEY_USAGE, resolveApiKey } from "../api-key.js";
 import { duration, flag, hostPort, parseFlags, positiveNumber } from "../flags.js";
-import { type InputRow, readInputFile } from "../input-file.js";
+import { type InputRow, mappableFields, readInputFile } from "../input-file.js";
 import { type CliIo, print } from "../io.js";
 import {
   notEnrichedForCredits,
@@ -33,7 +33,8 @@ const FLAGS_USAGE = `${API_KEY_USAGE}
                                or postgres://… to share it between several instances
     [--redis URL]              redis://… : share the rate limit and the polling between instances
     [--name NAME]              enrichment name; default from the input file's name
-    [--fields LIST]            enrich_fields, comma-separated; default contact.work_emails
+    [--fields LIST]            enrich only: enrich_fields, comma-separated; default
+                               contact.work_emails
     [--batch-size N]           1..100; default 100
     [--webhook-url URL --listen HOST:PORT]   webhook mode (the built-in receiver listens on
                                HOST:PORT, takes deliveries on URL's path only and answers
@@ -41,7 +42,12 @@ const FLAGS_USAGE = `${API_KEY_USAGE}
     [--contact-events]         also ask for per-contact events (webhook mode)
     [--rate-limit N]           API calls per minute; default 60
     [--time-scale F]           multiplies every built-in duration, the rate-limit window too
-    [--format jsonl|csv]       --out as JSON Lines (default) or a flat CSV of the main fields
+    [--format jsonl|csv]       --out as JSON Lines (default) or a flat CSV of the main fields;
+                               --out - writes them to stdout (the summary then goes to stderr)
+    [--map COL=FIELD,…]        read a CSV column as an API field or custom.<key>,
+                               e.g. --map 'Company Domain=domain,Owner=custom.owner'
+    [--ignore-unknown-columns] leave out CSV columns that are neither API fields nor custom.<key>
+                               (a note names them); without it they are an error
     [--on-ambiguous report|resubmit]   a batch whose POST got no answer and that no webhook settled:
                                report it (default) or send it again (it may then be paid twice)
     [--refresh]                send every contact, even those already enriched in the log
@@ -93,6 +99,8 @@ const LOOKUP_FLAGS = {
   "max-running": { type: "string" },
   quiet: { type: "boolean" },
   json: { type: "boolean" },
+  map: { type: "string" },
+  "ignore-unknown-columns": { type: "boolean" },
   ...LOG_FLAGS,
 } as const;
 
@@ -135,6 +143,23 @@ function rowIssues(error: InvalidRequestError, rows: readonly InputRow[]): strin
   return `invalid input, nothing was sent:\n  ${lines.join("\n  ")}${more}`;
 }
 
+/** `--map 'Company Domain=domain,Owner=custom.owner'`: CSV column → field. */
+function parseColumnMap(text: string, kind: "enrich" | "reverse"): Record<string, string> {
+  const map: Record<string, string> = {};
+  for (const pair of text.split(",")) {
+    const at = pair.indexOf("=");
+    const column = pair.slice(0, at).trim();
+    const field = pair.slice(at + 1).trim();
+    if (at < 0 || column === "" || field === "") {
+      throw new UsageError(
+        `--map: ${JSON.stringify(pair)} is not COLUMN=FIELD (FIELD: ${mappableFields(kind)}), e.g. --map 'Company Domain=domain'`,
+      );
+    }
+    map[column] = field;
+  }
+  return map;
+}
+
 export function enrichCommand(args: readonly string[], io: CliIo): Promise<number> {
   return runLookup("enrich", args, io);
 }
@@ -157,13 +182,23 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
     z.enum(["report", "resubmit"], { error: "must be report or resubmit" }),
     values["on-ambiguous"] ?? "report",
   );
+  if (kind === "reverse" && values.fields !== undefined) {
+    throw new UsageError(
+      "--fields applies to enrich only: a reverse lookup takes no enrich_fields (it finds the person behind each email)",
+    );
+  }
   const enrichFields = kind === "enrich" ? parseFields(values.fields) : undefined;
+  const columnMap = values.map === undefined ? undefined : parseColumnMap(values.map, kind);
   const size = flag("batch-size", batchSize, values["batch-size"] ?? "100");
   const perMinute = flag("rate-limit", rateLimit, values["rate-limit"] ?? "60");
   const timeScale = flag("time-scale", positiveNumber, values["time-scale"] ?? "1");
   const maxAgeMs = values["max-age"] === undefined ? undefined : flag("max-age", duration, values["max-age"]);
   const maxRunning = flag("max-running", batchSize, values["max-running"] ?? "100");
-  const logger = loggerFromFlags(values, io);
+  // Log lines go above the progress view once it is drawn (see below).
+  let writeLog = (line: string): void => {
+    io.stderr.write(line);
+  };
+  const logger = loggerFromFlags(values, io, (line) => writeLog(line));
   const reuse = {
     ...(values.refresh ? { refresh: true } : {}),
     ...(maxAgeMs === undefined ? {} : { maxAgeMs }),
@@ -198,10 +233,20 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
   const unreachable = webhook ? webhookReachabilityWarning(webhook.url, baseUrl) : null;
   if (unreachable) print(io.stderr, unreachable);
   const inputPath = resolve(io.cwd, values.input);
-  const outPath = resolve(io.cwd, values.out);
+  const toStdout = values.out === "-";
+  const outPath = toStdout ? "-" : resolve(io.cwd, values.out);
   const name = values.name ?? basename(inputPath, extname(inputPath));
 
-  const rows = await readInputFile(inputPath, kind);
+  const { rows, ignoredColumns } = await readInputFile(inputPath, kind, {
+    ...(columnMap ? { map: columnMap } : {}),
+    ignoreUnknown: values["ignore-unknown-columns"] === true,
+  });
+  if (ignoredColumns.length > 0) {
+    print(
+      io.stderr,
+      `note: left out ${ignoredColumns.length === 1 ? "the column" : "the columns"} ${ignoredColumns.map((column) => JSON.stringify(column)).join(", ")} (--ignore-unknown-columns; --map reads one as a field)`,
+    );
+  }
   const contacts = rows.map((row) => row.contact);
   try {
     prepareContacts(kind, contacts, {
@@ -230,8 +275,9 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
     logger,
     ...(webhook ? { webhook } : {}),
   });
-  const writer = await ResultWriter.open(outPath, format, kind, customKeys, (line) =>
-    print(io.stderr, line),
+  const writer = await (toStdout
+    ? Promise.resolve(ResultWriter.to(io.stdout, format, kind, customKeys))
+    : ResultWriter.open(outPath, format, kind, customKeys, (line) => print(io.stderr, line))
   ).catch(async (error: unknown) => {
     await runtime.close();
     throw error;
@@ -269,6 +315,7 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
     { title: name },
   );
   progress.start();
+  writeLog = (line) => progress.writeAbove(line);
   const progressSubscription = job.progress$.subscribe({
     next: () => progress.changed(),
     error: () => undefined,
@@ -310,7 +357,13 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
   }
   const summary = await job.summary;
   await runtime.close();
-  printSummary(io, summary, outPath, values.json === true);
+  // With --out -, stdout holds the results: the summary goes to stderr.
+  printSummary(
+    toStdout ? { ...io, stdout: io.stderr } : io,
+    summary,
+    toStdout ? "stdout" : outPath,
+    values.json === true,
+  );
   printCreditsShortfall(io, creditsShortfall);
   if (summary.failures.length > 0) {
     printFailures(io, summary.failures, rows, resubmitCommand(kind, args));

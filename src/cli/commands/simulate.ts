@@ -23,17 +23,35 @@ export async function simulateCommand(args: readonly string[], io: CliIo): Promi
     seed: { type: "string" },
     "live-shapes": { type: "boolean" },
   });
-  const running = await startSimulator({
-    port: flag("port", port, values.port ?? "0"),
-    host: values.host ?? "127.0.0.1",
-    timeScale: flag("time-scale", positiveNumber, values["time-scale"] ?? "1"),
-    apiKeys: [values["api-key"] ?? "sim-key"],
-    seed: flag("seed", positiveNumber, values.seed ?? "1"),
-    profile: values["live-shapes"] === true ? "liveShapes" : "tidy",
-  });
+  const listenPort = flag("port", port, values.port ?? "0");
+  const host = values.host ?? "127.0.0.1";
+  const timeScale = flag("time-scale", positiveNumber, values["time-scale"] ?? "1");
+  let running: Awaited<ReturnType<typeof startSimulator>>;
+  try {
+    running = await startSimulator({
+      port: listenPort,
+      host,
+      timeScale,
+      apiKeys: [values["api-key"] ?? "sim-key"],
+      seed: flag("seed", positiveNumber, values.seed ?? "1"),
+      profile: values["live-shapes"] === true ? "liveShapes" : "tidy",
+    });
+  } catch (error) {
+    const { code } = error as NodeJS.ErrnoException;
+    if (code === "EADDRINUSE") {
+      throw new Error(
+        `cannot listen on ${host}:${listenPort}: the port is already in use; choose another with --port P (or --port 0 for any free one)`,
+      );
+    }
+    throw error;
+  }
   const shapes = values["live-shapes"] === true ? " (live shapes)" : "";
   print(io.stdout, `FullEnrich simulator listening on ${running.baseUrl}${shapes}`);
-  print(io.stdout, `Use it with: --base-url ${running.baseUrl} --api-key ${values["api-key"] ?? "sim-key"}`);
+  // The clients must run at the simulator's pace: its time scale is part of the hint.
+  print(
+    io.stdout,
+    `Use it with: --base-url ${running.baseUrl} --api-key ${values["api-key"] ?? "sim-key"} --time-scale ${timeScale}`,
+  );
   if (!io.signal.aborted) await once(io.signal, "abort");
   await running.close();
   const counters = running.simulator.counters();

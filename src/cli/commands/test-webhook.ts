@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { signBody } from "../../webhooks/signature.js";
+import { TEST_ENRICHMENT_ID } from "../../webhooks/test-delivery.js";
 import { API_KEY_FLAGS, API_KEY_USAGE, resolveApiKey } from "../api-key.js";
 import { flag, parseFlags } from "../flags.js";
 import { type CliIo, print } from "../io.js";
@@ -9,7 +10,9 @@ export const TEST_WEBHOOK_USAGE = `fullenrich-rx test-webhook --url URL [--api-k
 
 Sends a correctly signed sample delivery (the provider's format, X-Signature-SHA1 keyed with the API
 key) to your own endpoint and reports its answer: to check a deployment. A 401 there usually means
-another key, or a proxy that rewrites bodies (the signature covers the exact bytes).
+another key, or a proxy that rewrites bodies (the signature covers the exact bytes). A fullenrich-rx
+receiver (serve, enrich's built-in one, the adapters) verifies the sample and answers it without
+storing it: the event log is left as it was.
 ${API_KEY_USAGE}`;
 
 function samplePayload(kind: "batch" | "contact"): Record<string, unknown> {
@@ -31,7 +34,7 @@ function samplePayload(kind: "batch" | "contact"): Record<string, unknown> {
     record("Alan", "Turing", "alan.turing@example.com"),
   ];
   return {
-    id: "00000000-0000-4000-8000-00000000test",
+    id: TEST_ENRICHMENT_ID,
     name: "fullenrich-rx test-webhook",
     status: kind === "batch" ? "FINISHED" : "IN_PROGRESS",
     cost: { credits: kind === "batch" ? 2 : 1 },
@@ -83,7 +86,12 @@ export async function testWebhookCommand(args: readonly string[], io: CliIo): Pr
     `${kind} delivery (${body.length} bytes) → ${response.status} ${response.statusText}${text ? `: ${text}` : ""}`,
   );
   if (response.ok) {
-    print(io.stdout, "ok: your endpoint verified and acknowledged the delivery");
+    print(
+      io.stdout,
+      /"status"\s*:\s*"test"/.test(text)
+        ? "ok: your endpoint verified the delivery (a fullenrich-rx receiver: the sample was not stored)"
+        : "ok: your endpoint verified and acknowledged the delivery",
+    );
     return 0;
   }
   const hints: Record<number, string> = {
