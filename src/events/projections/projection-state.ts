@@ -231,6 +231,7 @@ export function evolve(state: ProjectionState, event: EventBody): void {
       ensure(state, event.data.enrichmentId, "enrich").fallback ??= event.data;
       return;
     }
+    case "webhook.stored":
     case "webhook.quarantined":
     case "contact.duplicate":
     case "job.planned":
