@@ -1,5 +1,5 @@
 import { dedupKeys, parseEvent, streams } from "../events/event-types.js";
-import type { EventStore } from "../events/store.js";
+import type { AppendResult, EventStore } from "../events/store.js";
 import type { Logger } from "../internal/logger.js";
 import { parsedOutcome, type StoredDelivery } from "./delivery-events.js";
 import type { DeliveryParse } from "./delivery-payload.js";
@@ -41,8 +41,9 @@ export interface SweepReport {
 /**
  * Turns stored deliveries (`webhook.stored`) into events once they are acknowledged: parses each
  * into `webhook.received` or `webhook.quarantined`, appended under `parsed:<digest>` (one outcome
- * per delivery, whoever parses it). The receiver hands it each delivery it stored, right after the
- * answer; {@link sweep} finds those a stopped process stored but did not parse (or whose outcome
+ * per delivery, whoever parses it). The receiver hands it each delivery it stored; those of one
+ * turn of the event loop are parsed together on a later turn (after their answers) and their
+ * outcomes appended in one append; {@link sweep} finds those a stopped process stored but did not parse (or whose outcome
  * could not be appended), reading the log from the {@link PARSER_CHECKPOINT} on.
  *
  * The checkpoint only moves past positions whose deliveries have an outcome: never past one this
@@ -82,13 +83,11 @@ export class DeliveryParser {
       this.queue = [];
       this.drained = undefined;
       this.inFlight.delete(drained);
-      for (const item of batch) {
-        const done: Promise<void> = this.appendOutcome(item).then(() => {
-          this.pending.delete(item.position);
-          this.inFlight.delete(done);
-        });
-        this.inFlight.add(done);
-      }
+      const done: Promise<void> = this.appendOutcomes(batch).then(() => {
+        for (const item of batch) this.pending.delete(item.position);
+        this.inFlight.delete(done);
+      });
+      this.inFlight.add(done);
     });
     this.drained = drained;
     this.inFlight.add(drained);
@@ -135,18 +134,23 @@ export class DeliveryParser {
       }
       after = page[page.length - 1]?.position ?? head;
     }
-    let parsed = 0;
-    let failedAt = Number.POSITIVE_INFINITY;
+    const toParse: PendingDelivery[] = [];
     for (const delivery of unparsed.values()) {
       if (this.pending.has(delivery.position)) continue;
       // Its outcome may have been appended since the page was read (by the process that stored it).
       if (await this.store.findByDedupKey(dedupKeys.parsed(delivery.data.digest))) continue;
-      this.pending.set(delivery.position, delivery);
+      toParse.push(delivery);
+    }
+    let parsed = 0;
+    let failedAt = Number.POSITIVE_INFINITY;
+    for (let index = 0; index < toParse.length; index += PAGE) {
+      const batch = toParse.slice(index, index + PAGE);
+      for (const delivery of batch) this.pending.set(delivery.position, delivery);
       try {
-        if (await this.appendOutcome(delivery)) parsed++;
-        else failedAt = Math.min(failedAt, delivery.position);
+        if (await this.appendOutcomes(batch)) parsed += batch.length;
+        else failedAt = Math.min(failedAt, batch[0]?.position ?? failedAt);
       } finally {
-        this.pending.delete(delivery.position);
+        for (const delivery of batch) this.pending.delete(delivery.position);
       }
     }
     let held = failedAt;
@@ -156,29 +160,36 @@ export class DeliveryParser {
     return { parsed, head };
   }
 
-  /** Parses one delivery and appends its outcome; true once appended (or already there). */
-  private async appendOutcome(delivery: PendingDelivery): Promise<boolean> {
-    let outcome: ReturnType<typeof parsedOutcome>;
+  /**
+   * Parses deliveries and appends their outcomes in one append (one transaction); true once
+   * appended (or already there), false when the append failed (each failure reported).
+   */
+  private async appendOutcomes(deliveries: readonly PendingDelivery[]): Promise<boolean> {
+    const outcomes: { delivery: PendingDelivery; outcome: ReturnType<typeof parsedOutcome> }[] = [];
+    for (const delivery of deliveries) {
+      try {
+        outcomes.push({ delivery, outcome: parsedOutcome(delivery.data) });
+      } catch (error) {
+        // parsedOutcome catches what a body can do; this would be a bug, kept from stopping the others.
+        this.fail(delivery, error);
+      }
+    }
+    if (outcomes.length === 0) return deliveries.length === 0;
+    let result: AppendResult;
     try {
-      outcome = parsedOutcome(delivery.data);
+      result = await this.store.append(
+        streams.deliveries,
+        outcomes.map(({ outcome }) => outcome.event),
+      );
     } catch (error) {
-      // parsedOutcome catches what a body can do; this would be a bug, kept from stopping the others.
-      this.fail(delivery, error);
+      for (const { delivery } of outcomes) this.fail(delivery, error);
       return false;
     }
-    try {
-      const result = await this.store.append(streams.deliveries, [outcome.event]);
-      this.onOutcome({
-        kind: "parsed",
-        delivery,
-        parsed: outcome.parsed,
-        duplicate: result.duplicates.length > 0,
-      });
-      return true;
-    } catch (error) {
-      this.fail(delivery, error);
-      return false;
-    }
+    const duplicates = new Set(result.duplicates.map((duplicate) => duplicate.index));
+    outcomes.forEach(({ delivery, outcome }, index) => {
+      this.onOutcome({ kind: "parsed", delivery, parsed: outcome.parsed, duplicate: duplicates.has(index) });
+    });
+    return outcomes.length === deliveries.length;
   }
 
   private fail(delivery: PendingDelivery, cause: unknown): void {

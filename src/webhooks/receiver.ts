@@ -24,8 +24,11 @@ export { receivedEvent } from "./delivery-events.js";
 export { type HeaderBag, header, type ReceiveAnswer } from "./http-answer.js";
 export type { RejectionReason } from "./http-decision.js";
 
-/** A sweep for stored deliveries not yet parsed runs after this many deliveries stored. */
-const SWEEP_EVERY = 10_000;
+/**
+ * A sweep for stored deliveries not yet parsed runs at most this often (on the next delivery
+ * stored after it): it reads the log written since the last one, once.
+ */
+const SWEEP_INTERVAL_MS = 5 * 60_000;
 
 /** Default largest body accepted: 10 MB. */
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -172,6 +175,7 @@ export class WebhookReceiver {
   private readonly accepted = new Subject<AcceptedDelivery>();
   private readonly failed = new Subject<FailedDelivery>();
   private readonly parser: DeliveryParser;
+  private lastSweep = Number.NEGATIVE_INFINITY;
   private readonly count: ReceiverCounters = {
     stored: 0,
     accepted: 0,
@@ -333,7 +337,7 @@ export class WebhookReceiver {
     this.count.stored++;
     // Parsed once this turn's answers are written: parsing is no part of the acknowledgement.
     this.parser.parse({ position: appended.position, data: stored.data });
-    if (this.count.stored % SWEEP_EVERY === 0) this.sweep();
+    if (receivedAt - this.lastSweep >= SWEEP_INTERVAL_MS) this.sweep();
     return answer(200, { status: "accepted" });
   }
 
@@ -381,10 +385,11 @@ export class WebhookReceiver {
   /**
    * Parses the deliveries of the log that were stored but never parsed (a process stopped between
    * its answer and the parse, or the outcome's append failed), from the parser's checkpoint on. Run
-   * when the receiver is created and after every 10 000 deliveries; a failure is logged, and the
-   * next sweep starts again from the same checkpoint.
+   * when the receiver is created, then at most every 5 minutes while deliveries arrive; a failure
+   * is logged, and the next sweep starts again from the same checkpoint.
    */
   private sweep(): void {
+    this.lastSweep = this.scheduler.now();
     this.parser
       .sweep()
       .then(({ parsed }) => {
