@@ -122,14 +122,24 @@ export const EVENT_SCHEMAS = {
     verified: z.boolean(),
     receivedAt: z.number(),
   }),
-  /** A signed webhook delivery, parsed: from a `webhook.stored` (or, in older logs, stored as this). */
+  /**
+   * A signed webhook delivery that parsed: the outcome of a `webhook.stored` (in older logs, the
+   * delivery itself, stored before it was acknowledged).
+   */
   "webhook.received": z.object({
     digest: z.string(),
     /** "batch": the final event of an enrichment; "contact": one contact finished, or any other status that is not final. */
     event: z.enum(["batch", "contact"]),
     enrichmentId: z.string(),
+    /** Which lookup its records answer (absent in older logs: inferred from the payload). */
+    kind: LookupKindSchema.optional(),
     verified: z.boolean(),
-    payload: JsonObject,
+    /**
+     * The body as JSON. Absent when the body is the `webhook.stored` event's under the dedup key
+     * `delivery:<digest>` (it is read from there, not written twice); present in older logs and in
+     * deliveries parsed again from quarantine.
+     */
+    payload: JsonObject.optional(),
     receivedAt: z.number(),
     /** Set when this is a quarantined delivery parsed again later (e.g. after an upgrade). */
     reprocessedAt: z.number().optional(),

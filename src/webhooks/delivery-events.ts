@@ -1,6 +1,8 @@
+import { inferLookupKind } from "../api/response-schemas.js";
+import { storedText, withoutBom } from "../events/delivery-body.js";
 import { dedupKeys, type EventData, newEvent } from "../events/event-types.js";
 import type { NewEvent } from "../events/store.js";
-import { type DeliveryParse, decodeUtf8Exactly, parseDeliveryText, withoutBom } from "./delivery-payload.js";
+import { type DeliveryParse, decodeUtf8Exactly, parseDeliveryText } from "./delivery-payload.js";
 
 /** What a `webhook.stored` event holds: the delivery's bytes, as text when they are UTF-8. */
 export type StoredDelivery = EventData<"webhook.stored">;
@@ -27,17 +29,11 @@ export function storedEvent(
 }
 
 /**
- * The text a stored body is parsed from: its UTF-8 text without a leading byte order mark, or
- * undefined when it is not UTF-8.
- */
-export function storedText(stored: Pick<StoredDelivery, "body" | "encoding">): string | undefined {
-  return stored.encoding === "utf8" ? withoutBom(stored.body) : undefined;
-}
-
-/**
- * What parsing a stored delivery comes to: `webhook.received` when it parses, else
- * `webhook.quarantined` (raw body and reason kept, for an operator), both under the dedup key
- * `parsed:<digest>`, so that a delivery gets one outcome whoever parses it, and however often.
+ * What parsing a stored delivery comes to: `webhook.received` when it parses (what the engine
+ * needs to route it, without the payload: that is the stored body, read from there rather than
+ * written twice), else `webhook.quarantined` (raw body and reason kept, for an operator), both
+ * under the dedup key `parsed:<digest>`, so that a delivery gets one outcome whoever parses it,
+ * and however often.
  */
 export function parsedOutcome(stored: StoredDelivery): { event: NewEvent; parsed: DeliveryParse } {
   const text = storedText(stored);
@@ -45,15 +41,10 @@ export function parsedOutcome(stored: StoredDelivery): { event: NewEvent; parsed
   const dedupKey = dedupKeys.parsed(stored.digest);
   const { digest, verified, receivedAt } = stored;
   if (parsed.ok) {
-    const fields = {
-      digest,
-      event: parsed.delivery.event,
-      enrichmentId: parsed.delivery.enrichmentId,
-      verified,
-      receivedAt,
-    };
-    // parsed.ok: `text` is the UTF-8 body JSON.parse accepted.
-    return { event: receivedEvent(fields, parsed.delivery.payload, text as string, dedupKey), parsed };
+    const { event, enrichmentId, payload } = parsed.delivery;
+    const kind = inferLookupKind(payload.data ?? payload.datas);
+    const data = { digest, event, enrichmentId, kind, verified, receivedAt };
+    return { event: newEvent("webhook.received", data, dedupKey), parsed };
   }
   const event = newEvent(
     "webhook.quarantined",

@@ -44,11 +44,6 @@ export function decodeUtf8Exactly(rawBody: Uint8Array): string | undefined {
   }
 }
 
-/** The text without one leading byte order mark, as {@link decodeUtf8} would have given it. */
-export function withoutBom(text: string): string {
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-}
-
 /**
  * JSON.parse's message without the excerpt of the body V8 quotes in some of them (`Unexpected token
  * 'x', "…" is not valid JSON`): the reason is logged, and bodies hold personal data.

@@ -20,7 +20,6 @@ import { RefusalLog } from "./refusal-log.js";
 import { SIGNATURE_HEADER, verifySignature } from "./signature.js";
 import { type HealthOptions, StoreHealth } from "./store-health.js";
 
-export { receivedEvent } from "./delivery-events.js";
 export { type HeaderBag, header, type ReceiveAnswer } from "./http-answer.js";
 export type { RejectionReason } from "./http-decision.js";
 

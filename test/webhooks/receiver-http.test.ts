@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { parseEvent } from "../../src/events/event-types.js";
+import { withPayload } from "../../src/events/delivery-body.js";
+import { type EventData, parseEvent } from "../../src/events/event-types.js";
 import type { EventStore } from "../../src/events/store.js";
 import { MemoryEventStore, SqliteEventStore } from "../../src/events/stores/index.js";
 import { streamLogger } from "../../src/internal/logger.js";
@@ -486,9 +487,11 @@ describe("deliveries nobody here asked for", () => {
       "batch:other",
       "batch:other",
     ]);
-    // The payload is kept as received, reverse-lookup input included.
+    // The payload is kept as received, reverse-lookup input included: the engine reads it back.
     const reverseEvent = parseEvent(stored[4] as NonNullable<(typeof stored)[number]>);
-    expect(reverseEvent.data).toMatchObject({
+    if (reverseEvent.type !== "webhook.received") throw new Error(`unexpected ${reverseEvent.type}`);
+    expect(reverseEvent.data.kind).toBe("reverse");
+    expect((await withPayload(store, reverseEvent))?.data).toMatchObject({
       payload: { data: [{ input: { email: "person.rev.0@example.org" } }] },
     });
     expect(receiver.counters()).toMatchObject({ accepted: bodies.length, duplicate: 0, quarantined: 0 });
@@ -528,11 +531,12 @@ describe("deliveries shaped the way the live API sends them are stored, not quar
       expect(answer.json.status).toBe("accepted");
     }
     const stored = await expectStoredExactlyOnce(store, bodies.map(digestOf));
-    const events = stored.map((event) => {
+    const events: EventData<"webhook.received">[] = [];
+    for (const event of stored) {
       const parsed = parseEvent(event);
       if (parsed.type !== "webhook.received") throw new Error(`unexpected ${parsed.type}`);
-      return parsed.data;
-    });
+      events.push((await withPayload(store, parsed))?.data ?? parsed.data);
+    }
     // Only a final status is a batch event; the payload is kept exactly as it came.
     expect(events.map((data) => data.event)).toEqual([
       "batch",
