@@ -208,10 +208,11 @@ async function runServer(kind) {
     server = createServer(createNodeListener(receiver, { path: PATH }));
     report = async () => {
       // Deliveries acknowledged but not parsed yet when the load stopped: the time to parse them.
+      // (A build from before ack-before-parse, via BENCH_DIST, has neither: nothing is left to parse.)
       const stoppedAt = performance.now();
-      const backlog =
-        receiver.counters().stored - receiver.counters().accepted - receiver.counters().quarantined;
-      await receiver.whenParsed();
+      const atStop = receiver.counters();
+      const backlog = (atStop.stored ?? atStop.accepted) - atStop.accepted - atStop.quarantined;
+      await receiver.whenParsed?.();
       const parseDrainMs = performance.now() - stoppedAt;
       // Requests cut off when the load stopped may still be appending: let them settle first.
       let last = -1;
@@ -537,7 +538,7 @@ async function main() {
     const { counters, stored, eventsPerCommit, synchronous, transactions, parseBacklogAtStop, parseDrainMs } =
       result.server;
     console.log(
-      `receiver ${result.size} (run ${result.run}): ${counters.stored} deliveries stored, ${counters.accepted} parsed, ` +
+      `receiver ${result.size} (run ${result.run}): ${counters.stored ?? counters.accepted + counters.quarantined} deliveries stored, ${counters.accepted} parsed, ` +
         `${counters.duplicate} duplicates, ${counters.storeErrors} store errors; ${stored} events, ` +
         `synchronous=${synchronous === 2 ? "FULL" : synchronous}, ${transactions} commits, ` +
         `${eventsPerCommit.toFixed(1)} events per commit; ${parseBacklogAtStop} left to parse when the load stopped, ` +
