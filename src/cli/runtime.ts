@@ -134,6 +134,8 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
         ...(options.logger ? { logger: options.logger } : {}),
       });
       receiver = activeReceiver;
+      // Closed after the server: the deliveries it acknowledged are parsed before the store closes.
+      closers.push(() => activeReceiver.whenParsed());
       const path = options.webhook.url ? new URL(options.webhook.url).pathname : DEFAULT_WEBHOOK_PATH;
       const server = createWebhookServer(activeReceiver, { path, ...options.webhook.limits });
       listening = await listen(server, options.webhook.listen.host, options.webhook.listen.port);

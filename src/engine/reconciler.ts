@@ -1,3 +1,4 @@
+import { withPayload } from "../events/delivery-body.js";
 import type { DomainEvent, Keying } from "../events/event-types.js";
 import type { EnrichmentsProjection } from "../events/projections/enrichments-projection.js";
 import { appendReliably, type ReliableAppendDeps } from "./append-reliably.js";
@@ -32,7 +33,8 @@ export class Reconciler {
   async reconcile(event: DomainEvent): Promise<void> {
     if (event.position <= this.decidedUpTo) return;
     const { projection } = this.deps;
-    const decisions = decide(projection, event, {
+    const observed = await this.withBody(event);
+    const decisions = decide(projection, observed, {
       defaultKeying: this.deps.keying,
       now: this.deps.scheduler.now(),
     });
@@ -47,5 +49,17 @@ export class Reconciler {
         last ? { checkpoint: { name: RECONCILER, position: event.position } } : {},
       );
     }
+  }
+
+  /** A delivery with its payload, read from the stored body when the event does not carry it. */
+  private async withBody(event: DomainEvent): Promise<DomainEvent> {
+    if (event.type !== "webhook.received" || event.data.payload !== undefined) return event;
+    const complete = await withPayload(this.deps.store, event);
+    if (complete) return complete;
+    this.deps.logger.error("a parsed delivery's stored body cannot be read back; it resolves nothing", {
+      position: event.position,
+      digest: event.data.digest,
+    });
+    return event;
   }
 }

@@ -107,14 +107,39 @@ export const EVENT_SCHEMAS = {
     calledAt: z.number(),
     priority: z.enum(["submit", "read", "poll"]),
   }),
-  /** A signed webhook delivery, stored before it was acknowledged. */
+  /**
+   * A delivery as it arrived, appended (signature checked, nothing parsed) before it was
+   * acknowledged: its bytes, and the digest that makes a retry of it a duplicate. Parsed right after
+   * the answer into `webhook.received` or `webhook.quarantined` (dedup key `parsed:<digest>`); a
+   * delivery stored but not yet parsed when the process stopped is parsed by the next receiver
+   * started on the log.
+   */
+  "webhook.stored": z.object({
+    digest: z.string(),
+    /** The body: its UTF-8 text, or base64 when it is not valid UTF-8. */
+    body: z.string(),
+    encoding: z.enum(["utf8", "base64"]),
+    verified: z.boolean(),
+    receivedAt: z.number(),
+  }),
+  /**
+   * A signed webhook delivery that parsed: the outcome of a `webhook.stored` (in older logs, the
+   * delivery itself, stored before it was acknowledged).
+   */
   "webhook.received": z.object({
     digest: z.string(),
     /** "batch": the final event of an enrichment; "contact": one contact finished, or any other status that is not final. */
     event: z.enum(["batch", "contact"]),
     enrichmentId: z.string(),
+    /** Which lookup its records answer (absent in older logs: inferred from the payload). */
+    kind: LookupKindSchema.optional(),
     verified: z.boolean(),
-    payload: JsonObject,
+    /**
+     * The body as JSON. Absent when the body is the `webhook.stored` event's under the dedup key
+     * `delivery:<digest>` (it is read from there, not written twice); present in older logs and in
+     * deliveries parsed again from quarantine.
+     */
+    payload: JsonObject.optional(),
     receivedAt: z.number(),
     /** Set when this is a quarantined delivery parsed again later (e.g. after an upgrade). */
     reprocessedAt: z.number().optional(),
@@ -320,6 +345,8 @@ export const dedupKeys = {
   rejected: (batchId: string) => `rejected:${batchId}`,
   abandoned: (batchId: string) => `abandoned:${batchId}`,
   delivery: (digest: string) => `delivery:${digest}`,
+  /** The one outcome of parsing a stored delivery: `webhook.received` or `webhook.quarantined`. */
+  parsed: (digest: string) => `parsed:${digest}`,
   reprocessed: (digest: string) => `reprocessed:${digest}`,
   resolved: (enrichmentId: string, contactKey: string) => `resolved:${enrichmentId}:${contactKey}`,
   duplicate: (enrichmentId: string, contactKey: string, observation: number) =>

@@ -21,11 +21,24 @@ export interface ParsedDelivery {
 export type DeliveryParse = { ok: true; delivery: ParsedDelivery } | { ok: false; reason: string };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+const utf8Exact = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** Decodes a body as UTF-8, or undefined when it is not valid UTF-8. */
+/** Decodes a body as UTF-8 (a leading byte order mark dropped), or undefined when it is not valid UTF-8. */
 export function decodeUtf8(rawBody: Uint8Array): string | undefined {
   try {
     return utf8.decode(rawBody);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Decodes a body as UTF-8 keeping every character, a leading byte order mark included (so that the
+ * text encodes back to the same bytes), or undefined when it is not valid UTF-8.
+ */
+export function decodeUtf8Exactly(rawBody: Uint8Array): string | undefined {
+  try {
+    return utf8Exact.decode(rawBody);
   } catch {
     return undefined;
   }

@@ -1,10 +1,12 @@
 import { type Observable, Subject } from "rxjs";
-import { dedupKeys, type EventData, newEvent, streams } from "../events/event-types.js";
-import type { EventStore, NewEvent } from "../events/store.js";
+import { streams } from "../events/event-types.js";
+import type { AppendResult, EventStore } from "../events/store.js";
 import { sha256Hex } from "../internal/crypto.js";
 import { type Logger, toLogger } from "../internal/logger.js";
 import { defaultScheduler, type Scheduler } from "../internal/time.js";
 import { BodyBudget, DEFAULT_MAX_BUFFERED_BYTES } from "./body-budget.js";
+import { peekEnrichmentId, storedEvent } from "./delivery-events.js";
+import { DeliveryParser, type ParseOutcome } from "./delivery-parser.js";
 import { decodeUtf8, parseDeliveryText } from "./delivery-payload.js";
 import { answer, type HeaderBag, header, type ReceiveAnswer } from "./http-answer.js";
 import {
@@ -21,6 +23,12 @@ import { isTestDelivery } from "./test-delivery.js";
 
 export { type HeaderBag, header, type ReceiveAnswer } from "./http-answer.js";
 export type { RejectionReason } from "./http-decision.js";
+
+/**
+ * A sweep for stored deliveries not yet parsed runs at most this often (on the next delivery
+ * stored after it): it reads the log written since the last one, once.
+ */
+const SWEEP_INTERVAL_MS = 5 * 60_000;
 
 /** Default largest body accepted: 10 MB. */
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -66,11 +74,15 @@ export interface IncomingDelivery {
   method?: string;
 }
 
-/** A delivery stored (or recognised as already stored) and acknowledged. */
+/**
+ * A delivery acknowledged: once parsed (a new one), or at once (a retry of one already stored,
+ * which is not parsed again).
+ */
 export interface AcceptedDelivery {
   digest: string;
-  /** Null for a quarantined delivery. */
+  /** Null for a quarantined delivery, and for a retry. */
   event: "batch" | "contact" | null;
+  /** Null for a quarantined delivery; for a retry, read from the start of its body when it begins with it. */
   enrichmentId: string | null;
   /** A retry of a delivery already stored: nothing was appended. */
   duplicate: boolean;
@@ -92,9 +104,17 @@ export type ConnectionRefusal = "timeout" | "malformed-http" | "over-capacity";
 
 /** Deliveries seen since the receiver started, by outcome. */
 export interface ReceiverCounters {
+  /** Deliveries appended as they arrived (`webhook.stored`) and acknowledged. */
+  stored: number;
+  /** Of those, parsed into `webhook.received`. */
   accepted: number;
+  /** Retries of a stored delivery: acknowledged, nothing appended. */
   duplicate: number;
+  /** Stored deliveries that did not parse, kept as `webhook.quarantined`. */
   quarantined: number;
+  /** Stored deliveries whose parsed outcome could not be appended (parsed again by a later sweep). */
+  unparsed: number;
+  /** Deliveries answered 503 because the store failed. */
   storeErrors: number;
   /** Requests refused, by reason. */
   rejected: Record<RejectionReason, number>;
@@ -127,13 +147,18 @@ const REFUSAL_LABELS: Record<RejectionReason | ConnectionRefusal, string> = {
 };
 
 /**
- * The webhook receiver: verifies, stores, and only then acknowledges. Every adapter (node:http,
- * Express-style, fetch) calls {@link receive}.
+ * The webhook receiver: verifies, stores the delivery as it arrived, acknowledges, and only then
+ * parses it. Every adapter (node:http, Express-style, fetch) calls {@link receive}.
  *
  * - bad or missing signature: 401, nothing stored;
- * - a signed body that is not JSON or not of the expected shape: stored as quarantined, 200;
+ * - a correctly signed delivery: appended (`webhook.stored`, fsync'd with the others of its turn),
+ *   then 200; right after the answer it is parsed into `webhook.received`, or kept as
+ *   `webhook.quarantined` when it is not JSON or not of the expected shape;
  * - a retry of a stored delivery (same body digest): 200, nothing appended;
  * - the store failing: 503, so that the provider retries.
+ *
+ * A delivery stored but not parsed (the process stopped in between) is parsed by the next receiver
+ * created on the same log: each receiver looks for them when it starts (see {@link whenParsed}).
  */
 export class WebhookReceiver {
   private readonly store: EventStore;
@@ -149,10 +174,14 @@ export class WebhookReceiver {
   private closed = false;
   private readonly accepted = new Subject<AcceptedDelivery>();
   private readonly failed = new Subject<FailedDelivery>();
+  private readonly parser: DeliveryParser;
+  private lastSweep = Number.NEGATIVE_INFINITY;
   private readonly count: ReceiverCounters = {
+    stored: 0,
     accepted: 0,
     duplicate: 0,
     quarantined: 0,
+    unparsed: 0,
     storeErrors: 0,
     rejected: {
       method: 0,
@@ -166,7 +195,7 @@ export class WebhookReceiver {
     closed: { timeout: 0, "malformed-http": 0, "over-capacity": 0 },
   };
 
-  /** Deliveries acknowledged with 2xx. */
+  /** Deliveries acknowledged with 2xx: each new one once parsed, a retry at once. */
   readonly deliveries$: Observable<AcceptedDelivery> = this.accepted.asObservable();
   /** Signed deliveries answered non-2xx (the store failed). */
   readonly failures$: Observable<FailedDelivery> = this.failed.asObservable();
@@ -194,6 +223,9 @@ export class WebhookReceiver {
     const now = (): number => this.scheduler.now();
     this.refusals = new RefusalLog(this.logger, now, options.refusalLogIntervalMs);
     this.storeHealth = new StoreHealth(this.store, now, options.health);
+    this.parser = new DeliveryParser(this.store, this.logger, (outcome) => this.parsed(outcome));
+    // Deliveries a stopped process stored but did not parse are parsed now.
+    this.sweep();
   }
 
   /** A copy of the counters: accepted, duplicates, quarantined, store errors, refusals by reason. */
@@ -248,8 +280,10 @@ export class WebhookReceiver {
   }
 
   /**
-   * The whole acknowledgement path, framework-free: checks the method, size and signature, stores
-   * the delivery (or recognises a retry), and says what to answer. Never throws.
+   * The whole acknowledgement path, framework-free: checks the method, size and signature, appends
+   * the delivery as it arrived (`webhook.stored`, or recognises a retry of one), and says what to
+   * answer. Nothing is parsed before the answer: right after it, the delivery is parsed into
+   * `webhook.received` or `webhook.quarantined` ({@link whenParsed}). Never throws.
    */
   async receive(delivery: IncomingDelivery): Promise<ReceiveAnswer> {
     const early = this.decide({ method: delivery.method ?? "POST", headers: delivery.headers });
@@ -259,53 +293,28 @@ export class WebhookReceiver {
     if (this.verify && !verifySignature(rawBody, header(delivery.headers, SIGNATURE_HEADER), this.keys)) {
       return this.refuse("bad-signature", 401, "invalid signature");
     }
+    if (!this.verify) {
+      // Unsigned deliveries (local experiments only) are refused when they do not parse, instead of
+      // being quarantined: anyone could send them.
+      const parsed = parseDeliveryText(decodeUtf8(rawBody));
+      if (!parsed.ok) return this.refuse("malformed", 400, `malformed delivery: ${parsed.reason}`);
+    }
     const digest = sha256Hex(rawBody);
     const receivedAt = this.scheduler.now();
-    const text = decodeUtf8(rawBody);
-    const parsed = parseDeliveryText(text);
-    if (!parsed.ok && !this.verify) {
-      return this.refuse("malformed", 400, `malformed delivery: ${parsed.reason}`);
-    }
-    // `fullenrich-rx test-webhook`'s sample: verified and answered, never stored.
-    if (parsed.ok && isTestDelivery(parsed.delivery.enrichmentId)) {
+    // `fullenrich-rx test-webhook`'s sample (its id leads its body): verified and answered, never stored.
+    if (isTestDelivery(peekEnrichmentId(rawBody))) {
       return answer(200, { status: "test", stored: false });
     }
+    const stored = storedEvent(rawBody, { digest, verified: this.verify, receivedAt });
 
-    const event: NewEvent = parsed.ok
-      ? receivedEvent(
-          {
-            digest,
-            event: parsed.delivery.event,
-            enrichmentId: parsed.delivery.enrichmentId,
-            verified: this.verify,
-            receivedAt,
-          },
-          parsed.delivery.payload,
-          // parsed.ok: `text` is the UTF-8 body JSON.parse accepted.
-          text as string,
-        )
-      : newEvent(
-          "webhook.quarantined",
-          {
-            digest,
-            reason: parsed.reason,
-            body: text ?? Buffer.from(rawBody).toString("base64"),
-            encoding: text === undefined ? "base64" : "utf8",
-            verified: this.verify,
-            receivedAt,
-          },
-          dedupKeys.delivery(digest),
-        );
-    const enrichmentId = parsed.ok ? parsed.delivery.enrichmentId : null;
-
-    let duplicate: boolean;
+    let result: AppendResult;
     try {
       // One append per delivery: the store commits all the appends of this turn of the event loop
       // together (group commit), so concurrent deliveries share one fsync.
-      const result = await this.store.append(streams.deliveries, [event]);
-      duplicate = result.duplicates.length > 0;
+      result = await this.store.append(streams.deliveries, [stored.event]);
       this.storeHealth.record(true);
     } catch (error) {
+      const enrichmentId = peekEnrichmentId(rawBody);
       this.storeHealth.record(false);
       this.count.storeErrors++;
       this.logger.error("could not store a webhook delivery; answering 503 so that the provider retries", {
@@ -321,29 +330,80 @@ export class WebhookReceiver {
       );
     }
 
-    if (duplicate) this.count.duplicate++;
-    else if (parsed.ok) this.count.accepted++;
-    else this.count.quarantined++;
-    if (!parsed.ok && !duplicate) {
+    const appended = result.appended[0];
+    if (appended === undefined) {
+      this.count.duplicate++;
+      const enrichmentId = peekEnrichmentId(rawBody);
+      this.logger.debug("a retry of a stored webhook delivery", { enrichmentId, digest });
+      this.accepted.next({ digest, event: null, enrichmentId, duplicate: true, quarantined: false });
+      return answer(200, { status: "duplicate" });
+    }
+    this.count.stored++;
+    // Parsed once this turn's answers are written: parsing is no part of the acknowledgement.
+    this.parser.parse({ position: appended.position, data: stored.data });
+    if (receivedAt - this.lastSweep >= SWEEP_INTERVAL_MS) this.sweep();
+    return answer(200, { status: "accepted" });
+  }
+
+  /**
+   * Resolves once every delivery acknowledged so far has its parsed outcome appended (or its append
+   * failed: it is then parsed again by the next sweep), and the sweep started with the receiver (or
+   * a later one) ended. For tests, and before closing the store.
+   */
+  whenParsed(): Promise<void> {
+    return this.parser.whenIdle();
+  }
+
+  /** Counts and reports a parsed delivery (or the failure to append its outcome). */
+  private parsed(outcome: ParseOutcome): void {
+    if (outcome.kind === "failed") {
+      this.count.unparsed++;
+      return;
+    }
+    const { delivery, parsed, duplicate } = outcome;
+    // A sweep and the parser may both have parsed it: the second outcome was not appended.
+    if (duplicate) return;
+    const { digest } = delivery.data;
+    if (parsed.ok) {
+      this.count.accepted++;
+      this.logger.debug("parsed a stored webhook delivery", {
+        enrichmentId: parsed.delivery.enrichmentId,
+        digest,
+      });
+    } else {
+      this.count.quarantined++;
       this.logger.warn(
         "quarantined a signed delivery that could not be parsed; run `fullenrich-rx status` to see it",
-        {
-          digest,
-          reason: parsed.reason,
-        },
+        { digest, reason: parsed.reason },
       );
-    } else {
-      this.logger.debug("stored a webhook delivery", { enrichmentId, digest, duplicate });
     }
     this.accepted.next({
       digest,
       event: parsed.ok ? parsed.delivery.event : null,
-      enrichmentId,
-      duplicate,
+      enrichmentId: parsed.ok ? parsed.delivery.enrichmentId : null,
+      duplicate: false,
       quarantined: !parsed.ok,
     });
-    const status = duplicate ? "duplicate" : parsed.ok ? "accepted" : "quarantined";
-    return answer(200, { status });
+  }
+
+  /**
+   * Parses the deliveries of the log that were stored but never parsed (a process stopped between
+   * its answer and the parse, or the outcome's append failed), from the parser's checkpoint on. Run
+   * when the receiver is created, then at most every 5 minutes while deliveries arrive; a failure
+   * is logged, and the next sweep starts again from the same checkpoint.
+   */
+  private sweep(): void {
+    this.lastSweep = this.scheduler.now();
+    this.parser
+      .sweep()
+      .then(({ parsed }) => {
+        if (parsed > 0) this.logger.info("parsed deliveries stored earlier but not parsed then", { parsed });
+      })
+      .catch((error: unknown) => {
+        this.logger.error("could not look for stored deliveries not yet parsed", {
+          error: (error as Error).message,
+        });
+      });
   }
 
   /** Completes the observables, writes the refusals not yet summarised; the health probe turns 503. */
@@ -365,32 +425,4 @@ export class WebhookReceiver {
     this.logger.debug(`refused a webhook request: ${message}`);
     return answer(status, { error: message }, headers);
   }
-}
-
-/**
- * The `webhook.received` event of a parsed delivery, with its data's JSON text made by splicing the
- * body's text (which JSON.parse accepted, so it is JSON) in as `payload`, instead of serialising
- * the parsed payload again: for a large body that costs as much as parsing it. The text parses to
- * `{...fields, payload: JSON.parse(text)}`, which is `data`. Whitespace around the body's JSON is
- * JSON whitespace, valid where it lands; a byte order mark is not, and is dropped (the UTF-8
- * decoder already removes one; a second would have failed JSON.parse).
- */
-export function receivedEvent(
-  fields: Omit<EventData<"webhook.received">, "payload">,
-  payload: EventData<"webhook.received">["payload"],
-  text: string,
-  dedupKey: string = dedupKeys.delivery(fields.digest),
-): NewEvent {
-  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  const head = JSON.stringify({
-    digest: fields.digest,
-    event: fields.event,
-    enrichmentId: fields.enrichmentId,
-    verified: fields.verified,
-    receivedAt: fields.receivedAt,
-    ...(fields.reprocessedAt === undefined ? {} : { reprocessedAt: fields.reprocessedAt }),
-  });
-  const event: NewEvent = newEvent("webhook.received", { ...fields, payload }, dedupKey);
-  event.dataJson = `${head.slice(0, -1)},"payload":${body}}`;
-  return event;
 }

@@ -1,7 +1,7 @@
 import { dedupKeys, parseEvent, streams } from "../events/event-types.js";
 import type { EventStore } from "../events/store.js";
+import { receivedEvent } from "./delivery-events.js";
 import { decodeUtf8, parseDeliveryText } from "./delivery-payload.js";
-import { receivedEvent } from "./receiver.js";
 
 /** What {@link reprocessQuarantined} did. */
 export interface ReprocessReport {

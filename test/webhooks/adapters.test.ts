@@ -87,12 +87,15 @@ async function exerciseCommonPath(h: Harness, url: string): Promise<void> {
   expect(first.headers.get("content-type")).toMatch(/application\/json/);
   expect((await postSigned(url, contact)).json).toEqual({ status: "accepted" });
   expect((await postSigned(url, batch)).json).toEqual({ status: "duplicate" });
-  expect((await postSigned(url, truncated)).json).toEqual({ status: "quarantined" });
+  // Acknowledged once stored; quarantined when parsed, after the answer.
+  expect((await postSigned(url, truncated)).json).toEqual({ status: "accepted" });
   expect((await post(url, contact, { "x-signature-sha1": sign(contact, "wrong") })).status).toBe(401);
   expect((await post(url, contact, {})).status).toBe(401);
 
+  await h.receiver.whenParsed();
   await expectStoredExactlyOnce(h.store, [digestOf(batch), digestOf(contact), digestOf(truncated)]);
   expect(h.receiver.counters()).toMatchObject({
+    stored: 3,
     accepted: 2,
     duplicate: 1,
     quarantined: 1,

@@ -113,6 +113,10 @@ for (const adapter of adapters) {
       client.destroy();
       expect(finalStatus(response)).toBe(200);
       expect(response).toContain('{"status":"accepted"}');
+      // Parsed only after the answer: its outcome is the second append, held like the first.
+      await h.store.appendCalled(2);
+      expect((await h.store.inner.read()).map((event) => event.type)).toEqual(["webhook.stored"]);
+      h.store.release();
       await expectStoredExactlyOnce(h.store, [digestOf(body)]);
     });
 

@@ -132,13 +132,25 @@ export function postSigned(url: string, body: string | Uint8Array, key: string =
   return post(url, body, signedHeaders(body, key));
 }
 
-/** The events of the deliveries stream, split by type. */
-export async function deliveryEvents(
-  store: EventStore,
-): Promise<{ all: StoredEvent[]; received: StoredEvent[]; quarantined: StoredEvent[] }> {
-  const all = await store.readStream(streams.deliveries);
+/**
+ * The events of the deliveries stream, split by type, once every stored delivery has its parsed
+ * outcome (the receiver parses after answering: this waits, at most 10 s, for it to catch up).
+ */
+export async function deliveryEvents(store: EventStore): Promise<{
+  all: StoredEvent[];
+  stored: StoredEvent[];
+  received: StoredEvent[];
+  quarantined: StoredEvent[];
+}> {
+  const all = await waitUntil("every stored delivery to be parsed", async () => {
+    const events = await store.readStream(streams.deliveries);
+    const stored = events.filter((event) => event.type === "webhook.stored").length;
+    const outcomes = events.filter((event) => event.dedupKey?.startsWith("parsed:")).length;
+    return stored === outcomes ? events : undefined;
+  });
   return {
     all,
+    stored: all.filter((event) => event.type === "webhook.stored"),
     received: all.filter((event) => event.type === "webhook.received"),
     quarantined: all.filter((event) => event.type === "webhook.quarantined"),
   };
@@ -146,26 +158,47 @@ export async function deliveryEvents(
 
 /**
  * Checks "each accepted delivery stored exactly once, each rejected one not at all": the deliveries
- * stream holds exactly one event per digest of `accepted`, keyed `delivery:<sha256>`, each readable
- * through its schema, and nothing else (so nothing of a rejected body).
+ * stream holds, for each digest of `accepted`, one `webhook.stored` keyed `delivery:<sha256>` holding
+ * the body's bytes, and one parsed outcome (`webhook.received` or `webhook.quarantined`) keyed
+ * `parsed:<sha256>`, each readable through its schema, and nothing else (so nothing of a rejected
+ * body). Returns the outcomes.
  */
 export async function expectStoredExactlyOnce(
   store: EventStore,
   acceptedDigests: Iterable<string>,
 ): Promise<StoredEvent[]> {
-  const expected = new Set(acceptedDigests);
-  const { all } = await deliveryEvents(store);
+  const expected = [...new Set(acceptedDigests)].sort();
+  const { all, stored } = await deliveryEvents(store);
   const keys = all.map((event) => event.dedupKey);
   expect(new Set(keys).size).toBe(keys.length);
-  expect([...keys].sort()).toEqual([...expected].map((digest) => `delivery:${digest}`).sort());
+  expect(stored.map((event) => event.dedupKey).sort()).toEqual(
+    expected.map((digest) => `delivery:${digest}`),
+  );
+  const outcomes = all.filter((event) => event.type !== "webhook.stored");
+  expect(outcomes.map((event) => event.dedupKey).sort()).toEqual(
+    expected.map((digest) => `parsed:${digest}`),
+  );
   for (const event of all) {
     const parsed = parseEvent(event);
-    expect(parsed.type === "webhook.received" || parsed.type === "webhook.quarantined").toBe(true);
-    expect(`delivery:${(parsed.data as { digest: string }).digest}`).toBe(event.dedupKey);
+    const { digest } = parsed.data as { digest: string };
+    if (parsed.type === "webhook.stored") {
+      expect(event.dedupKey).toBe(`delivery:${digest}`);
+      const body =
+        parsed.data.encoding === "utf8"
+          ? Buffer.from(parsed.data.body, "utf8")
+          : Buffer.from(parsed.data.body, "base64");
+      expect(digestOf(body)).toBe(digest);
+    } else {
+      expect(parsed.type === "webhook.received" || parsed.type === "webhook.quarantined").toBe(true);
+      expect(event.dedupKey).toBe(`parsed:${digest}`);
+      // Parsed after the delivery was stored.
+      const source = await store.findByDedupKey(`delivery:${digest}`);
+      expect(source?.position).toBeLessThan(event.position);
+    }
     const found = await store.findByDedupKey(event.dedupKey as string);
     expect(found?.position).toBe(event.position);
   }
-  return all;
+  return outcomes;
 }
 
 /** The one element of a list (fails otherwise). */

@@ -273,6 +273,7 @@ describe("WebhookReceiver.receive under random input", () => {
           } catch (error) {
             throw new Error(`receive threw: ${(error as Error).message}`);
           }
+          await receiver.whenParsed();
           const after = await store.head();
           expect([200, 401, 405, 413]).toContain(answer.status);
           expect(() => JSON.parse(answer.body) as unknown).not.toThrow();
@@ -287,15 +288,21 @@ describe("WebhookReceiver.receive under random input", () => {
               expect(status).toBe("duplicate");
               expect(after).toBe(before);
             } else {
-              expect(["accepted", "quarantined"]).toContain(status);
-              expect(after).toBe(before + 1);
-              stored.set(digest, status === "quarantined");
+              expect(status).toBe("accepted");
+              // The delivery as it came, then (after the answer) its parsed outcome.
+              expect(after).toBe(before + 2);
+              stored.set(digest, true);
             }
-            // Exactly one event under this body's dedup key, of the type the answer implied.
+            // Exactly one event under this body's dedup key: its bytes as they came.
             const event = await store.findByDedupKey(`delivery:${digest}`);
-            expect(event).toBeDefined();
-            const parsed = parseEvent(event as NonNullable<typeof event>);
-            expect(parsed.type).toBe(stored.get(digest) ? "webhook.quarantined" : "webhook.received");
+            const raw = parseEvent(event as NonNullable<typeof event>);
+            if (raw.type !== "webhook.stored") throw new Error(`expected webhook.stored, got ${raw.type}`);
+            expect(Buffer.from(raw.data.body, raw.data.encoding)).toEqual(Buffer.from(input.bytes));
+            // And exactly one parsed outcome, after it.
+            const outcome = await store.findByDedupKey(`parsed:${digest}`);
+            const parsed = parseEvent(outcome as NonNullable<typeof outcome>);
+            expect(["webhook.received", "webhook.quarantined"]).toContain(parsed.type);
+            expect(outcome?.position).toBeGreaterThan(raw.position);
           } else {
             // Refused: nothing appended.
             expect(after).toBe(before);
@@ -316,7 +323,7 @@ describe("WebhookReceiver.receive under random input", () => {
 
     // Globally: one event per stored digest, no other event, each dedup key once.
     const all = await store.read();
-    expect(all).toHaveLength(stored.size);
+    expect(all).toHaveLength(2 * stored.size);
     expect(new Set(all.map((event) => event.dedupKey)).size).toBe(all.length);
     expect(runs).toBe(400);
     const counters = receiver.counters();

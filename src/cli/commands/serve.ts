@@ -28,9 +28,11 @@ const seconds = (ms: number): string => `${ms / 1000}`;
 export const SERVE_USAGE = `fullenrich-rx serve --listen HOST:PORT --store PATH|URL [--path P] [flags]
 
 Runs the webhook receiver alone: every delivery's X-Signature-SHA1 is checked with the API key,
-the delivery is written to the event log (a SQLite file, or postgres://…), and only then acknowledged. Retries of a
-stored delivery are acknowledged without being stored twice; signed bodies that cannot be parsed
-are kept as quarantined. Point webhook_url (and webhook_events.contact_finished) at this address
+the delivery is written to the event log as it arrived (a SQLite file, or postgres://…), and only
+then acknowledged; it is parsed right after the answer. Retries of a stored delivery are
+acknowledged without being stored twice; signed bodies that cannot be parsed are kept as
+quarantined. Deliveries stored but not yet parsed when the process stopped (even by kill -9) are
+parsed when it starts again on the same log. Point webhook_url (and webhook_events.contact_finished) at this address
 and path. Without an API key nothing can be verified, so the command refuses to start.
 
 A request that cannot be a delivery is answered from its headers alone, its body unread: another
@@ -45,8 +47,8 @@ ${API_KEY_USAGE}
     [--metrics HOST:PORT]      serve Prometheus metrics at http://HOST:PORT/metrics: webhook
                                deliveries by outcome (accepted, duplicate, quarantined,
                                store-error, forged, refused) and store append latency
-    [--print]                  one line per verified delivery (time, event, enrichment id,
-                               duplicate/quarantined)
+    [--print]                  one line per verified delivery, once parsed (time, event,
+                               enrichment id, quarantined), or per retry (time, "retry", id)
     [--verbose]                each delivery's body instead: it holds personal data, so only ask
                                for it when needed
     [--max-body-bytes N]       larger bodies get 413 (default ${DEFAULT_MAX_BODY_BYTES})
@@ -214,6 +216,9 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
   if (!io.signal.aborted) await once(io.signal, "abort");
 
   await stopServer(server);
+  // Every delivery acknowledged is parsed before the store closes (one that is not would be parsed
+  // by the next start).
+  await receiver.whenParsed();
   await printing;
   subscription?.unsubscribe();
   stopObserving();
@@ -245,7 +250,9 @@ function summaryLine(at: string, delivery: AcceptedDelivery): string {
   const notes = [delivery.duplicate ? "duplicate" : "", delivery.quarantined ? "quarantined" : ""].filter(
     (note) => note !== "",
   );
-  return [at, delivery.event ?? "unparsed", delivery.enrichmentId ?? "-", ...notes].join(" ");
+  // A retry is not parsed again: its kind is not known.
+  const kind = delivery.duplicate ? "retry" : (delivery.event ?? "unparsed");
+  return [at, kind, delivery.enrichmentId ?? "-", ...notes].join(" ");
 }
 
 /** The delivery's body as stored: the JSON payload, or the raw text of a quarantined one. */
@@ -262,7 +269,8 @@ function describeCounters(counters: ReceiverCounters): string {
   const refused = Object.values(rejected).reduce((sum, count) => sum + count, 0);
   const dropped = Object.values(closed).reduce((sum, count) => sum + count, 0);
   return (
-    `${counters.accepted} accepted, ${counters.duplicate} duplicates, ${counters.quarantined} quarantined, ` +
+    `${counters.stored} stored (${counters.accepted} parsed, ${counters.quarantined} quarantined, ` +
+    `${counters.unparsed} left for the next start), ${counters.duplicate} duplicates, ` +
     `${counters.storeErrors} store errors (answered 503), ${refused} refused ` +
     `(${rejected["bad-signature"]} bad signature, ${rejected["missing-signature"]} missing signature, ` +
     `${rejected["too-large"]} too large, ${rejected.busy} over the memory budget, ` +

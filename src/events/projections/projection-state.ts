@@ -199,7 +199,7 @@ export function evolve(state: ProjectionState, event: EventBody): void {
       const enrichment = ensure(
         state,
         event.data.enrichmentId,
-        inferLookupKind(event.data.payload.data ?? event.data.payload.datas),
+        event.data.kind ?? inferLookupKind(event.data.payload?.data ?? event.data.payload?.datas),
       );
       enrichment.webhookSeen = true;
       enrichment.lastObservedAt = event.data.receivedAt;
@@ -231,6 +231,7 @@ export function evolve(state: ProjectionState, event: EventBody): void {
       ensure(state, event.data.enrichmentId, "enrich").fallback ??= event.data;
       return;
     }
+    case "webhook.stored":
     case "webhook.quarantined":
     case "contact.duplicate":
     case "job.planned":

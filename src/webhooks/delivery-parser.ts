@@ -1,0 +1,207 @@
+import { dedupKeys, parseEvent, streams } from "../events/event-types.js";
+import type { AppendResult, EventStore } from "../events/store.js";
+import type { Logger } from "../internal/logger.js";
+import { parsedOutcome, type StoredDelivery } from "./delivery-events.js";
+import type { DeliveryParse } from "./delivery-payload.js";
+
+/** The checkpoint below which every `webhook.stored` event of the log has its parsed outcome. */
+export const PARSER_CHECKPOINT = "webhook-parser";
+
+/**
+ * Runs `run` on a later turn of the event loop than this one: the answers of the deliveries stored
+ * in this turn are written by then. A timer looked up at each call (not a setImmediate): tests in
+ * virtual time (fake timers) run it as their time advances.
+ */
+const onALaterTurn = (run: () => void): void => {
+  setTimeout(run, 0);
+};
+
+/** Events read per page when looking for stored deliveries not yet parsed. */
+const PAGE = 500;
+
+/** A stored delivery waiting to be parsed: its data and its position in the log. */
+export interface PendingDelivery {
+  position: number;
+  data: StoredDelivery;
+}
+
+/** What became of one stored delivery: its outcome appended, or the append failed (retried by a later sweep). */
+export type ParseOutcome =
+  | { kind: "parsed"; delivery: PendingDelivery; parsed: DeliveryParse; duplicate: boolean }
+  | { kind: "failed"; delivery: PendingDelivery; error: Error };
+
+/** What {@link DeliveryParser.sweep} found. */
+export interface SweepReport {
+  /** Stored deliveries without an outcome, parsed now. */
+  parsed: number;
+  /** The log position the sweep read up to. */
+  head: number;
+}
+
+/**
+ * Turns stored deliveries (`webhook.stored`) into events once they are acknowledged: parses each
+ * into `webhook.received` or `webhook.quarantined`, appended under `parsed:<digest>` (one outcome
+ * per delivery, whoever parses it). The receiver hands it each delivery it stored; those of one
+ * turn of the event loop are parsed together on a later turn (after their answers) and their
+ * outcomes appended in one append; {@link sweep} finds those a stopped process stored but did not parse (or whose outcome
+ * could not be appended), reading the log from the {@link PARSER_CHECKPOINT} on.
+ *
+ * The checkpoint only moves past positions whose deliveries have an outcome: never past one this
+ * parser still holds. A delivery another process stored and is parsing is parsed here too by a
+ * sweep that meets it; its dedup key makes the second outcome a no-op.
+ */
+export class DeliveryParser {
+  /** Deliveries handed over and not yet parsed, by position. */
+  private readonly pending = new Map<number, PendingDelivery>();
+  /** Deliveries handed over in this turn: parsed together on a later one (their appends share a commit). */
+  private queue: PendingDelivery[] = [];
+  private drained: Promise<void> | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  private sweeping: Promise<SweepReport> | undefined;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly logger: Logger,
+    private readonly onOutcome: (outcome: ParseOutcome) => void,
+  ) {}
+
+  /** Deliveries handed over and not parsed yet. */
+  get backlog(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Parses a delivery just stored on a later turn of the event loop (its answer is written by then)
+   * and appends its outcome ({@link whenIdle} says when that is done).
+   */
+  parse(delivery: PendingDelivery): void {
+    this.pending.set(delivery.position, delivery);
+    this.queue.push(delivery);
+    if (this.drained) return;
+    const drained: Promise<void> = new Promise<void>((resolve) => onALaterTurn(resolve)).then(() => {
+      const batch = this.queue;
+      this.queue = [];
+      this.drained = undefined;
+      this.inFlight.delete(drained);
+      const done: Promise<void> = this.appendOutcomes(batch).then(() => {
+        for (const item of batch) this.pending.delete(item.position);
+        this.inFlight.delete(done);
+      });
+      this.inFlight.add(done);
+    });
+    this.drained = drained;
+    this.inFlight.add(drained);
+  }
+
+  /** Resolves once every delivery handed over so far, and any sweep running, is done. */
+  async whenIdle(): Promise<void> {
+    while (this.inFlight.size > 0 || this.sweeping) {
+      await Promise.all([...this.inFlight, this.sweeping?.catch(() => undefined)]);
+    }
+  }
+
+  /**
+   * Reads the log from the checkpoint to its head, parses every stored delivery met without an
+   * outcome (except those already handed to this parser), then moves the checkpoint as far as it
+   * can. One sweep at a time: a call while one runs returns that one. Rejects when the store
+   * cannot be read (nothing is lost: the next sweep starts from the same checkpoint).
+   */
+  sweep(): Promise<SweepReport> {
+    this.sweeping ??= this.runSweep().finally(() => {
+      this.sweeping = undefined;
+    });
+    return this.sweeping;
+  }
+
+  private async runSweep(): Promise<SweepReport> {
+    const from = await this.store.getCheckpoint(PARSER_CHECKPOINT);
+    const head = await this.store.head();
+    /** Stored deliveries met without an outcome yet, by digest. */
+    const unparsed = new Map<string, PendingDelivery>();
+    for (let after = from; after < head; ) {
+      const page = await this.store.read({ after, limit: PAGE });
+      if (page.length === 0) break;
+      for (const stored of page) {
+        if (stored.position > head) break;
+        if (stored.stream !== streams.deliveries) continue;
+        if (stored.type === "webhook.stored") {
+          const event = parseEvent(stored);
+          if (event.type !== "webhook.stored") continue;
+          unparsed.set(event.data.digest, { position: stored.position, data: event.data });
+        } else if (stored.dedupKey?.startsWith("parsed:")) {
+          unparsed.delete(stored.dedupKey.slice("parsed:".length));
+        }
+      }
+      after = page[page.length - 1]?.position ?? head;
+    }
+    const toParse: PendingDelivery[] = [];
+    for (const delivery of unparsed.values()) {
+      if (this.pending.has(delivery.position)) continue;
+      // Its outcome may have been appended since the page was read (by the process that stored it).
+      if (await this.store.findByDedupKey(dedupKeys.parsed(delivery.data.digest))) continue;
+      toParse.push(delivery);
+    }
+    let parsed = 0;
+    let failedAt = Number.POSITIVE_INFINITY;
+    for (let index = 0; index < toParse.length; index += PAGE) {
+      const batch = toParse.slice(index, index + PAGE);
+      for (const delivery of batch) this.pending.set(delivery.position, delivery);
+      try {
+        if (await this.appendOutcomes(batch)) parsed += batch.length;
+        else failedAt = Math.min(failedAt, batch[0]?.position ?? failedAt);
+      } finally {
+        for (const delivery of batch) this.pending.delete(delivery.position);
+      }
+    }
+    let held = failedAt;
+    for (const position of this.pending.keys()) held = Math.min(held, position);
+    const upTo = Math.min(head, held - 1);
+    if (upTo > from) await this.store.setCheckpoint(PARSER_CHECKPOINT, upTo);
+    return { parsed, head };
+  }
+
+  /**
+   * Parses deliveries and appends their outcomes in one append (one transaction); true once
+   * appended (or already there), false when the append failed (each failure reported).
+   */
+  private async appendOutcomes(deliveries: readonly PendingDelivery[]): Promise<boolean> {
+    const outcomes: { delivery: PendingDelivery; outcome: ReturnType<typeof parsedOutcome> }[] = [];
+    for (const delivery of deliveries) {
+      try {
+        outcomes.push({ delivery, outcome: parsedOutcome(delivery.data) });
+      } catch (error) {
+        // parsedOutcome catches what a body can do; this would be a bug, kept from stopping the others.
+        this.fail(delivery, error);
+      }
+    }
+    if (outcomes.length === 0) return deliveries.length === 0;
+    let result: AppendResult;
+    try {
+      result = await this.store.append(
+        streams.deliveries,
+        outcomes.map(({ outcome }) => outcome.event),
+      );
+    } catch (error) {
+      for (const { delivery } of outcomes) this.fail(delivery, error);
+      return false;
+    }
+    const duplicates = new Set(result.duplicates.map((duplicate) => duplicate.index));
+    outcomes.forEach(({ delivery, outcome }, index) => {
+      this.onOutcome({ kind: "parsed", delivery, parsed: outcome.parsed, duplicate: duplicates.has(index) });
+    });
+    return outcomes.length === deliveries.length;
+  }
+
+  private fail(delivery: PendingDelivery, cause: unknown): void {
+    const error = cause instanceof Error ? cause : new Error(String(cause));
+    this.logger.error(
+      "could not append the parsed outcome of a stored delivery; it stays stored and is parsed again by the next sweep",
+      {
+        digest: delivery.data.digest,
+        position: delivery.position,
+        error: error.message,
+      },
+    );
+    this.onOutcome({ kind: "failed", delivery, error });
+  }
+}

@@ -1,0 +1,133 @@
+import { randomUUID } from "node:crypto";
+import { afterEach, describe, expect, it } from "vitest";
+import { dedupKeys, parseEvent, streams } from "../../src/events/event-types.js";
+import type { AppendOptions, AppendResult, NewEvent } from "../../src/events/store.js";
+import { MemoryEventStore } from "../../src/events/stores/index.js";
+import { storedEvent } from "../../src/webhooks/delivery-events.js";
+import { PARSER_CHECKPOINT } from "../../src/webhooks/delivery-parser.js";
+import { WebhookReceiver } from "../../src/webhooks/receiver.js";
+import { ForwardingStore } from "../support/forwarding-store.js";
+import { batchBody, bytesOf, contactBody, digestOf, enrichRecord, KEY, signedHeaders } from "./helpers.js";
+
+// A delivery acknowledged is stored as it came (`webhook.stored`) and parsed after the answer. What
+// a process stored but did not parse (killed in between, or its outcome's append failed) is parsed
+// by the next receiver on the log, found from the parser's checkpoint.
+
+const receivers: WebhookReceiver[] = [];
+afterEach(() => {
+  for (const receiver of receivers.splice(0)) receiver.close();
+});
+
+function receiverOn(store: MemoryEventStore | ForwardingStore): WebhookReceiver {
+  const receiver = new WebhookReceiver({ store, apiKeys: [KEY] });
+  receivers.push(receiver);
+  return receiver;
+}
+
+/** Appends deliveries as a process killed right after its answers left them: stored, not parsed. */
+async function storedOnly(store: MemoryEventStore, bodies: readonly Buffer[]): Promise<void> {
+  for (const body of bodies) {
+    const { event } = storedEvent(body, { digest: digestOf(body), verified: true, receivedAt: 1 });
+    await store.append(streams.deliveries, [event]);
+  }
+}
+
+/** The types of the deliveries stream, in order. */
+async function types(store: MemoryEventStore): Promise<string[]> {
+  return (await store.readStream(streams.deliveries)).map((event) => event.type);
+}
+
+/** An EventStore whose appends of parsed outcomes fail while `failing` is set. */
+class OutcomeFailingStore extends ForwardingStore {
+  failing = true;
+  override append(
+    stream: string,
+    events: readonly NewEvent[],
+    options?: AppendOptions,
+  ): Promise<AppendResult> {
+    if (this.failing && events.some((event) => event.dedupKey?.startsWith("parsed:"))) {
+      return Promise.reject(new Error("disk I/O error (simulated)"));
+    }
+    return this.inner.append(stream, events, options);
+  }
+}
+
+describe("deliveries stored but not parsed", () => {
+  it("are parsed by the next receiver created on the log, once each, in the order they were stored", async () => {
+    const store = new MemoryEventStore();
+    const id = randomUUID();
+    const good = bytesOf(batchBody(id, [enrichRecord(1, "resume")]));
+    const contact = bytesOf(contactBody(id, enrichRecord(2, "resume")));
+    const broken = Buffer.from('{"id":"x","status":');
+    await storedOnly(store, [good, contact, broken]);
+
+    const receiver = receiverOn(store);
+    await receiver.whenParsed();
+    expect(await types(store)).toEqual([
+      "webhook.stored",
+      "webhook.stored",
+      "webhook.stored",
+      "webhook.received",
+      "webhook.received",
+      "webhook.quarantined",
+    ]);
+    const outcomes = (await store.readStream(streams.deliveries)).slice(3).map(parseEvent);
+    expect(outcomes.map((event) => (event.data as { digest: string }).digest)).toEqual(
+      [good, contact, broken].map(digestOf),
+    );
+    // Up to the head the sweep read: every stored delivery below it has its outcome.
+    expect(await store.getCheckpoint(PARSER_CHECKPOINT)).toBe(3);
+
+    // A second receiver reads on from there, finds nothing left to parse, and moves it on.
+    const second = receiverOn(store);
+    await second.whenParsed();
+    expect(await store.head()).toBe(6);
+    expect(await store.getCheckpoint(PARSER_CHECKPOINT)).toBe(6);
+    expect(second.counters()).toMatchObject({ accepted: 0, quarantined: 0 });
+  });
+
+  it("a retry of a delivery stored but not parsed is a duplicate, and the delivery is still parsed once", async () => {
+    const store = new MemoryEventStore();
+    const body = bytesOf(batchBody(randomUUID(), [enrichRecord(1, "retry")]));
+    await storedOnly(store, [body]);
+    const receiver = receiverOn(store);
+    const answer = await receiver.receive({ rawBody: body, headers: signedHeaders(body) });
+    expect(JSON.parse(answer.body)).toEqual({ status: "duplicate" });
+    await receiver.whenParsed();
+    expect(await types(store)).toEqual(["webhook.stored", "webhook.received"]);
+  });
+
+  it("an outcome whose append failed stays stored, is counted, and is parsed by a later sweep", async () => {
+    const inner = new MemoryEventStore();
+    const store = new OutcomeFailingStore(inner);
+    const receiver = receiverOn(store);
+    const body = bytesOf(batchBody(randomUUID(), [enrichRecord(1, "fail")]));
+    const answer = await receiver.receive({ rawBody: body, headers: signedHeaders(body) });
+    // Stored: acknowledged, whatever becomes of the parse.
+    expect(answer.status).toBe(200);
+    await receiver.whenParsed();
+    expect(receiver.counters()).toMatchObject({ stored: 1, accepted: 0, unparsed: 1 });
+    expect(await types(inner)).toEqual(["webhook.stored"]);
+    // The checkpoint never passes a delivery without its outcome.
+    expect(await inner.getCheckpoint(PARSER_CHECKPOINT)).toBe(0);
+
+    store.failing = false;
+    const next = receiverOn(store);
+    await next.whenParsed();
+    expect(await types(inner)).toEqual(["webhook.stored", "webhook.received"]);
+    expect(await inner.findByDedupKey(dedupKeys.parsed(digestOf(body)))).toBeDefined();
+  });
+
+  it("a body that is not UTF-8 is stored as base64, byte for byte, and quarantined when parsed", async () => {
+    const store = new MemoryEventStore();
+    const receiver = receiverOn(store);
+    const body = Buffer.from([0xef, 0xbb, 0xbf, 0x7b, 0xff, 0x7d]);
+    await receiver.receive({ rawBody: body, headers: signedHeaders(body) });
+    await receiver.whenParsed();
+    const [stored, outcome] = (await store.readStream(streams.deliveries)).map(parseEvent);
+    if (stored?.type !== "webhook.stored") throw new Error("expected webhook.stored first");
+    expect(stored.data.encoding).toBe("base64");
+    expect(Buffer.from(stored.data.body, "base64")).toEqual(body);
+    expect(outcome?.type).toBe("webhook.quarantined");
+  });
+});
