@@ -19,6 +19,7 @@ import type { EnrichmentJob } from "./job.js";
 import { JobCalls } from "./job-calls.js";
 import { Jobs } from "./jobs.js";
 import { KnownContacts } from "./known-contacts.js";
+import { ProviderTimings } from "./learned-timings.js";
 import { LogFollower } from "./log-follower.js";
 import { LocalPollLeases } from "./poll-leases.js";
 import { PollingScheduler } from "./polling-scheduler.js";
@@ -87,6 +88,7 @@ export class EnrichmentEngine {
       client: options.client,
       store,
       timings,
+      provider: new ProviderTimings(timings, this.projection),
       scheduler,
       random: options.random,
       logger,

@@ -4,15 +4,10 @@ import type { BatchState } from "../events/projections/enrichment-state.js";
 import type { EventStore } from "../events/store.js";
 import type { Logger } from "../internal/logger.js";
 import type { Scheduler } from "../internal/time.js";
+import type { ProviderTimings } from "./learned-timings.js";
 import { LocalPollLeases, type PollLeases } from "./poll-leases.js";
 import { type PollDeps, type PollOutcome, pollUntilSettled } from "./poll-waiter.js";
-import {
-  expectedFinish,
-  failedDeliveryDeadline,
-  firstPollDelay,
-  type Timings,
-  webhookDeadline,
-} from "./timings.js";
+import { failedDeliveryDeadline, type Timings } from "./timings.js";
 
 type FallbackReason = EventData<"fallback.activated">["reason"];
 
@@ -54,6 +49,8 @@ export interface PollingSchedulerDeps extends PollDeps {
   logger: Logger;
   scheduler: Scheduler;
   timings: Timings;
+  /** The provider's timings as the log saw them (expected finish, first poll, deadlines). */
+  provider: ProviderTimings;
   /** Whether polling may take over in webhook mode. */
   fallback: boolean;
   /** Who polls what when several instances share the log. */
@@ -124,14 +121,15 @@ export class PollingScheduler implements NextPollQuery {
       nextPollAt: null,
     };
     this.tracked.set(enrichmentId, entry);
-    const { timings, scheduler } = this.deps;
+    const { provider, scheduler } = this.deps;
     const now = scheduler.now();
+    const size = batch.keys.length;
     if (batch.mode !== "webhook") {
-      this.wantPolling(entry, Math.max(now, batch.acceptedAt + firstPollDelay(timings, batch.keys.length)));
+      this.wantPolling(entry, Math.max(now, batch.acceptedAt + provider.firstPollDelayMs(size)));
       return;
     }
     if (!this.deps.fallback) return;
-    if (resumed && expectedFinish(timings, batch.acceptedAt) <= now) {
+    if (resumed && provider.expectedFinish(batch.acceptedAt, size) <= now) {
       void this.activate(
         entry,
         "resumed-overdue",
@@ -139,7 +137,7 @@ export class PollingScheduler implements NextPollQuery {
       );
       return;
     }
-    this.arm(entry, webhookDeadline(timings, batch.acceptedAt), "deadline");
+    this.arm(entry, provider.webhookDeadline(batch.acceptedAt, size), "deadline");
   }
 
   /** This receiver answered a delivery with non-2xx: poll once the provider's retries would be spent. */

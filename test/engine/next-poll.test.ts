@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FullEnrichClient } from "../../src/api/client.js";
+import { ProviderTimings } from "../../src/engine/learned-timings.js";
 import { LocalPollLeases } from "../../src/engine/poll-leases.js";
 import { PollingScheduler } from "../../src/engine/polling-scheduler.js";
 import { DEFAULT_TIMINGS, firstPollDelay, webhookDeadline } from "../../src/engine/timings.js";
@@ -40,6 +41,7 @@ beforeEach(() => {
     client,
     store: new MemoryEventStore(),
     timings: DEFAULT_TIMINGS,
+    provider: new ProviderTimings(DEFAULT_TIMINGS),
     scheduler: defaultScheduler,
     random: seededRandom(5),
     logger: silentLogger,

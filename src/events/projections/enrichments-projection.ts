@@ -1,4 +1,5 @@
 import type { EventBody } from "../event-types.js";
+import { sizeClass } from "./completion-times.js";
 import type { BatchState, EnrichmentState } from "./enrichment-state.js";
 import { isAmbiguous, isSettled } from "./enrichment-state.js";
 import { fromSnapshot, type ProjectionSnapshot, toSnapshot } from "./projection-snapshot.js";
@@ -100,6 +101,14 @@ export class EnrichmentsProjection {
     const open = this.state.openIdentities.get(identity);
     const batch = open ? this.state.batches.get(open.batchId) : undefined;
     return open && batch ? { batch, key: open.key } : undefined;
+  }
+
+  /**
+   * How long the latest batches of about `size` contacts (the same size class) took at the
+   * provider, from acceptance to the first observation of them finished, oldest first.
+   */
+  completionTimes(size: number): readonly number[] {
+    return this.state.completionTimes.get(sizeClass(size)) ?? [];
   }
 
   /** When the latest API calls recorded in the log were let through, oldest first. */

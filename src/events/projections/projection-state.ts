@@ -1,6 +1,7 @@
 import { inferLookupKind } from "../../api/response-schemas.js";
 import { contactIdentity } from "../contact-identity.js";
 import type { EventBody } from "../event-types.js";
+import { type CompletionTimes, recordCompletion } from "./completion-times.js";
 import type { BatchState, EnrichmentState } from "./enrichment-state.js";
 import { isCleanlyRejected, isSettled } from "./enrichment-state.js";
 
@@ -61,6 +62,11 @@ export interface ProjectionState {
   /** The latest batches whose work is over (at most {@link RECENT_SETTLED}), oldest first. */
   readonly settled: SettledBatch[];
   readonly quarantined: QuarantinedDelivery[];
+  /**
+   * How long the provider took to finish batches (accepted → first observation of `FINISHED`), by
+   * size class (see `completion-times.ts`).
+   */
+  readonly completionTimes: CompletionTimes;
   /** Position of the last stored event folded in. */
   position: number;
 }
@@ -88,6 +94,7 @@ export function emptyProjection(): ProjectionState {
     },
     settled: [],
     quarantined: [],
+    completionTimes: new Map(),
     position: 0,
   };
 }
@@ -275,14 +282,34 @@ function count(state: ProjectionState, event: EventBody): void {
       }
       return;
     case "webhook.received": {
+      if (event.data.event === "batch" && event.data.reprocessedAt === undefined)
+        timeCompletion(state, event.data.enrichmentId, event.data.payload.status, event.data.receivedAt);
       if (event.data.reprocessedAt === undefined) return;
       const index = state.quarantined.findIndex((item) => item.digest === event.data.digest);
       if (index >= 0) state.quarantined.splice(index, 1);
       return;
     }
+    case "poll.observed":
+      if (event.data.outcome === "done")
+        timeCompletion(state, event.data.enrichmentId, event.data.status, event.data.observedAt);
+      return;
     default:
       return;
   }
+}
+
+/**
+ * Records how long a batch took, from the first observation that found it `FINISHED` (a delivery
+ * or a poll, both upper bounds of its real finish), when its batch and acceptance are known and
+ * it had not settled before (a later observation says nothing new).
+ */
+function timeCompletion(state: ProjectionState, enrichmentId: string, status: unknown, at: number): void {
+  if (status !== "FINISHED") return;
+  const enrichment = state.enrichments.get(enrichmentId);
+  if (!enrichment || isSettled(enrichment) || enrichment.batchId === null) return;
+  const batch = state.batches.get(enrichment.batchId);
+  if (!batch || batch.acceptedAt === null) return;
+  recordCompletion(state.completionTimes, batch.keys.length, at - batch.acceptedAt);
 }
 
 /** A batch's line once its work is over. */
