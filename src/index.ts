@@ -91,6 +91,12 @@ export type {
 } from "./engine/engine-options.js";
 export { type BatchFailure, EnrichmentJob, type JobSummary, type LiveJobProgress } from "./engine/job.js";
 export type { BatchProgress, FailedContacts, JobFailure, JobProgress } from "./engine/job-progress.js";
+export {
+  type CompletionTimesQuery,
+  EXPECTED_FINISH_QUANTILE,
+  MIN_LEARNED_SAMPLES,
+  ProviderTimings,
+} from "./engine/learned-timings.js";
 export { LocalPollLeases, type PollLeases } from "./engine/poll-leases.js";
 export type { NextPoll } from "./engine/polling-scheduler.js";
 export { DEFAULT_TIMINGS, type Timings } from "./engine/timings.js";

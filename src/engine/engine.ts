@@ -52,6 +52,13 @@ export class EnrichmentEngine {
   /** Every contact resolved from the engine's start on, by any job or process (hot). */
   readonly results$: Observable<ContactResult>;
 
+  /**
+   * The provider's timings as this log saw them: the expected finish, first poll, probe time and
+   * webhook deadline of a batch of a given size, learned from the completion times in the log
+   * (the documented 30–90 s until enough batches were seen).
+   */
+  readonly providerTimings: ProviderTimings;
+
   private readonly options: ResolvedEngineOptions;
   private readonly keeper: ProjectionKeeper;
   private readonly projection: EnrichmentsProjection;
@@ -74,6 +81,7 @@ export class EnrichmentEngine {
     const { store, timings, scheduler, logger } = options;
     const reliable = { store, timings, scheduler, logger, isClosed: () => this.closed };
     this.calls = new JobCalls(this.projection);
+    this.providerTimings = new ProviderTimings(timings, this.projection);
     this.follower = new LogFollower({ store, timings, scheduler, logger });
     this.reconciler = new Reconciler({ ...reliable, projection: this.projection, keying: options.keying });
     this.submitter = new BatchSubmitter({
@@ -88,11 +96,12 @@ export class EnrichmentEngine {
       client: options.client,
       store,
       timings,
-      provider: new ProviderTimings(timings, this.projection),
+      provider: this.providerTimings,
       scheduler,
       random: options.random,
       logger,
       fallback: options.fallback,
+      deliveries: this.projection,
       leases: options.leases ?? new LocalPollLeases(),
       owner: options.instanceId,
       calls: this.calls,
@@ -225,7 +234,7 @@ export class EnrichmentEngine {
 
   /**
    * What the engine does about a new event: follow an accepted batch, watch one whose answer was
-   * lost, stop following a settled one.
+   * lost, stop following a settled one, note that deliveries arrive.
    */
   private react(event: DomainEvent): void {
     switch (event.type) {
@@ -243,6 +252,10 @@ export class EnrichmentEngine {
       case "enrichment.completed":
       case "enrichment.failed":
         this.polling.settled(event.data.enrichmentId);
+        return;
+      case "webhook.received":
+        // A delivery arrived: the path works (a quarantined one parsed again later proves nothing).
+        if (event.data.reprocessedAt === undefined) this.polling.deliveryReceived(event.data.enrichmentId);
         return;
       default:
         return;

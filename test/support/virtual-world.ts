@@ -1,7 +1,10 @@
 import { afterEach, beforeEach, vi } from "vitest";
 import { FullEnrichClient, type FullEnrichClientOptions } from "../../src/api/client.js";
+import type { ContactResult } from "../../src/engine/contact-result.js";
 import { EnrichmentEngine } from "../../src/engine/engine.js";
 import type { EngineMode, EngineOptions } from "../../src/engine/engine-options.js";
+import type { EnrichmentJob } from "../../src/engine/job.js";
+import { type EventOf, type EventType, parseEvent } from "../../src/events/event-types.js";
 import type { EventStore } from "../../src/events/store.js";
 import { MemoryEventStore } from "../../src/events/stores/memory-store.js";
 import { seededRandom } from "../../src/internal/random.js";
@@ -151,3 +154,18 @@ export function contacts(
     custom: { row: String(index) },
   }));
 }
+
+/** A job's results as they come, and whether it completed. */
+export function collect(job: EnrichmentJob): { results: ContactResult[]; done: boolean } {
+  const state = { results: [] as ContactResult[], done: false };
+  job.results$.subscribe({ next: (r) => state.results.push(r), complete: () => (state.done = true) });
+  return state;
+}
+
+/** The world's log events of one type, in order. */
+export async function eventsOf<T extends EventType>(w: World, type: T): Promise<EventOf<T>[]> {
+  return (await w.store.read()).map(parseEvent).filter((event): event is EventOf<T> => event.type === type);
+}
+
+/** The GETs (polls and probes) the provider received. */
+export const gets = (w: World): ApiCall[] => w.calls.filter((call) => call.method === "GET");

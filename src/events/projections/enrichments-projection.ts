@@ -122,6 +122,11 @@ export class EnrichmentsProjection {
     return batchId ? this.state.batches.get(batchId) : undefined;
   }
 
+  /** Whether a webhook delivery of the enrichment was stored (false when unknown). */
+  webhookSeen(enrichmentId: string): boolean {
+    return this.state.enrichments.get(enrichmentId)?.webhookSeen === true;
+  }
+
   /** Whether the enrichment completed or failed (false when unknown). */
   isSettled(enrichmentId: string): boolean {
     const enrichment = this.state.enrichments.get(enrichmentId);

@@ -241,6 +241,7 @@ export function evolve(state: ProjectionState, event: EventBody): void {
     case "webhook.quarantined":
     case "contact.duplicate":
     case "job.planned":
+    case "deliveries.health":
       return;
   }
 }
