@@ -100,6 +100,7 @@ export {
 export { LocalPollLeases, type PollLeases } from "./engine/poll-leases.js";
 export type { NextPoll } from "./engine/polling-scheduler.js";
 export { DEFAULT_TIMINGS, type Timings } from "./engine/timings.js";
+export { DEFAULT_PROBE_TIMEOUT_MS, type WebhookCheck } from "./engine/webhook-check.js";
 export { EventSchemaError } from "./events/event-types.js";
 
 // The event log.

@@ -27,6 +27,7 @@ import { ProjectionKeeper } from "./projection-keeper.js";
 import { Reconciler } from "./reconciler.js";
 import { resumeFollowing } from "./resume.js";
 import { RunningAtProvider, RunningLimit } from "./running-limit.js";
+import { checkWebhookPath, DEFAULT_PROBE_TIMEOUT_MS, type WebhookCheck } from "./webhook-check.js";
 
 /**
  * The engine: one observable of results. It submits batches (recording each request as its POST
@@ -73,6 +74,7 @@ export class EnrichmentEngine {
   private readonly subscriptions: Subscription[] = [];
   private readonly closing = new AbortController();
   private closed = false;
+  private check: Promise<WebhookCheck | null> = Promise.resolve(null);
 
   private constructor(options: ResolvedEngineOptions, keeper: ProjectionKeeper) {
     this.options = options;
@@ -160,7 +162,19 @@ export class EnrichmentEngine {
     client.seedBudget(engine.projection.recentCalls());
     client.attachCallJournal(new StoreCallJournal(store, logger));
     engine.ambiguity.watchAll();
+    engine.check = engine.checkWebhook();
     return engine;
+  }
+
+  /**
+   * The start-up check of the webhook path (webhook mode with a receiver): whether a signed probe
+   * delivery POSTed to the public URL reached the receiver, what was tried and what happened. It
+   * runs in the background from `start` on; when the probe did not arrive, the engine polls this
+   * run's batches (`deliveries.health` "failing" is in the log) until a delivery arrives. Null
+   * when there was no check (polling or "both" mode, no receiver, `probe: false`, no fallback).
+   */
+  get webhookCheck(): Promise<WebhookCheck | null> {
+    return this.check;
   }
 
   /**
@@ -205,6 +219,27 @@ export class EnrichmentEngine {
         timings: this.options.timings,
       }),
     );
+  }
+
+  private async checkWebhook(): Promise<WebhookCheck | null> {
+    const { mode, webhook, fallback, scheduler, client, logger } = this.options;
+    if (mode !== "webhook" || !fallback || !webhook?.receiver || webhook.probe === false) return null;
+    try {
+      const check = await checkWebhookPath({
+        url: webhook.url,
+        receiver: webhook.receiver,
+        baseUrl: client.baseUrl,
+        fetch: webhook.probe?.fetch ?? ((url, init) => fetch(url, init)),
+        timeoutMs: webhook.probe?.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS,
+        scheduler,
+      });
+      if (check.arrived) logger.info("webhook path checked: a probe delivery reached the receiver");
+      else if (!this.closed) await this.polling.deliveriesFail(`start-up check: ${check.detail}`);
+      return check;
+    } catch (error) {
+      logger.warn("could not check the webhook path", { error: (error as Error).message });
+      return null;
+    }
   }
 
   /** Stops polling, timers and the log subscription. The client and the store stay open (they are yours). */

@@ -40,7 +40,7 @@ export class ProviderTimings {
   /**
    * How long after acceptance a batch of `size` contacts is first polled: `firstPollAfterMs` when
    * set; else when a `firstPollQuantile` share of such batches had finished, as observed (or as the
-   * documented model gives it, see {@link firstPollDelay}).
+   * documented model gives it: the batch finishes with the slowest of its contacts, each 30–90 s).
    */
   firstPollDelayMs(size: number): number {
     if (this.timings.firstPollAfterMs !== null) return this.timings.firstPollAfterMs;

@@ -14,8 +14,9 @@ import {
   type RejectionReason,
   type RequestHead,
 } from "./http-decision.js";
+import { probeBody, probeNonce, type WebhookProbe } from "./probe.js";
 import { RefusalLog } from "./refusal-log.js";
-import { SIGNATURE_HEADER, verifySignature } from "./signature.js";
+import { SIGNATURE_HEADER, signBody, verifySignature } from "./signature.js";
 import { type HealthOptions, StoreHealth } from "./store-health.js";
 
 export { type HeaderBag, header, type ReceiveAnswer } from "./http-answer.js";
@@ -148,6 +149,8 @@ export class WebhookReceiver {
   private closed = false;
   private readonly accepted = new Subject<AcceptedDelivery>();
   private readonly failed = new Subject<FailedDelivery>();
+  /** Probes issued by {@link createProbe} and not arrived yet, by nonce. */
+  private readonly probes = new Map<string, () => void>();
   private readonly count: ReceiverCounters = {
     accepted: 0,
     duplicate: 0,
@@ -247,6 +250,23 @@ export class WebhookReceiver {
   }
 
   /**
+   * A signed test delivery to POST to this receiver's public URL, to find out whether deliveries
+   * reach it (a dead tunnel, a wrong path, a firewall). Signed like the provider's (with the first
+   * API key), so that it takes the same path; when it arrives it is answered 200 and `arrived`
+   * resolves, and nothing is stored: it never becomes a result nor a quarantined payload. A probe
+   * this receiver did not issue (another instance's, a replay) is answered 200 and ignored.
+   */
+  createProbe(): WebhookProbe {
+    const { nonce, text } = probeBody();
+    const body = Buffer.from(text, "utf8");
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    const key = this.keys[0];
+    if (key !== undefined) headers[SIGNATURE_HEADER] = signBody(key, body);
+    const arrived = new Promise<void>((resolve) => this.probes.set(nonce, resolve));
+    return { nonce, body, headers, arrived, cancel: () => this.probes.delete(nonce) };
+  }
+
+  /**
    * The whole acknowledgement path, framework-free: checks the method, size and signature, stores
    * the delivery (or recognises a retry), and says what to answer. Never throws.
    */
@@ -258,9 +278,16 @@ export class WebhookReceiver {
     if (this.verify && !verifySignature(rawBody, header(delivery.headers, SIGNATURE_HEADER), this.keys)) {
       return this.refuse("bad-signature", 401, "invalid signature");
     }
+    const text = decodeUtf8(rawBody);
+    const nonce = probeNonce(text);
+    if (nonce !== null) {
+      this.probes.get(nonce)?.();
+      this.probes.delete(nonce);
+      this.logger.debug("a start-up probe delivery arrived (nothing stored)");
+      return answer(200, { status: "probe" });
+    }
     const digest = sha256Hex(rawBody);
     const receivedAt = this.scheduler.now();
-    const text = decodeUtf8(rawBody);
     const parsed = parseDeliveryText(text);
     if (!parsed.ok && !this.verify) {
       return this.refuse("malformed", 400, `malformed delivery: ${parsed.reason}`);

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, vi } from "vitest";
 import { FullEnrichClient, type FullEnrichClientOptions } from "../../src/api/client.js";
 import type { ContactResult } from "../../src/engine/contact-result.js";
 import { EnrichmentEngine } from "../../src/engine/engine.js";
-import type { EngineMode, EngineOptions } from "../../src/engine/engine-options.js";
+import type { EngineMode, EngineOptions, WebhookSettings } from "../../src/engine/engine-options.js";
 import type { EnrichmentJob } from "../../src/engine/job.js";
 import { type EventOf, type EventType, parseEvent } from "../../src/events/event-types.js";
 import type { EventStore } from "../../src/events/store.js";
@@ -69,9 +69,12 @@ export interface WorldOptions {
   client?: Partial<FullEnrichClientOptions>;
   contactEvents?: boolean;
   simulator?: SimulatorOptions;
-  engine?: Partial<EngineOptions>;
+  /** Engine options; `webhook` settings given here override the world's one by one. */
+  engine?: Partial<Omit<EngineOptions, "webhook">> & { webhook?: Partial<WebhookSettings> };
   store?: EventStore;
   seed?: number;
+  /** Whether the receiver answers from the start (default true). */
+  receiverUp?: boolean;
 }
 
 /**
@@ -82,14 +85,16 @@ export async function virtualWorld(options: WorldOptions = {}): Promise<World> {
   const store = options.store ?? new MemoryEventStore();
   const receiver = new WebhookReceiver({ store, apiKeys: [KEY] });
   const handleDelivery = createFetchHandler(receiver);
-  const receiverUp = { value: true };
+  const receiverUp = { value: options.receiverUp ?? true };
+  // The provider's deliveries and the engine's start-up probe take the same way to the receiver.
+  const deliver = async (url: string, init: RequestInit): Promise<Response> => {
+    if (!receiverUp.value) throw new TypeError("fetch failed: connection refused");
+    return handleDelivery(new Request(url, init));
+  };
   const simulator = createSimulator({
     apiKeys: [KEY],
     seed: options.seed ?? 1,
-    deliver: async (url, init) => {
-      if (!receiverUp.value) throw new TypeError("fetch failed: connection refused");
-      return handleDelivery(new Request(url, init));
-    },
+    deliver,
     ...options.simulator,
   });
   const calls: ApiCall[] = [];
@@ -107,6 +112,7 @@ export async function virtualWorld(options: WorldOptions = {}): Promise<World> {
     ...options.client,
   });
   const mode = options.mode ?? "webhook";
+  const { webhook: webhookOverrides, ...engineOverrides } = options.engine ?? {};
   const engineOptions = (): EngineOptions => ({
     client,
     store,
@@ -114,8 +120,17 @@ export async function virtualWorld(options: WorldOptions = {}): Promise<World> {
     random: seededRandom(options.seed ?? 1),
     ...(mode === "polling"
       ? {}
-      : { webhook: { url: HOOK_URL, contactEvents: options.contactEvents ?? false, receiver } }),
-    ...options.engine,
+      : {
+          webhook: {
+            url: HOOK_URL,
+            contactEvents: options.contactEvents ?? false,
+            receiver,
+            probe: { fetch: deliver },
+            // Overrides of single settings (the receiver stays the world's).
+            ...webhookOverrides,
+          },
+        }),
+    ...engineOverrides,
   });
   const world: World = {
     simulator,
