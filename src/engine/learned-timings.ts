@@ -47,6 +47,23 @@ export class ProviderTimings {
     return this.learned(size, this.timings.firstPollQuantile) ?? firstPollDelay(this.timings, size);
   }
 
+  /**
+   * The first gap between polls of a batch of `size` contacts that answered "not yet" (it grows by
+   * `pollBackoffFactor` from there): `pollIntervalMs`, stretched by how much wider the learned
+   * window between the first poll and the expected finish is than the documented one (a provider
+   * slower and more spread out than documented is polled less often), within `pollIntervalMs` …
+   * `pollMaxIntervalMs`. Unchanged while nothing was learned, or when `firstPollAfterMs` is set.
+   */
+  pollIntervalMs(size: number): number {
+    const { timings } = this;
+    const first = this.learned(size, timings.firstPollQuantile);
+    const finish = this.learned(size, EXPECTED_FINISH_QUANTILE);
+    if (timings.firstPollAfterMs !== null || first === null || finish === null) return timings.pollIntervalMs;
+    const documented = Math.max(1, timings.contactMaxMs - firstPollDelay(timings, size));
+    const stretch = Math.max(1, (finish - first) / documented);
+    return Math.min(timings.pollMaxIntervalMs, timings.pollIntervalMs * stretch);
+  }
+
   /** When a batch of `size` contacts accepted at `acceptedAt` is expected to have finished. */
   expectedFinish(acceptedAt: number, size: number): number {
     return acceptedAt + this.expectedDurationMs(size);

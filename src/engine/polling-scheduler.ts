@@ -461,13 +461,17 @@ export class PollingScheduler implements NextPollQuery {
     const { timings, scheduler } = this.deps;
     const startAt = Math.max(entry.polling.startAt, scheduler.now());
     entry.nextPollAt = startAt;
-    entry.waiter = pollUntilSettled(this.deps, {
-      enrichmentId: entry.enrichmentId,
-      kind: entry.batch.kind,
-      batchId: entry.batch.batchId,
-      startAt,
-      giveUpAt: entry.batch.acceptedAt + timings.maxWaitMs,
-    }).subscribe({
+    const pollIntervalMs = this.deps.provider.pollIntervalMs(entry.batch.keys.length);
+    entry.waiter = pollUntilSettled(
+      { ...this.deps, timings: { ...timings, pollIntervalMs } },
+      {
+        enrichmentId: entry.enrichmentId,
+        kind: entry.batch.kind,
+        batchId: entry.batch.batchId,
+        startAt,
+        giveUpAt: entry.batch.acceptedAt + timings.maxWaitMs,
+      },
+    ).subscribe({
       next: (outcome) => {
         entry.nextPollAt =
           outcome.kind === "not-yet" || outcome.kind === "retrying"

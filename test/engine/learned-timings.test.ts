@@ -96,6 +96,7 @@ describe("learned timings: the provider's real completion times, from the log", 
     const provider = new ProviderTimings(DEFAULT_TIMINGS, log.projection);
     expect(provider.expectedDurationMs(10)).toBe(90_000);
     expect(provider.firstPollDelayMs(10)).toBe(firstPollDelay(DEFAULT_TIMINGS, 10));
+    expect(provider.pollIntervalMs(10)).toBe(DEFAULT_TIMINGS.pollIntervalMs);
     observe(log, { batches: MIN_LEARNED_SAMPLES - 1, size: 10, min: 60_000, max: 240_000, via: "webhook" });
     expect(provider.learned(10, 0.5)).toBeNull();
     expect(provider.expectedDurationMs(10)).toBe(90_000);
@@ -122,6 +123,10 @@ describe("learned timings: the provider's real completion times, from the log", 
     // Within 8 % of the spread of the true quantiles (64 samples), never below what was observed.
     expect(Math.abs(provider.expectedDurationMs(size) - late - finish)).toBeLessThan(0.08 * spread);
     expect(Math.abs(provider.firstPollDelayMs(size) - late - firstPoll)).toBeLessThan(0.08 * spread);
+    // Polls after the first are spaced out for a provider more spread out than documented.
+    if (via !== "poll" && max - min > 60_000)
+      expect(provider.pollIntervalMs(size)).toBeGreaterThan(2 * 5_000);
+    if (max - min < 60_000) expect(provider.pollIntervalMs(size)).toBe(5_000);
     expect(provider.probeAt(0, size)).toBe(
       provider.expectedDurationMs(size) + DEFAULT_TIMINGS.fallbackSlackMs,
     );
@@ -163,6 +168,43 @@ describe("learned timings: the provider's real completion times, from the log", 
     expect(log.projection.completionTimes(5)).toEqual([60_000, 60_000, 60_000]); // same class
     expect(sizeClass(4)).toBe(sizeClass(7));
     expect(log.projection.completionTimes(8)).toEqual([]);
+  });
+
+  it("a poll of a webhook batch counts only when an earlier poll found it running (not a probe or fallback of an old batch)", () => {
+    const log = new LogBuilder();
+    const batch = (id: string) => {
+      log.append("enrichment.requested", {
+        batchId: id,
+        jobId: "job",
+        batchIndex: 0,
+        contactsDigest: "d",
+        kind: "enrich",
+        name: "n",
+        contacts: [{ key: "k0", contact: { first_name: "A", last_name: id, domain: "example.com" } }],
+        keying: testKeying,
+        webhookUrl: "http://hooks.test/x",
+        contactWebhookUrl: null,
+        mode: "webhook",
+        requestedAt: 0,
+      });
+      log.append("enrichment.accepted", { batchId: id, enrichmentId: `e-${id}`, acceptedAt: 0 });
+    };
+    const poll = (id: string, outcome: "pending" | "done", observedAt: number) =>
+      log.append("poll.observed", {
+        enrichmentId: `e-${id}`,
+        kind: "enrich",
+        outcome,
+        status: outcome === "done" ? "FINISHED" : "IN_PROGRESS",
+        httpStatus: outcome === "done" ? 200 : 400,
+        payload: outcome === "done" ? { id: `e-${id}`, status: "FINISHED", data: [] } : null,
+        observedAt,
+      });
+    batch("late");
+    poll("late", "done", 600_000); // found finished 10 minutes in: when it finished is unknown
+    batch("bracketed");
+    poll("bracketed", "pending", 150_000);
+    poll("bracketed", "done", 160_000);
+    expect(log.projection.completionTimes(1)).toEqual([155_000]); // between the two polls
   });
 
   it("survives a snapshot", () => {

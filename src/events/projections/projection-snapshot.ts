@@ -43,6 +43,7 @@ const EnrichmentSchema = z.object({
   fallback: EVENT_SCHEMAS["fallback.activated"].nullable(),
   lastObservedAt: z.number().nullable(),
   webhookSeen: z.boolean(),
+  lastPendingAt: z.number().nullable(),
 });
 
 /** The JSON of a projection's state. */

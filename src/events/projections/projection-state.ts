@@ -121,6 +121,7 @@ function ensure(state: ProjectionState, enrichmentId: string, kind: "enrich" | "
       fallback: null,
       lastObservedAt: null,
       webhookSeen: false,
+      lastPendingAt: null,
     };
     state.enrichments.set(enrichmentId, enrichment);
   }
@@ -213,7 +214,10 @@ export function evolve(state: ProjectionState, event: EventBody): void {
       return;
     }
     case "poll.observed": {
-      ensure(state, event.data.enrichmentId, event.data.kind).lastObservedAt = event.data.observedAt;
+      const enrichment = ensure(state, event.data.enrichmentId, event.data.kind);
+      enrichment.lastObservedAt = event.data.observedAt;
+      if (event.data.outcome === "pending")
+        enrichment.lastPendingAt = Math.max(enrichment.lastPendingAt ?? 0, event.data.observedAt);
       return;
     }
     case "contact.resolved": {
@@ -284,7 +288,13 @@ function count(state: ProjectionState, event: EventBody): void {
       return;
     case "webhook.received": {
       if (event.data.event === "batch" && event.data.reprocessedAt === undefined)
-        timeCompletion(state, event.data.enrichmentId, event.data.payload.status, event.data.receivedAt);
+        timeCompletion(
+          state,
+          event.data.enrichmentId,
+          event.data.payload.status,
+          event.data.receivedAt,
+          "webhook",
+        );
       if (event.data.reprocessedAt === undefined) return;
       const index = state.quarantined.findIndex((item) => item.digest === event.data.digest);
       if (index >= 0) state.quarantined.splice(index, 1);
@@ -292,7 +302,7 @@ function count(state: ProjectionState, event: EventBody): void {
     }
     case "poll.observed":
       if (event.data.outcome === "done")
-        timeCompletion(state, event.data.enrichmentId, event.data.status, event.data.observedAt);
+        timeCompletion(state, event.data.enrichmentId, event.data.status, event.data.observedAt, "poll");
       return;
     default:
       return;
@@ -302,15 +312,28 @@ function count(state: ProjectionState, event: EventBody): void {
 /**
  * Records how long a batch took, from the first observation that found it `FINISHED` (a delivery
  * or a poll, both upper bounds of its real finish), when its batch and acceptance are known and
- * it had not settled before (a later observation says nothing new).
+ * it had not settled before (a later observation says nothing new). A poll counts when an earlier
+ * poll found the batch running (its finish lies between the two: the middle is taken), or when it
+ * is a polling batch's first poll (an upper bound at the first-poll time: that is what the first
+ * poll is learned from); not a poll of a webhook batch that found it long finished (a probe or a
+ * fallback after an outage: it tells when the engine looked, not when the batch finished).
  */
-function timeCompletion(state: ProjectionState, enrichmentId: string, status: unknown, at: number): void {
+function timeCompletion(
+  state: ProjectionState,
+  enrichmentId: string,
+  status: unknown,
+  at: number,
+  via: "webhook" | "poll",
+): void {
   if (status !== "FINISHED") return;
   const enrichment = state.enrichments.get(enrichmentId);
   if (!enrichment || isSettled(enrichment) || enrichment.batchId === null) return;
   const batch = state.batches.get(enrichment.batchId);
   if (!batch || batch.acceptedAt === null) return;
-  recordCompletion(state.completionTimes, batch.keys.length, at - batch.acceptedAt);
+  const pendingAt = via === "poll" ? enrichment.lastPendingAt : null;
+  if (via === "poll" && pendingAt === null && batch.mode === "webhook") return;
+  const finishedAt = pendingAt === null ? at : (pendingAt + at) / 2;
+  recordCompletion(state.completionTimes, batch.keys.length, finishedAt - batch.acceptedAt);
 }
 
 /** A batch's line once its work is over. */
