@@ -101,9 +101,16 @@ export type {
   JobProgress,
   JobStopReason,
 } from "./engine/job-progress.js";
+export {
+  type CompletionTimesQuery,
+  EXPECTED_FINISH_QUANTILE,
+  MIN_LEARNED_SAMPLES,
+  ProviderTimings,
+} from "./engine/learned-timings.js";
 export { LocalPollLeases, type PollLeases } from "./engine/poll-leases.js";
 export type { NextPoll } from "./engine/polling-scheduler.js";
 export { DEFAULT_TIMINGS, type Timings } from "./engine/timings.js";
+export { DEFAULT_PROBE_TIMEOUT_MS, type WebhookCheck } from "./engine/webhook-check.js";
 export { EventSchemaError } from "./events/event-types.js";
 
 // The event log.

@@ -110,13 +110,16 @@ export function summarise({
   callWindowMs = 60_000,
   origin = 0,
   scale = 1,
+  include = () => true,
+  callsBaseline = 0,
 }) {
   const delays = [];
   let finished = 0;
   let lost = 0;
   let neverFinished = 0;
   const byVia = {};
-  for (const enrichment of simulator.enrichments()) {
+  const measured = simulator.enrichments().filter(include);
+  for (const enrichment of measured) {
     const data = enrichment.request?.data ?? [];
     for (const contact of enrichment.contacts) {
       const row = data[contact.index]?.custom?.row;
@@ -135,7 +138,7 @@ export function summarise({
       delays.push(Math.max(0, seen.at - contact.finishedAt) / scale);
     }
   }
-  const submitted = simulator.enrichments().reduce((sum, e) => sum + e.contacts.length, 0);
+  const submitted = measured.reduce((sum, e) => sum + e.contacts.length, 0);
   // Contacts that never reached the provider (a POST that failed) are lost too.
   lost += Math.max(0, contactsTotal - submitted);
   delays.sort((a, b) => a - b);
@@ -146,7 +149,8 @@ export function summarise({
   const endAt = Math.max(emissions.lastAt, lastDeliveryAt, lastCallAt + callWindowMs);
   const durationMs = (endAt - origin) / scale;
   const minutes = durationMs / 60_000;
-  const callsPerMinute = minutes > 0 ? counters.calls / minutes : 0;
+  const calls = counters.calls - callsBaseline;
+  const callsPerMinute = minutes > 0 ? calls / minutes : 0;
   return {
     contacts: contactsTotal,
     finishedAtProvider: finished,
@@ -161,8 +165,8 @@ export function summarise({
       mean: delays.length > 0 ? delays.reduce((a, b) => a + b, 0) / delays.length : null,
     },
     via: byVia,
-    calls: counters.calls,
-    callsPerEnrichment: counters.calls / enrichments,
+    calls,
+    callsPerEnrichment: calls / enrichments,
     callsByRoute: counters.callsByRoute,
     rateLimited: counters.rateLimited,
     durationMs,

@@ -85,6 +85,19 @@ export const WHAT_IF_MODES = [
     baseline: "hybrid",
   },
   {
+    id: "hybrid-no-startup-check",
+    label: "hybrid without the start-up check (what-if)",
+    short: "hybrid, no start-up check",
+    // Only the probes of overdue batches notice the outage: what a receiver that goes down after
+    // the start would see.
+    engine: { mode: "webhook" },
+    startupCheck: false,
+    contactEvents: true,
+    webhooks: true,
+    library: true,
+    baseline: "hybrid",
+  },
+  {
     id: "adaptive-first-poll-30s",
     label: "adaptive polling, first poll at 30 s whatever the batch size (what-if)",
     short: "adaptive, first poll at 30 s",
@@ -96,6 +109,20 @@ export const WHAT_IF_MODES = [
   },
 ];
 
+/**
+ * The hybrid's target scenarios (issue 17), run at 10 enrichments × 10 contacts: `extra` is what
+ * the scenario passes to runVirtual (see virtual.mjs).
+ */
+export const TARGET_SCENARIOS = [
+  { id: "dead", label: "webhook URL dead for the whole run", extra: { deadHook: true } },
+  { id: "silent", label: "webhooks never arrive (silently dropped)", extra: { silent: true } },
+  { id: "slow", label: "slow provider (60–240 s a contact)", extra: { slow: true } },
+  {
+    id: "slow-warm",
+    label: "slow provider, after 10 enrichments learned",
+    extra: { slow: true, warmup: 10 },
+  },
+];
 export const ANY_MODE_BY_ID = new Map([...MODES, ...WHAT_IF_MODES].map((mode) => [mode.id, mode]));
 
 /** The mode with its engine options for a batch size. */
@@ -107,14 +134,25 @@ export function resolveMode(id, batchSize) {
 
 /**
  * The engine options of a benchmark run in `mode`: seeded jitter, predictable ids, the mode's own
- * settings, and the webhook settings (the receiver at `hookUrl`) when the mode uses webhooks.
+ * settings, and the webhook settings (the receiver at `hookUrl`, the start-up probe through
+ * `probeFetch`) when the mode uses webhooks.
  */
-export function engineOptions(mode, { seed, hookUrl, receiver }) {
+export function engineOptions(mode, { seed, hookUrl, receiver, probeFetch }) {
   let nextId = 0;
   return {
     random: seededRandom(seed),
     newId: () => `b${(++nextId).toString(36)}`,
     ...mode.engine,
-    ...(mode.webhooks ? { webhook: { url: hookUrl, contactEvents: mode.contactEvents, receiver } } : {}),
+    ...(mode.webhooks
+      ? {
+          webhook: {
+            url: hookUrl,
+            contactEvents: mode.contactEvents,
+            receiver,
+            // The start-up check: its probe delivery goes the receiver's way (outage included).
+            probe: mode.startupCheck === false ? false : { fetch: probeFetch },
+          },
+        }
+      : {}),
   };
 }

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_TIMINGS } from "../../dist/index.js";
-import { MODES, WHAT_IF_MODES } from "./modes.mjs";
+import { MODES, TARGET_SCENARIOS, WHAT_IF_MODES } from "./modes.mjs";
 
 const MINUTE = 60_000;
 const LABEL = new Map([...MODES, ...WHAT_IF_MODES].map((mode) => [mode.id, mode.label]));
@@ -365,6 +365,110 @@ function scenarioTable(output, batchSize, enrichments) {
   return rows.join("\n");
 }
 
+const targetRun = (output, target, modeId) =>
+  output.runs.find((run) => run.group === "targets" && run.target === target && run.modeId === modeId)
+    ?.result;
+
+/** The hybrid's targets (issue 17), each with what was measured and whether it is met. */
+export function targetRows(output) {
+  const get = (modeId, outageMin) =>
+    find(output, { modeId, batchSize: 10, enrichments: 10, outageMin })?.result;
+  const rows = [];
+  const deadH = targetRun(output, "dead", "hybrid");
+  const deadA = targetRun(output, "dead", "adaptive");
+  if (deadH && deadA) {
+    const gap = deadH.delayMs.p95 - deadA.delayMs.p95;
+    rows.push({
+      target:
+        "dead webhook URL: p95 within 30 s of adaptive polling's, calls per enrichment ≤ adaptive's + 0.2",
+      measured: `p95 ${fmtDelay(deadH.delayMs.p95)} (adaptive ${fmtDelay(deadA.delayMs.p95)}), ${fmtNum(deadH.callsPerEnrichment, 2)} calls per enrichment (adaptive ${fmtNum(deadA.callsPerEnrichment, 2)}), ${deadH.lost} lost`,
+      met: gap <= 30_000 && deadH.callsPerEnrichment <= deadA.callsPerEnrichment + 0.2 && deadH.lost === 0,
+    });
+  }
+  const h10 = get("hybrid", 10);
+  const h10late = output.runs.find(
+    (run) =>
+      run.group === "whatif" &&
+      run.modeId === "hybrid-no-startup-check" &&
+      run.outageMin === 10 &&
+      run.batchSize === 10,
+  )?.result;
+  if (h10) {
+    rows.push({
+      target: "10-minute receiver outage: p95 ≤ 3 min, nothing lost",
+      measured: `p95 ${fmtDelay(h10.delayMs.p95)}, ${fmtNum(h10.callsPerEnrichment, 2)} calls per enrichment, ${h10.lost} lost${h10late ? `; without the start-up check (an outage that begins after the start), probes alone: p95 ${fmtDelay(h10late.delayMs.p95)}, ${fmtNum(h10late.callsPerEnrichment, 2)} calls, ${h10late.lost} lost` : ""}`,
+      met:
+        h10.delayMs.p95 <= 180_000 &&
+        h10.lost === 0 &&
+        (!h10late || (h10late.delayMs.p95 <= 180_000 && h10late.lost === 0)),
+    });
+  }
+  const h0 = get("hybrid", 0);
+  if (h0) {
+    rows.push({
+      target: "no outage: 1 call per enrichment (+ ≤ 0.05 probes), p95 0 s with per-contact events",
+      measured: `${fmtNum(h0.callsPerEnrichment, 2)} calls per enrichment, p95 ${fmtDelay(h0.delayMs.p95)}`,
+      met: h0.callsPerEnrichment <= 1.05 && h0.delayMs.p95 === 0,
+    });
+  }
+  const a0 = get("adaptive", 0);
+  const slowCold = targetRun(output, "slow", "adaptive");
+  const slowWarm = targetRun(output, "slow-warm", "adaptive");
+  if (a0 && slowCold && slowWarm) {
+    const hybrids = ["slow", "slow-warm"]
+      .map((target) => targetRun(output, target, "hybrid"))
+      .filter(Boolean);
+    const early = hybrids.reduce((sum, r) => sum + r.engineView.fallbacksBeforeFinish, 0);
+    const ratio = (r) => (r.callsPerEnrichment / a0.callsPerEnrichment).toFixed(2);
+    rows.push({
+      target:
+        "slow provider (60–240 s): adaptive polling ≤ 1.5× its calls per enrichment at documented timings",
+      measured: `after 10 enrichments learned: ${fmtNum(slowWarm.callsPerEnrichment, 2)} calls per enrichment, ${ratio(slowWarm)}× the ${fmtNum(a0.callsPerEnrichment, 2)} at documented timings; cold (the first 10 enrichments, nothing learned yet): ${fmtNum(slowCold.callsPerEnrichment, 2)}, ${ratio(slowCold)}×`,
+      met: slowWarm.callsPerEnrichment <= 1.5 * a0.callsPerEnrichment,
+      note:
+        slowCold.callsPerEnrichment <= 1.5 * a0.callsPerEnrichment
+          ? null
+          : "met once learned; not on a cold log",
+    });
+    rows.push({
+      target: "slow provider: no batch falls back before it could have finished",
+      measured: `${early} polling takeovers before their batch finished in the hybrid's slow-provider runs (probes found the batches running: ${hybrids.map((r) => fmtNum(r.callsPerEnrichment - 1, 2)).join(" and ")} probe calls per enrichment, cold and learned)`,
+      met: early === 0,
+    });
+  }
+  return rows;
+}
+
+const ANY_LIBRARY = new Set(
+  [...MODES, ...WHAT_IF_MODES].filter((mode) => mode.library).map((mode) => mode.id),
+);
+
+function targetsSection(output) {
+  const runs = output.runs.filter((run) => run.group === "targets");
+  if (runs.length === 0) return null;
+  const lines = [
+    "| Scenario (10 × 10) | Mode | p50 delay | p95 delay | calls / enrichment | lost | deliveries judged failing | polling took over (before the batch finished) | arrived by |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+  ];
+  for (const target of TARGET_SCENARIOS) {
+    for (const run of runs.filter((r) => r.target === target.id)) {
+      const r = run.result;
+      const ev = r.engineView;
+      const library = ANY_LIBRARY.has(run.modeId);
+      lines.push(
+        `| ${target.label} | ${LABEL.get(run.modeId)} | ${fmtDelay(r.delayMs.p50)} | ${fmtDelay(r.delayMs.p95)} | ${fmtNum(r.callsPerEnrichment, 2)} | ${r.lost === 0 ? "0" : `**${r.lost}**`} | ${library ? ev.deliveriesFailingDeclared : "—"} | ${library ? `${ev.fallbacks} (${ev.fallbacksBeforeFinish})` : "—"} | ${viaText(r.via)} |`,
+      );
+    }
+  }
+  lines.push("", "| Target | Measured | Met |", "| --- | --- | --- |");
+  for (const row of targetRows(output)) {
+    lines.push(
+      `| ${row.target} | ${row.measured} | ${row.met ? "yes" : "**no**"}${row.note ? ` (${row.note})` : ""} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
 function crosscheckTable(output) {
   const rows = [
     "| Mode | Outage | p50 virtual | p50 real time | p95 virtual | p95 real time | difference (allowed) | calls / enrichment virtual | real time | lost | event-loop delay p99 (real) | agree |",
@@ -472,8 +576,11 @@ function findings(output) {
   const hybridLost = runs
     .filter((run) => run.modeId === "hybrid")
     .reduce((sum, run) => sum + run.result.lost, 0);
+  const h10late = output.runs.find(
+    (run) => run.group === "whatif" && run.modeId === "hybrid-no-startup-check" && run.outageMin === 10,
+  )?.result;
   lines.push(
-    `- **fullenrich-rx's hybrid loses nothing** (${hybridLost} lost in every hybrid run): with the receiver up it is the per-contact webhook (p95 ${fmtDelay(h0.delayMs.p95)}, ${fmtNum(h0.callsPerEnrichment, 2)} call per enrichment); through a 3-minute outage the webhook retries bring the results (p95 ${fmtDelay(h3.delayMs.p95)}, no poll); through a 10-minute outage polling takes over at its deadline, the expected finish (90 s) + the provider's retry window (5 min) + 1 min of slack after acceptance, so p95 is ${fmtDelay(h10.delayMs.p95)} for ${fmtNum(h10.callsPerEnrichment, 2)} calls per enrichment. ${h10.delayMs.p95 > p5.delayMs.p95 ? "That is slower than polling every 5 minutes" : "That is not much faster than polling every 5 minutes"} (p95 ${fmtDelay(p5.delayMs.p95)}) in that one case: the receiver never sees a refused connection, so the engine cannot tell an outage from a slow batch and waits out the provider's retries (see the what-if below).`,
+    `- **fullenrich-rx's hybrid loses nothing** (${hybridLost} lost in every hybrid run): with the receiver up it is the per-contact webhook (p95 ${fmtDelay(h0.delayMs.p95)}, ${fmtNum(h0.callsPerEnrichment, 2)} call per enrichment, no probe spent). An outage that is there at the start (these scenarios refuse connections from t = 0) is caught by the start-up check: its probe delivery is refused, so the batches are polled from the start like adaptive polling (3 minutes: p95 ${fmtDelay(h3.delayMs.p95)}; 10 minutes: p95 ${fmtDelay(h10.delayMs.p95)}, ${fmtNum(h10.callsPerEnrichment, 2)} calls per enrichment; polling every 5 minutes: ${fmtDelay(p5.delayMs.p95)}). ${h10late ? `Without the start-up check (an outage that begins after the start), the first batch to pass its expected finish plus slack with no delivery is probed with one poll; found finished, deliveries are judged failing and every waiting batch is polled: p95 ${fmtDelay(h10late.delayMs.p95)} for ${fmtNum(h10late.callsPerEnrichment, 2)} calls per enrichment through the 10-minute outage (the hybrid's ${fmtDelay(6.9 * MINUTE)} before it waited out the provider's retry window).` : ""}`,
   );
   const a10 = get("adaptive", 10, 10, 0);
   const a1 = get("adaptive", 1, 10, 0);
@@ -533,7 +640,7 @@ export function renderMarkdown(output) {
     "- **The real code, in virtual time.** Each run wires the compiled engine, `FullEnrichClient`, `WebhookReceiver` (through `createFetchHandler`), `MemoryEventStore` and the FullEnrich simulator in one process: the client's `fetch` is `simulator.handle`, the simulator's deliveries go to the receiver. `@sinonjs/fake-timers` fakes `setTimeout`/`setInterval`/`Date` (microtasks and `setImmediate` stay real), so Bottleneck, p-retry, RxJS's `asyncScheduler` and the store run unchanged while hours pass in seconds. No model of the library is involved.",
     "- **The provider's timings** (time scale 1): each contact takes 30–90 s (drawn per contact from the seed), a batch finishes with its last contact, webhooks are retried every minute up to 5 times, 60 calls per minute for the account (the simulator answers 429 beyond; the client paces itself under it).",
     `- **Scenarios**: batch sizes ${output.matrix.batchSizes.join(", ")} × ${output.matrix.enrichments.join(", ")} enrichments submitted at t = 0 (one \`engine.enrich()\` call, hence one job and one batch, per enrichment) × a receiver outage of ${output.matrix.outagesMin.join(", ")} minutes from t = 0 (the simulator's \`deliver\` throws "connection refused" while it lasts; 10 minutes outlasts the provider's retries). The same seed for every mode, so every mode faces the same contact durations.`,
-    "- **Modes**: (1) batch webhook only: engine mode `webhook`, `fallback: false`, no per-contact events; (2) the same with per-contact events; (3) polling every 5 minutes (mode `polling`, timings `firstPollAfterMs = pollIntervalMs = pollMaxIntervalMs = 300 000`, factor 1, no jitter); (4) fullenrich-rx adaptive polling (mode `polling`, default timings: first poll when the batch has a 25 % chance to be done given its size — 45 s after acceptance for 1 contact, 82 s for 10, 89 s for 100 — then 5 s growing ×1.5 to 60 s, ±20 % jitter); (5) fullenrich-rx hybrid (mode `webhook` with per-contact events and the default fallback).",
+    "- **Modes**: (1) batch webhook only: engine mode `webhook`, `fallback: false`, no per-contact events; (2) the same with per-contact events; (3) polling every 5 minutes (mode `polling`, timings `firstPollAfterMs = pollIntervalMs = pollMaxIntervalMs = 300 000`, factor 1, no jitter); (4) fullenrich-rx adaptive polling (mode `polling`, default timings: first poll when the batch has a 25 % chance to be done given its size — 45 s after acceptance for 1 contact, 82 s for 10, 89 s for 100 — then 5 s growing ×1.5 to 60 s, ±20 % jitter); (5) fullenrich-rx hybrid (mode `webhook` with per-contact events and the defaults: the start-up check, whose probe delivery takes the receiver's way in, outage included; probes of overdue batches; the fallback; timings learned from the log).",
     '- Modes 1 and 2 still go through fullenrich-rx\'s receiver, which stores each delivery once and deduplicates: they measure the delay and the losses of a webhook-only integration, not naive duplicate handling. "Naive duplicates" counts what a consumer that emits every record of every delivery it acknowledged would have emitted twice: retries the receiver recognised as duplicates, plus contacts that came both alone and in their batch event.',
     `- **Figures**: delays are p50/p95/max over the contacts emitted, from the simulator's \`finishedAt\` to the instant the job's \`results$\` emitted the contact (matched by enrichment id and the contact's \`custom.row\`). Calls per enrichment = the simulator's \`calls\` (POSTs and polls, 429s included) / enrichments. Mean budget use = calls per minute over the run / 60, the run lasting from t = 0 until its last result or delivery attempt, or until one minute after its last API call (when that call's slot in the budget frees), whichever is last; busiest minute = the most calls any 60-second window held. Lost = contacts never emitted within the ${output.horizonMs / 3_600_000}-hour horizon. Duplicates emitted = emissions beyond one per contact; they must be 0 for fullenrich-rx's modes, which the run asserts. A run stops once nothing is pending any more (no timer left) or at the horizon.`,
     `- Polling modes register no webhook, so an outage cannot change them: their outage runs are run and checked identical to the no-outage run below ${output.matrix.reusePollingAbove.toLocaleString("en")} contacts, and copied from it above (marked ¹ in the tables).`,
@@ -548,7 +655,18 @@ export function renderMarkdown(output) {
       "",
       crosscheckTable(output),
       "",
-      `In real time each HTTP round trip, limiter turn and store append takes real milliseconds, and at this time scale one real millisecond is ${1 / cross.timeScale / 1000} s of provider time: the webhook path shows it as a delay of a second or two, and adaptive polling, whose next poll is timed from the previous answer, comes out a few seconds later. The busier the machine (the event-loop delay column), the larger the gap: on a heavily loaded machine the adaptive rows can leave the tolerance, which the run reports as a warning rather than a failure.`,
+      `In real time each HTTP round trip, limiter turn and store append takes real milliseconds, and at this time scale one real millisecond is ${1 / cross.timeScale / 1000} s of provider time: the webhook path shows it as a delay of a second or two, and adaptive polling, whose next poll is timed from the previous answer, comes out a few seconds later. The busier the machine (the event-loop delay column, and the load average above), the larger the gap: on a heavily loaded machine rows can leave the tolerance, which the run reports as a warning rather than a failure.`,
+      "",
+    );
+  }
+  const targets = targetsSection(output);
+  if (targets) {
+    parts.push(
+      "## The hybrid's targets: a dead URL, silent losses, a slow provider",
+      "",
+      "Issue 17's scenarios, at 10 enrichments × 10 contacts, same seed: a webhook URL that refuses every connection for the whole run (the engine's start-up probe included); deliveries that silently vanish (a tunnel swallowing them: no refused connection; the engine's own probe gets through, so only the probes of overdue batches can notice); and a provider whose contacts take 60–240 s instead of 30–90 s, on a fresh log (cold) and after 10 enrichments ran on the same log (the engine learned their completion times). *Deliveries judged failing*: `deliveries.health` events the engine recorded; *polling took over*: `fallback.activated` events, and in brackets how many came before their batch had finished at the provider (a batch sent while deliveries are judged failing is switched to polling as it is accepted, its first poll at the usual first-poll time: those count as before their finish).",
+      "",
+      targets,
       "",
     );
   }
@@ -557,14 +675,15 @@ export function renderMarkdown(output) {
     parts.push(
       "## What-if: timings worth changing",
       "",
-      "Run with the engine's public `timings` option only (nothing in `src/` changed), on a few scenarios:",
+      'Run with the engine\'s public options only (nothing in `src/` changed), on a few scenarios; "now" is the hybrid or adaptive polling as they are, with the start-up check, probes and learned timings:',
       "",
+      "- *hybrid without the start-up check*: `webhook.probe: false`, so only the probes of overdue batches notice the outage (what a receiver that goes down after the start gets).",
       "- *hybrid, early fallback*: `timings: { fallbackAfterRetries: 0 }` in the engine (the provider still retries 5 times) makes the fallback deadline the expected finish + 1 min of slack, instead of + the 5-minute retry window as well. A poll after the deadline finds the batch finished and resolves it; a webhook arriving later is a duplicate, stored once.",
       "- *adaptive, first poll at 30 s*: `timings: { firstPollAfterMs: 30_000 }`, the first poll 30 s after acceptance whatever the batch size (the library's earlier default), for comparison with the batch-aware default.",
       "",
       whatIf,
       "",
-      "The simulator never runs a contact longer than 90 s, so these runs cannot show the cost of the early fallback when the provider is slower than its documented 30–90 s: each such batch would then be polled (adaptively) from 2.5 minutes on, instead of from 7.5.",
+      "The early fallback is not needed any more to recover quickly from an outage (the probes do it, and the start-up check before them); on a provider slower than documented it would poll every batch still running 2.5 minutes after acceptance, where the probes spend one call and find it running (see the slow-provider rows above).",
       "",
     );
   }

@@ -19,18 +19,28 @@ import { engineOptions } from "./modes.mjs";
 const KEY = "bench-polling-vs-webhooks-key";
 const HOOK_URL = "http://receiver.bench/fullenrich";
 const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
 
 /** Virtual time advanced per step; emissions are timed exactly whatever the step. */
 const STEP_MS = 1_000;
 
+/** A provider slower than documented: 60–240 s a contact (the simulator's `slowProviderContactMs`). */
+const SLOW_CONTACT_MS = { min: 60_000, max: 240_000 };
+
 /**
  * Runs one scenario × mode. Returns the summary (see measure.mjs) plus the run's own figures.
+ * `deadHook`: the webhook URL refuses every connection for the whole run (deliveries and the
+ * engine's start-up probe); `silent`: the provider's deliveries vanish (a tunnel swallowing them:
+ * no refused connection) while the engine's own probe gets through; `slow`: contacts take
+ * 60–240 s; `warmup`: that many enrichments run first on the same log (the engine learns the
+ * provider's timings from them), and only the ones submitted after them are measured.
  * @param {{ mode: object, batchSize: number, enrichments: number, outageMin: number, seed: number,
- *   horizonMs: number, naive?: boolean, singleJob?: boolean }} scenario
+ *   horizonMs: number, naive?: boolean, singleJob?: boolean, deadHook?: boolean, silent?: boolean,
+ *   slow?: boolean, warmup?: number }} scenario
  */
 export async function runVirtual(scenario) {
   const { mode, batchSize, enrichments, outageMin, seed, horizonMs } = scenario;
-  const outageMs = outageMin * MINUTE;
+  const outageMs = scenario.deadHook ? Number.POSITIVE_INFINITY : outageMin * MINUTE;
   const clock = FakeTimers.install({
     toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"],
     now: 0,
@@ -44,9 +54,16 @@ export async function runVirtual(scenario) {
     const naive = new NaiveConsumer();
     let bookkeepingCpuMs = 0;
     let lastDeliveryAt = 0;
+    // The engine's start-up probe takes the receiver's way in too, outage included.
+    const probeFetch = async (url, init) => {
+      if (Date.now() < outageMs) throw new TypeError("fetch failed: connect ECONNREFUSED");
+      return handleDelivery(new Request(url, init));
+    };
     const simulator = createSimulator({
       apiKeys: [KEY],
       seed,
+      ...(scenario.slow ? { contactDurationMs: SLOW_CONTACT_MS } : {}),
+      ...(scenario.silent ? { faults: { webhooksNeverArrive: true } } : {}),
       // The provider's real timings: time scale 1, 30–90 s per contact, 60 calls a minute,
       // webhooks retried every minute up to 5 times.
       deliver: async (url, init) => {
@@ -76,8 +93,25 @@ export async function runVirtual(scenario) {
     const engine = await EnrichmentEngine.start({
       client,
       store,
-      ...engineOptions(mode, { seed, hookUrl: HOOK_URL, receiver }),
+      ...engineOptions(mode, { seed, hookUrl: HOOK_URL, receiver, probeFetch }),
     });
+
+    // Warm-up: other contacts, on the same log, until they are all emitted (at most an hour).
+    let origin = 0;
+    let callsBaseline = 0;
+    const warmIds = new Set();
+    if (scenario.warmup) {
+      const warm = new EmissionLog(() => Date.now());
+      for (let job = 0; job < scenario.warmup; job++) {
+        warm.follow(engine.enrich(contactsFor(1000 + job, batchSize), { batchSize, name: `warm-up ${job}` }));
+      }
+      while (warm.completedJobs < scenario.warmup && clock.now < HOUR) await clock.tickAsync(STEP_MS);
+      // The last calls' slots leave the rate window before the measured wave starts.
+      await clock.tickAsync(MINUTE);
+      origin = clock.now;
+      callsBaseline = simulator.counters().calls;
+      for (const enrichment of simulator.enrichments()) warmIds.add(enrichment.id);
+    }
 
     const emissions = new EmissionLog(() => Date.now());
     const contactsTotal = enrichments * batchSize;
@@ -97,7 +131,7 @@ export async function runVirtual(scenario) {
     let steps = 0;
     const maxSteps = Math.ceil(horizonMs / STEP_MS) + 1;
     let allEmittedAt = null;
-    while (clock.now < horizonMs && steps < maxSteps) {
+    while (clock.now < origin + horizonMs && steps < maxSteps) {
       await clock.tickAsync(STEP_MS);
       steps++;
       if (allEmittedAt === null && emissions.distinct >= contactsTotal) allEmittedAt = clock.now;
@@ -113,7 +147,28 @@ export async function runVirtual(scenario) {
       contactsTotal,
       lastCallAt,
       lastDeliveryAt,
+      origin,
+      callsBaseline,
+      include: (enrichment) => !warmIds.has(enrichment.id),
     });
+    // How the engine judged deliveries, and whether polling ever took over before a batch finished.
+    const events = await store.read();
+    const finishedAt = new Map(simulator.enrichments().map((e) => [e.id, e.finishedAt]));
+    const fallbacks = events.filter(
+      (event) => event.type === "fallback.activated" && !warmIds.has(event.data.enrichmentId),
+    );
+    const engineView = {
+      deliveriesFailingDeclared: events.filter(
+        (event) => event.type === "deliveries.health" && event.data.state === "failing",
+      ).length,
+      fallbacks: fallbacks.length,
+      fallbacksBeforeFinish: fallbacks.filter((event) => {
+        const finished = finishedAt.get(event.data.enrichmentId);
+        return finished === undefined || event.data.activatedAt < finished;
+      }).length,
+      learnedExpectedFinishMs: engine.providerTimings.expectedDurationMs(batchSize),
+      learnedFirstPollMs: engine.providerTimings.firstPollDelayMs(batchSize),
+    };
     const receiverCounters = receiver.counters();
     const naiveSummary = naive.summary();
 
@@ -136,6 +191,7 @@ export async function runVirtual(scenario) {
     const cpu = process.cpuUsage(cpuStart);
     return {
       ...summary,
+      engineView,
       naive: {
         // Records a naive consumer (one that emits every record of every 2xx delivery) emits twice:
         // retried deliveries the receiver recognised, plus contacts seen both alone and in the batch.

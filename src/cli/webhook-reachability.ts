@@ -1,55 +1,36 @@
-import { BlockList, isIP } from "node:net";
+import type { WebhookCheck } from "../engine/webhook-check.js";
+import { unreachableByProvider } from "../webhooks/reachability.js";
 
-/** Addresses the provider's servers cannot reach: loopback, private, link-local, unspecified. */
-const NOT_PUBLIC = new BlockList();
-for (const [network, prefix] of [
-  ["0.0.0.0", 8],
-  ["10.0.0.0", 8],
-  ["100.64.0.0", 10],
-  ["127.0.0.0", 8],
-  ["169.254.0.0", 16],
-  ["172.16.0.0", 12],
-  ["192.168.0.0", 16],
-] as const) {
-  NOT_PUBLIC.addSubnet(network, prefix, "ipv4");
-}
-for (const [network, prefix] of [
-  ["::", 128],
-  ["::1", 128],
-  ["fc00::", 7],
-  ["fe80::", 10],
-] as const) {
-  NOT_PUBLIC.addSubnet(network, prefix, "ipv6");
-}
+export { isLocalHost } from "../webhooks/reachability.js";
 
-/** Whether a URL's host is a name or address only this machine or its network can reach. */
-export function isLocalHost(url: URL): boolean {
-  const host = url.hostname.replace(/^\[|\]$/g, "").toLowerCase();
-  const family = isIP(host);
-  if (family === 4) return NOT_PUBLIC.check(host, "ipv4");
-  if (family === 6) return NOT_PUBLIC.check(host, "ipv6");
+/**
+ * A warning when the provider cannot call `webhookUrl` (a loopback or private address) while the
+ * API itself is elsewhere: its webhooks would never arrive (the engine polls this run's batches
+ * instead). Null when the URL looks reachable, or when the API is local too (a simulator).
+ */
+export function webhookReachabilityWarning(webhookUrl: string, baseUrl: string): string | null {
+  if (!unreachableByProvider(webhookUrl, baseUrl)) return null;
+  const hook = new URL(webhookUrl);
   return (
-    host === "localhost" ||
-    host.endsWith(".localhost") ||
-    host.endsWith(".local") ||
-    host.endsWith(".internal") ||
-    !host.includes(".")
+    `warning: --webhook-url ${hook.origin} is not a public address, so FullEnrich cannot deliver to it; ` +
+    "this run's batches are polled instead. Give the public " +
+    "URL that forwards to --listen (your server's, or a tunnel's), or drop --webhook-url and --listen " +
+    "to poll from the start."
   );
 }
 
 /**
- * A warning when the provider cannot call `webhookUrl` (a loopback or private address) while the
- * API itself is elsewhere: its webhooks would never arrive, and every result would wait for the
- * polling fallback. Null when the URL looks reachable, or when the API is local too (a simulator).
+ * What to check when the engine's start-up check found that deliveries do not reach the receiver
+ * (`engine.webhookCheck`). The engine logs the finding itself, with what was tried (a warning); this
+ * adds what only the CLI knows (its flags, where it listens) and what the run does instead. Null
+ * when the probe arrived, or there was no check.
  */
-export function webhookReachabilityWarning(webhookUrl: string, baseUrl: string): string | null {
-  if (!URL.canParse(webhookUrl) || !URL.canParse(baseUrl)) return null; // reported where they are parsed
-  const hook = new URL(webhookUrl);
-  if (!isLocalHost(hook) || isLocalHost(new URL(baseUrl))) return null;
+export function webhookCheckWarning(check: WebhookCheck | null, listening: string | null): string | null {
+  if (check === null || check.arrived) return null;
   return (
-    `warning: --webhook-url ${hook.origin} is not a public address, so FullEnrich cannot deliver to it; ` +
-    "every result would wait for the polling fallback (about 7 minutes after each batch). Give the public " +
-    "URL that forwards to --listen (your server's, or a tunnel's), or drop --webhook-url and --listen " +
-    "to poll from the start."
+    "hint: the start-up probe did not reach the receiver. Check that --webhook-url is the public " +
+    `URL that forwards to --listen${listening ? ` (${listening})` : ""}: the tunnel or proxy is up, the path ` +
+    "is the same, no firewall in between. This run's batches are polled instead; the webhook is still " +
+    "registered, so deliveries are used as soon as they arrive."
   );
 }

@@ -3,6 +3,7 @@ import type { MeterProvider } from "@opentelemetry/api";
 import type { FullEnrichClient } from "../api/client.js";
 import { FullEnrichError } from "../api/errors.js";
 import type { EnrichField } from "../api/request-schemas.js";
+import type { FetchLike } from "../api/transport.js";
 import { DEFAULT_CORRELATION_KEY } from "../events/contact-key.js";
 import type { Keying } from "../events/event-types.js";
 import type { EventStore } from "../events/store.js";
@@ -29,6 +30,14 @@ export interface WebhookSettings {
    * (then polling takes over once the provider's retries would be spent).
    */
   receiver?: WebhookReceiver;
+  /**
+   * The start-up check (webhook mode, with a `receiver` and the fallback on): one signed probe
+   * delivery POSTed to `url` and awaited at the receiver, no API call spent (see
+   * {@link EnrichmentEngine.webhookCheck}). When it does not arrive, batches are polled from the
+   * start (the webhook is still registered, so deliveries are used if they do arrive). `false`:
+   * no check. Default: through the global `fetch`, waiting `timeoutMs` = 5 000 ms.
+   */
+  probe?: false | { fetch?: FetchLike; timeoutMs?: number };
 }
 
 /** What {@link EnrichmentEngine.start} takes. */

@@ -20,6 +20,7 @@ import type { EnrichmentJob } from "./job.js";
 import { JobCalls } from "./job-calls.js";
 import { Jobs } from "./jobs.js";
 import { KnownContacts } from "./known-contacts.js";
+import { ProviderTimings } from "./learned-timings.js";
 import { LogFollower } from "./log-follower.js";
 import { LocalPollLeases } from "./poll-leases.js";
 import { PollingScheduler } from "./polling-scheduler.js";
@@ -28,6 +29,7 @@ import { Reconciler } from "./reconciler.js";
 import { resumeFollowing } from "./resume.js";
 import { RunningAtProvider, RunningLimit } from "./running-limit.js";
 import { timedStore } from "./timed-store.js";
+import { checkWebhookPath, DEFAULT_PROBE_TIMEOUT_MS, type WebhookCheck } from "./webhook-check.js";
 
 /**
  * The engine: one observable of results. It submits batches (recording each request as its POST
@@ -53,6 +55,13 @@ export class EnrichmentEngine {
   /** Every contact resolved from the engine's start on, by any job or process (hot). */
   readonly results$: Observable<ContactResult>;
 
+  /**
+   * The provider's timings as this log saw them: the expected finish, first poll, probe time and
+   * webhook deadline of a batch of a given size, learned from the completion times in the log
+   * (the documented 30–90 s until enough batches were seen).
+   */
+  readonly providerTimings: ProviderTimings;
+
   private readonly options: ResolvedEngineOptions;
   private readonly keeper: ProjectionKeeper;
   private readonly projection: EnrichmentsProjection;
@@ -69,6 +78,7 @@ export class EnrichmentEngine {
   private readonly stopObserving: (() => void)[] = [];
   private readonly closing = new AbortController();
   private closed = false;
+  private check: Promise<WebhookCheck | null> = Promise.resolve(null);
 
   private constructor(options: ResolvedEngineOptions, keeper: ProjectionKeeper, metrics: EngineMetrics) {
     this.options = options;
@@ -78,6 +88,7 @@ export class EnrichmentEngine {
     const { store, timings, scheduler, logger } = options;
     const reliable = { store, timings, scheduler, logger, isClosed: () => this.closed };
     this.calls = new JobCalls(this.projection);
+    this.providerTimings = new ProviderTimings(timings, this.projection);
     this.follower = new LogFollower({ store, timings, scheduler, logger });
     this.reconciler = new Reconciler({ ...reliable, projection: this.projection, keying: options.keying });
     this.submitter = new BatchSubmitter({
@@ -92,10 +103,12 @@ export class EnrichmentEngine {
       client: options.client,
       store,
       timings,
+      provider: this.providerTimings,
       scheduler,
       random: options.random,
       logger,
       fallback: options.fallback,
+      deliveries: this.projection,
       leases: options.leases ?? new LocalPollLeases(),
       owner: options.instanceId,
       calls: this.calls,
@@ -159,7 +172,19 @@ export class EnrichmentEngine {
     client.seedBudget(engine.projection.recentCalls());
     client.attachCallJournal(new StoreCallJournal(store, logger));
     engine.ambiguity.watchAll();
+    engine.check = engine.checkWebhook();
     return engine;
+  }
+
+  /**
+   * The start-up check of the webhook path (webhook mode with a receiver): whether a signed probe
+   * delivery POSTed to the public URL reached the receiver, what was tried and what happened. It
+   * runs in the background from `start` on; when the probe did not arrive, the engine polls this
+   * run's batches (`deliveries.health` "failing" is in the log) until a delivery arrives. Null
+   * when there was no check (polling or "both" mode, no receiver, `probe: false`, no fallback).
+   */
+  get webhookCheck(): Promise<WebhookCheck | null> {
+    return this.check;
   }
 
   /**
@@ -206,6 +231,27 @@ export class EnrichmentEngine {
     );
   }
 
+  private async checkWebhook(): Promise<WebhookCheck | null> {
+    const { mode, webhook, fallback, scheduler, client, logger } = this.options;
+    if (mode !== "webhook" || !fallback || !webhook?.receiver || webhook.probe === false) return null;
+    try {
+      const check = await checkWebhookPath({
+        url: webhook.url,
+        receiver: webhook.receiver,
+        baseUrl: client.baseUrl,
+        fetch: webhook.probe?.fetch ?? ((url, init) => fetch(url, init)),
+        timeoutMs: webhook.probe?.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS,
+        scheduler,
+      });
+      if (check.arrived) logger.info("webhook path checked: a probe delivery reached the receiver");
+      else if (!this.closed) await this.polling.deliveriesFail(`start-up check: ${check.detail}`);
+      return check;
+    } catch (error) {
+      logger.warn("could not check the webhook path", { error: (error as Error).message });
+      return null;
+    }
+  }
+
   /** Stops polling, timers and the log subscription. The client and the store stay open (they are yours). */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -242,7 +288,7 @@ export class EnrichmentEngine {
 
   /**
    * What the engine does about a new event: follow an accepted batch, watch one whose answer was
-   * lost, stop following a settled one.
+   * lost, stop following a settled one, note that deliveries arrive.
    */
   private react(event: DomainEvent): void {
     switch (event.type) {
@@ -262,6 +308,10 @@ export class EnrichmentEngine {
       case "enrichment.completed":
       case "enrichment.failed":
         this.polling.settled(event.data.enrichmentId);
+        return;
+      case "webhook.received":
+        // A delivery arrived: the path works (a quarantined one parsed again later proves nothing).
+        if (event.data.reprocessedAt === undefined) this.polling.deliveryReceived(event.data.enrichmentId);
         return;
       default:
         return;

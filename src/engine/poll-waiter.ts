@@ -74,7 +74,7 @@ export function pollUntilSettled(deps: PollDeps, target: PollTarget): Observable
   return new Observable<PollOutcome>((subscriber) => {
     const controller = new AbortController();
     const { signal } = controller;
-    const { client, store, timings, scheduler, random } = deps;
+    const { store, timings, scheduler, random } = deps;
     const now = (): number => scheduler.now();
 
     const fail = async (reason: "not-found" | "error" | "timed-out", message: string): Promise<void> => {
@@ -120,49 +120,8 @@ export function pollUntilSettled(deps: PollDeps, target: PollTarget): Observable
       }
     };
 
-    type Step =
-      | { kind: "observed"; done: boolean; status: string }
-      | { kind: "transient"; error: string }
-      | { kind: "fatal"; reason: "not-found" | "error"; error: string };
-
     /** One GET, and its answer appended to the log. */
-    const pollOnce = async (): Promise<Step> => {
-      let outcome: ResultOutcome;
-      try {
-        deps.calls?.countForEnrichment(target.enrichmentId);
-        outcome = await client.getResult(target.kind, target.enrichmentId, {
-          priority: "poll",
-          retries: 0,
-          signal,
-        });
-      } catch (error) {
-        if (signal.aborted) throw error;
-        if (error instanceof NotFoundError)
-          return { kind: "fatal", reason: "not-found", error: error.message };
-        if (isTransient(error)) return { kind: "transient", error: errorMessage(error) };
-        return { kind: "fatal", reason: "error", error: errorMessage(error) };
-      }
-      const done = outcome.state === "done";
-      const status = outcome.state === "pending" ? outcome.status : outcome.result.status;
-      try {
-        await store.append(streams.enrichment(target.enrichmentId), [
-          newEvent("poll.observed", {
-            enrichmentId: target.enrichmentId,
-            kind: target.kind,
-            outcome: done ? "done" : "pending",
-            status,
-            httpStatus: outcome.httpStatus,
-            payload: outcome.state === "done" ? outcome.raw : null,
-            observedAt: now(),
-            ...(deps.owner === undefined ? {} : { instance: deps.owner }),
-          }),
-        ]);
-      } catch (error) {
-        // The answer could not be recorded: it does not count; poll again after a back-off.
-        return { kind: "transient", error: `could not store the poll's answer: ${errorMessage(error)}` };
-      }
-      return { kind: "observed", done, status };
-    };
+    const pollOnce = (): Promise<PollStep> => observeOnce(deps, target, signal);
 
     run().then(
       (outcome) => {
@@ -180,6 +139,60 @@ export function pollUntilSettled(deps: PollDeps, target: PollTarget): Observable
     );
     return () => controller.abort();
   });
+}
+
+/** What one GET of a result came to (see {@link observeOnce}). */
+export type PollStep =
+  | { kind: "observed"; done: boolean; status: string }
+  | { kind: "transient"; error: string }
+  | { kind: "fatal"; reason: "not-found" | "error"; error: string };
+
+/**
+ * One GET of an enrichment's result, its answer appended to the log as `poll.observed` (from
+ * there, reconciliation resolves its contacts). Transient: a 429, a 5xx, the network, a timeout, or
+ * the answer could not be stored; fatal: a 404 or an error not recognised. Throws only when
+ * `signal` aborted it.
+ */
+export async function observeOnce(
+  deps: PollDeps,
+  target: Pick<PollTarget, "enrichmentId" | "kind">,
+  signal: AbortSignal,
+): Promise<PollStep> {
+  const { client, store, scheduler } = deps;
+  let outcome: ResultOutcome;
+  try {
+    deps.calls?.countForEnrichment(target.enrichmentId);
+    outcome = await client.getResult(target.kind, target.enrichmentId, {
+      priority: "poll",
+      retries: 0,
+      signal,
+    });
+  } catch (error) {
+    if (signal.aborted) throw error;
+    if (error instanceof NotFoundError) return { kind: "fatal", reason: "not-found", error: error.message };
+    if (isTransient(error)) return { kind: "transient", error: errorMessage(error) };
+    return { kind: "fatal", reason: "error", error: errorMessage(error) };
+  }
+  const done = outcome.state === "done";
+  const status = outcome.state === "pending" ? outcome.status : outcome.result.status;
+  try {
+    await store.append(streams.enrichment(target.enrichmentId), [
+      newEvent("poll.observed", {
+        enrichmentId: target.enrichmentId,
+        kind: target.kind,
+        outcome: done ? "done" : "pending",
+        status,
+        httpStatus: outcome.httpStatus,
+        payload: outcome.state === "done" ? outcome.raw : null,
+        observedAt: scheduler.now(),
+        ...(deps.owner === undefined ? {} : { instance: deps.owner }),
+      }),
+    ]);
+  } catch (error) {
+    // The answer could not be recorded: it does not count; poll again after a back-off.
+    return { kind: "transient", error: `could not store the poll's answer: ${errorMessage(error)}` };
+  }
+  return { kind: "observed", done, status };
 }
 
 /**

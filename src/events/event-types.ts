@@ -140,6 +140,11 @@ export const EVENT_SCHEMAS = {
      * deliveries parsed again from quarantine.
      */
     payload: JsonObject.optional(),
+    /**
+     * The delivery's `status` (e.g. `FINISHED`), read when it was parsed: what the projection needs
+     * (the provider's timings) without the body. Absent in older logs, which carry `payload`.
+     */
+    status: z.string().optional(),
     receivedAt: z.number(),
     /** Set when this is a quarantined delivery parsed again later (e.g. after an upgrade). */
     reprocessedAt: z.number().optional(),
@@ -215,9 +220,31 @@ export const EVENT_SCHEMAS = {
   "fallback.activated": z.object({
     enrichmentId: z.string(),
     batchId: z.string().nullable(),
-    reason: z.enum(["polling-mode", "deadline", "delivery-failed", "resumed-overdue", "resumed"]),
+    reason: z.enum([
+      "polling-mode",
+      "deadline",
+      "delivery-failed",
+      "resumed-overdue",
+      "resumed",
+      /** Deliveries are failing (a probe found a batch finished without its webhook, or the start-up probe never arrived). */
+      "deliveries-failing",
+      /** A probe of an overdue batch could not tell whether it finished: polling finds out. */
+      "probe",
+    ]),
     detail: z.string(),
     activatedAt: z.number(),
+  }),
+  /**
+   * Whether webhook deliveries reach this receiver, as the engine judged it: "failing" when a probe
+   * (one poll of an overdue batch) found it finished with no delivery, or the start-up probe
+   * delivery never arrived; "working" again once a delivery arrives.
+   */
+  "deliveries.health": z.object({
+    state: z.enum(["failing", "working"]),
+    detail: z.string(),
+    /** The batch whose probe showed it (null: the start-up probe, or a delivery). */
+    enrichmentId: z.string().nullable(),
+    at: z.number(),
   }),
 } as const;
 
@@ -361,6 +388,8 @@ export const streams = {
   batch: (batchId: string) => `batch-${batchId}`,
   enrichment: (enrichmentId: string) => `enrichment-${enrichmentId}`,
   deliveries: "deliveries",
+  /** Whether deliveries arrive (`deliveries.health`). */
+  deliveryHealth: "delivery-health",
   calls: "calls",
   job: (jobId: string) => `job-${jobId}`,
 } as const;

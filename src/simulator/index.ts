@@ -20,6 +20,7 @@ export {
   type SimulatorFaults,
   type SimulatorOptions,
   type SimulatorProfile,
+  slowProviderContactMs,
 } from "./options.js";
 export { busiestWindowOf, RateWindow } from "./rate-window.js";
 export { type RunningSimulator, type StartSimulatorOptions, startSimulator } from "./server.js";

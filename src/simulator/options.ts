@@ -24,6 +24,13 @@ export interface SimulatorFaults {
   /** Probability that a webhook is silently never sent. */
   lostDeliveryRate?: number;
   /**
+   * Webhooks never arrive: every delivery (batch and per-contact) due while this holds is silently
+   * never sent, as when a tunnel or a firewall swallows them: no refused connection, no retry, the
+   * receiver sees nothing. `true`: for the whole run; a window: deliveries due in
+   * [`fromMs`, `untilMs`) of scheduler time (either end open when left out).
+   */
+  webhooksNeverArrive?: boolean | { fromMs?: number; untilMs?: number };
+  /**
    * Return true to drop the batch webhook of an enrichment. `ordinal` is the 0-based creation
    * order among all enrichments and reverse lookups of this simulator.
    */
@@ -52,6 +59,14 @@ export interface SimulatorFaults {
    * {@link AnswerDroppedError}): it runs on, and its webhooks are sent.
    */
   dropAnswerAfterStart?: (info: { ordinal: number }) => boolean;
+}
+
+/**
+ * A provider slower than documented: each contact takes 60–240 s (instead of 30–90 s), at time
+ * scale 1; pass `timeScale` to scale it like the defaults. Use as `contactDurationMs`.
+ */
+export function slowProviderContactMs(timeScale = 1): { min: number; max: number } {
+  return { min: 60_000 * timeScale, max: 240_000 * timeScale };
 }
 
 /** What `Simulator.handle` rejects with when a fault drops the connection instead of answering. */

@@ -10,6 +10,7 @@ import {
   type SimulatedKind,
   type Simulator,
   type SimulatorCounters,
+  type SimulatorFaults,
   type SimulatorOptions,
 } from "./options.js";
 import { RateWindow } from "./rate-window.js";
@@ -37,6 +38,15 @@ function checkDuration(name: string, value: number): number {
     throw new RangeError(`${name} must be a non-negative number of milliseconds, got ${String(value)}`);
   }
   return value;
+}
+
+/** Whether a delivery due at `now` is swallowed by the `webhooksNeverArrive` fault. */
+function neverArrives(fault: SimulatorFaults["webhooksNeverArrive"], now: number): boolean {
+  if (fault === undefined || fault === false) return false;
+  if (fault === true) return true;
+  return (
+    now >= (fault.fromMs ?? Number.NEGATIVE_INFINITY) && now < (fault.untilMs ?? Number.POSITIVE_INFINITY)
+  );
 }
 
 /** Creates an in-process FullEnrich API. Serve it over HTTP with `startSimulator`. */
@@ -110,7 +120,10 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     key: string,
     controls: Pick<SendControls, "lose" | "onFirstAttemptSettled"> = {},
   ): void => {
-    const lose = controls.lose === true || unitFor(seed, "lost", job.enrichmentId, key) < rates.lost;
+    const lose =
+      controls.lose === true ||
+      neverArrives(faults.webhooksNeverArrive, scheduler.now()) ||
+      unitFor(seed, "lost", job.enrichmentId, key) < rates.lost;
     const duplicate = unitFor(seed, "duplicate", job.enrichmentId, key) < rates.duplicate;
     sender.send(job, { lose, duplicate, onFirstAttemptSettled: controls.onFirstAttemptSettled });
   };

@@ -43,7 +43,16 @@ export function parsedOutcome(stored: StoredDelivery): { event: NewEvent; parsed
   if (parsed.ok) {
     const { event, enrichmentId, payload } = parsed.delivery;
     const kind = inferLookupKind(payload.data ?? payload.datas);
-    const data = { digest, event, enrichmentId, kind, verified, receivedAt };
+    const status = typeof payload.status === "string" ? payload.status : undefined;
+    const data = {
+      digest,
+      event,
+      enrichmentId,
+      kind,
+      verified,
+      receivedAt,
+      ...(status === undefined ? {} : { status }),
+    };
     return { event: newEvent("webhook.received", data, dedupKey), parsed };
   }
   const event = newEvent(

@@ -28,6 +28,7 @@ export {
   type ServerLimits,
   type WebhookServerOptions,
 } from "./node-server.js";
+export { PROBE_FIELD, type WebhookProbe } from "./probe.js";
 export {
   type AcceptedDelivery,
   type ConnectionRefusal,

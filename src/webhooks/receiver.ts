@@ -16,8 +16,9 @@ import {
   type RejectionReason,
   type RequestHead,
 } from "./http-decision.js";
+import { MAX_PROBE_BYTES, probeBody, probeNonce, type WebhookProbe } from "./probe.js";
 import { RefusalLog } from "./refusal-log.js";
-import { SIGNATURE_HEADER, verifySignature } from "./signature.js";
+import { SIGNATURE_HEADER, signBody, verifySignature } from "./signature.js";
 import { type HealthOptions, StoreHealth } from "./store-health.js";
 import { isTestDelivery } from "./test-delivery.js";
 
@@ -176,6 +177,8 @@ export class WebhookReceiver {
   private readonly failed = new Subject<FailedDelivery>();
   private readonly parser: DeliveryParser;
   private lastSweep = Number.NEGATIVE_INFINITY;
+  /** Probes issued by {@link createProbe} and not arrived yet, by nonce. */
+  private readonly probes = new Map<string, () => void>();
   private readonly count: ReceiverCounters = {
     stored: 0,
     accepted: 0,
@@ -280,6 +283,23 @@ export class WebhookReceiver {
   }
 
   /**
+   * A signed test delivery to POST to this receiver's public URL, to find out whether deliveries
+   * reach it (a dead tunnel, a wrong path, a firewall). Signed like the provider's (with the first
+   * API key), so that it takes the same path; when it arrives it is answered 200 and `arrived`
+   * resolves, and nothing is stored: it never becomes a result nor a quarantined payload. A probe
+   * this receiver did not issue (another instance's, a replay) is answered 200 and ignored.
+   */
+  createProbe(): WebhookProbe {
+    const { nonce, text } = probeBody();
+    const body = Buffer.from(text, "utf8");
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    const key = this.keys[0];
+    if (key !== undefined) headers[SIGNATURE_HEADER] = signBody(key, body);
+    const arrived = new Promise<void>((resolve) => this.probes.set(nonce, resolve));
+    return { nonce, body, headers, arrived, cancel: () => this.probes.delete(nonce) };
+  }
+
+  /**
    * The whole acknowledgement path, framework-free: checks the method, size and signature, appends
    * the delivery as it arrived (`webhook.stored`, or recognises a retry of one), and says what to
    * answer. Nothing is parsed before the answer: right after it, the delivery is parsed into
@@ -298,6 +318,14 @@ export class WebhookReceiver {
       // being quarantined: anyone could send them.
       const parsed = parseDeliveryText(decodeUtf8(rawBody));
       if (!parsed.ok) return this.refuse("malformed", 400, `malformed delivery: ${parsed.reason}`);
+    }
+    // A start-up probe (a short body): answered, never stored nor parsed as a delivery.
+    const nonce = rawBody.byteLength <= MAX_PROBE_BYTES ? probeNonce(decodeUtf8(rawBody)) : null;
+    if (nonce !== null) {
+      this.probes.get(nonce)?.();
+      this.probes.delete(nonce);
+      this.logger.debug("a start-up probe delivery arrived (nothing stored)");
+      return answer(200, { status: "probe" });
     }
     const digest = sha256Hex(rawBody);
     const receivedAt = this.scheduler.now();

@@ -401,7 +401,7 @@ describe("demo", () => {
     const run = await runCli(["demo"], { cwd: dir, timeoutMs: 60_000 });
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/contacts \(each exactly once\)\s+50\/50\s+50\/50/);
-    expect(run.stdout).toMatch(/polling fallbacks\s+1 \(deadline\)\s+none/);
+    expect(run.stdout).toMatch(/probes and polling fallbacks\s+1 \(probe\)\s+none/);
     expect(run.stdout).toMatch(/by webhook \/ by polling\s+40 \/ 10\s+0 \/ 50/);
   });
 });

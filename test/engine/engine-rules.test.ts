@@ -2,30 +2,23 @@ import { Observable } from "rxjs";
 import { describe, expect, it } from "vitest";
 import type { ContactResult } from "../../src/engine/contact-result.js";
 import { EnrichmentEngine } from "../../src/engine/engine.js";
-import type { EnrichmentJob } from "../../src/engine/job.js";
 import { DEFAULT_TIMINGS, firstPollDelay, webhookDeadline } from "../../src/engine/timings.js";
-import type { EventOf, EventType } from "../../src/events/event-types.js";
-import { parseEvent } from "../../src/events/event-types.js";
 import type { AppendOptions, NewEvent, StoredEvent } from "../../src/events/store.js";
 import { MemoryEventStore } from "../../src/events/stores/memory-store.js";
-import { contacts, virtualWorldPerTest, type World } from "../support/virtual-world.js";
+import {
+  collect,
+  contacts,
+  eventsOf,
+  gets,
+  virtualWorldPerTest,
+  type World,
+} from "../support/virtual-world.js";
 
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
 
 const start = virtualWorldPerTest();
 
-function collect(job: EnrichmentJob): { results: ContactResult[]; done: boolean } {
-  const state = { results: [] as ContactResult[], done: false };
-  job.results$.subscribe({ next: (r) => state.results.push(r), complete: () => (state.done = true) });
-  return state;
-}
-
-async function eventsOf<T extends EventType>(w: World, type: T): Promise<EventOf<T>[]> {
-  return (await w.store.read()).map(parseEvent).filter((event): event is EventOf<T> => event.type === type);
-}
-
-const gets = (w: World) => w.calls.filter((call) => call.method === "GET");
 const posts = (w: World) => w.calls.filter((call) => call.method === "POST");
 
 function expectEachOnce(results: ContactResult[], total: number): void {
@@ -291,7 +284,7 @@ describe("webhooks, and polling as their fallback", () => {
     expect(seen.results.every((r) => r.source === "webhook" && r.via === "batch-event")).toBe(true);
   });
 
-  it("a lost batch webhook is recovered by polling after the deadline, and results say so", async () => {
+  it("a lost batch webhook is found by a probe at its expected finish plus slack, and results say so", async () => {
     const w = await start({
       mode: "webhook",
       simulator: { faults: { loseBatchWebhook: ({ ordinal }) => ordinal === 1 } },
@@ -304,13 +297,15 @@ describe("webhooks, and polling as their fallback", () => {
     expectEachOnce(second.results, 3);
     expect(first.results.every((r) => r.source === "webhook")).toBe(true);
     expect(second.results.every((r) => r.source === "poll")).toBe(true);
-    const fallbacks = await eventsOf(w, "fallback.activated");
-    expect(fallbacks).toHaveLength(1);
-    expect(fallbacks[0]?.data.reason).toBe("deadline");
-    // Expected finish (90 s) + the provider's retry window (5 min) + slack (60 s) after acceptance.
+    // The probe itself resolved it: one GET, no takeover by polling.
+    expect(gets(w)).toHaveLength(1);
+    expect(await eventsOf(w, "fallback.activated")).toHaveLength(0);
+    const health = await eventsOf(w, "deliveries.health");
+    expect(health.map((event) => event.data.state)).toEqual(["failing"]);
+    // Expected finish (90 s, documented) + slack (60 s) after acceptance, not + the 5-minute retry window.
     const firstGet = gets(w)[0]?.at ?? 0;
-    expect(firstGet).toBeGreaterThanOrEqual(SECOND + 90 * SECOND + 5 * MINUTE + 60 * SECOND);
-    expect(firstGet).toBeLessThan(SECOND + 90 * SECOND + 5 * MINUTE + 61 * SECOND);
+    expect(firstGet).toBeGreaterThanOrEqual(SECOND + 90 * SECOND + 60 * SECOND);
+    expect(firstGet).toBeLessThan(SECOND + 90 * SECOND + 61 * SECOND);
   });
 
   it("with fallback off (a plain webhook integration), a lost batch webhook is lost: no poll, no result", async () => {

@@ -126,14 +126,16 @@ describe("a job's progress as of now (progressNow): the clock moves while nothin
     expect(job.progressNow()).toEqual(summary);
   });
 
-  it("webhook mode: the next 'poll' is the deadline at which polling would take over", async () => {
+  it("webhook mode: the next 'poll' is the probe, at the expected finish plus slack, if no delivery came by then", async () => {
     const w = await start({ mode: "webhook" });
     const job = w.engine.enrich(contacts(2));
     await w.advance(SECOND);
     const post = w.calls.find((call) => call.method === "POST");
+    const acceptedAt = post?.at as number;
     expect(job.progressNow().nextPoll).toMatchObject({
-      at: webhookDeadline(DEFAULT_TIMINGS, post?.at as number),
+      at: expectedFinish(DEFAULT_TIMINGS, acceptedAt) + DEFAULT_TIMINGS.fallbackSlackMs,
       fallback: true,
     });
+    expect(job.progressNow().nextPoll?.at).toBeLessThan(webhookDeadline(DEFAULT_TIMINGS, acceptedAt));
   });
 });

@@ -1,28 +1,13 @@
 import { describe, expect, it } from "vitest";
-import type { ContactResult } from "../../src/engine/contact-result.js";
-import type { EnrichmentJob } from "../../src/engine/job.js";
 import { DEFAULT_TIMINGS } from "../../src/engine/timings.js";
-import { type EventOf, type EventType, parseEvent } from "../../src/events/event-types.js";
 import type { Logger } from "../../src/internal/logger.js";
 import { LogBuilder } from "../support/log-builder.js";
-import { contacts, virtualWorldPerTest, type World } from "../support/virtual-world.js";
+import * as vw from "../support/virtual-world.js";
 
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
 
-const start = virtualWorldPerTest();
-
-function collect(job: EnrichmentJob): { results: ContactResult[]; done: boolean } {
-  const state = { results: [] as ContactResult[], done: false };
-  job.results$.subscribe({ next: (r) => state.results.push(r), complete: () => (state.done = true) });
-  return state;
-}
-
-async function eventsOf<T extends EventType>(w: World, type: T): Promise<EventOf<T>[]> {
-  return (await w.store.read()).map(parseEvent).filter((event): event is EventOf<T> => event.type === type);
-}
-
-const gets = (w: World) => w.calls.filter((call) => call.method === "GET");
+const start = vw.virtualWorldPerTest();
 
 function json(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
@@ -30,7 +15,7 @@ function json(status: number, body: unknown): Response {
 
 /** Every GET of a result answers what `answer` says instead (undefined: the simulator's own answer). */
 function rewriteGets(
-  w: World,
+  w: vw.World,
   answer: (simulated: Response, at: number) => Promise<Response | undefined>,
 ): void {
   const handle = w.simulator.handle.bind(w.simulator);
@@ -70,7 +55,7 @@ describe("a poll's answer is kept as the provider sent it", () => {
       const { data, ...rest } = (await simulated.json()) as { data: unknown[] };
       return json(200, { ...rest, datas: [...data, "not a record", null], served_by: "v1" });
     });
-    const seen = collect(w.engine.enrich(contacts(3)));
+    const seen = vw.collect(w.engine.enrich(vw.contacts(3)));
     await w.advance(10 * MINUTE);
     expect(seen.done).toBe(true);
     expect(seen.results).toHaveLength(3);
@@ -79,7 +64,7 @@ describe("a poll's answer is kept as the provider sent it", () => {
       const row = Number(result.custom.row);
       expect(result.contactInfo ?? undefined).toEqual(truth[row]?.record?.contact_info);
     }
-    const done = (await eventsOf(w, "poll.observed")).filter((event) => event.data.outcome === "done");
+    const done = (await vw.eventsOf(w, "poll.observed")).filter((event) => event.data.outcome === "done");
     expect(done).toHaveLength(1);
     expect(done[0]?.data.payload).toMatchObject({
       served_by: "v1",
@@ -94,18 +79,18 @@ describe("statuses that are neither running nor final", () => {
     const { logger, lines } = recordingLogger();
     const w = await start({ mode: "polling", engine: { logger } });
     rewriteGets(w, async () => json(200, { id: "x", status: "RATE_LIMIT", cost: null, data: null }));
-    const job = w.engine.enrich(contacts(2));
-    const seen = collect(job);
+    const job = w.engine.enrich(vw.contacts(2));
+    const seen = vw.collect(job);
     await w.advance(3 * 60 * MINUTE);
     const summary = await job.summary;
     expect(seen.done).toBe(true);
     expect(seen.results).toEqual([]);
     expect(summary.failures).toHaveLength(1);
     expect(summary.failures[0]?.message).toMatch(/status "RATE_LIMIT", neither running nor final/);
-    const failed = await eventsOf(w, "enrichment.failed");
+    const failed = await vw.eventsOf(w, "enrichment.failed");
     expect(failed).toHaveLength(1);
     expect(failed[0]?.data.reason).toBe("error");
-    const times = gets(w).map((call) => call.at);
+    const times = vw.gets(w).map((call) => call.at);
     const cap = DEFAULT_TIMINGS.unknownStatusCapMs;
     // The first poll saw it; the failure came at the first poll at least `cap` later (gaps ≤ 72 s).
     expect(failed[0]?.data.failedAt).toBeGreaterThanOrEqual((times[0] as number) + cap);
@@ -126,12 +111,12 @@ describe("statuses that are neither running nor final", () => {
       engine: { timeScale: 0.5, timings: { unknownStatusCapMs: 4 * MINUTE } },
     });
     rewriteGets(w, async () => json(200, { id: "x", status: "SOMETHING_NEW", data: null }));
-    const job = w.engine.enrich(contacts(1));
+    const job = w.engine.enrich(vw.contacts(1));
     await w.advance(60 * MINUTE);
     const summary = await job.summary;
     expect(summary.failures[0]?.message).toMatch(/"SOMETHING_NEW"/);
-    const first = gets(w)[0]?.at as number;
-    const failedAt = (await eventsOf(w, "enrichment.failed"))[0]?.data.failedAt as number;
+    const first = vw.gets(w)[0]?.at as number;
+    const failedAt = (await vw.eventsOf(w, "enrichment.failed"))[0]?.data.failedAt as number;
     expect(failedAt - first).toBeGreaterThanOrEqual(2 * MINUTE);
     expect(failedAt - first).toBeLessThan(3 * MINUTE);
   });
@@ -146,11 +131,11 @@ describe("statuses that are neither running nor final", () => {
       if (simulated.status === 200) return undefined;
       return json(200, { id: "x", status: at < 25 * MINUTE ? "UNKNOWN" : "IN_PROGRESS", data: null });
     });
-    const seen = collect(w.engine.enrich(contacts(2)));
+    const seen = vw.collect(w.engine.enrich(vw.contacts(2)));
     await w.advance(90 * MINUTE);
     expect(seen.done).toBe(true);
     expect(seen.results.map((result) => result.status)).toEqual(["FINISHED", "FINISHED"]);
-    expect(await eventsOf(w, "enrichment.failed")).toEqual([]);
+    expect(await vw.eventsOf(w, "enrichment.failed")).toEqual([]);
   });
 
   it("a delivery with such a status resolves the contacts in it like a per-contact event, and never completes the batch", () => {

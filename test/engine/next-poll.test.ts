@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FullEnrichClient } from "../../src/api/client.js";
+import { ProviderTimings } from "../../src/engine/learned-timings.js";
 import { LocalPollLeases } from "../../src/engine/poll-leases.js";
 import { PollingScheduler } from "../../src/engine/polling-scheduler.js";
 import { DEFAULT_TIMINGS, firstPollDelay, webhookDeadline } from "../../src/engine/timings.js";
@@ -40,6 +41,7 @@ beforeEach(() => {
     client,
     store: new MemoryEventStore(),
     timings: DEFAULT_TIMINGS,
+    provider: new ProviderTimings(DEFAULT_TIMINGS),
     scheduler: defaultScheduler,
     random: seededRandom(5),
     logger: silentLogger,
@@ -107,14 +109,23 @@ describe("PollingScheduler.nextPoll: when an enrichment is polled next", () => {
     }
   });
 
-  it("webhook mode: the deadline at which polling takes over, then the polls; none once settled", async () => {
+  it("webhook mode: the probe, then (the batch still running) the next probe, the deadline, the polls; none once settled", async () => {
     const batch = await accepted(2, "webhook");
     const id = batch.enrichmentId as string;
     scheduler.track(batch);
-    const deadline = webhookDeadline(DEFAULT_TIMINGS, batch.acceptedAt as number);
+    const acceptedAt = batch.acceptedAt as number;
+    const probe = acceptedAt + 90 * SECOND + 60 * SECOND;
+    expect(scheduler.nextPoll([id])).toEqual({ enrichmentId: id, at: probe, fallback: true });
+    await vi.advanceTimersByTimeAsync(probe - Date.now() + 50);
+    expect(polls).toHaveLength(1); // the probe: still running (contacts take 10 minutes)
+    // Probes pause 1 min, then 2, then 4 (the provider's retry window caps it)...
+    expect(scheduler.nextPoll([id])?.at).toBeGreaterThanOrEqual(probe + 60 * SECOND);
+    const deadline = webhookDeadline(DEFAULT_TIMINGS, acceptedAt);
+    await vi.advanceTimersByTimeAsync(deadline - Date.now() - 50);
+    expect(polls).toHaveLength(3); // probes at 150 s, ~210 s, ~330 s; the next would pass the deadline
     expect(scheduler.nextPoll([id])).toEqual({ enrichmentId: id, at: deadline, fallback: true });
-    await vi.advanceTimersByTimeAsync(deadline - Date.now() + 50);
-    expect(polls).toHaveLength(1); // polling took over at the deadline
+    await vi.advanceTimersByTimeAsync(100);
+    expect(polls).toHaveLength(4); // polling took over at the deadline
     const next = scheduler.nextPoll([id]);
     expect(next?.fallback).toBe(false);
     expect(next?.at).toBeGreaterThan(Date.now());

@@ -4,6 +4,7 @@ import {
   recordCost,
   type SimRecord,
   type Simulator,
+  slowProviderContactMs,
   synthesizeEnrichRecord,
 } from "../../src/simulator/index.js";
 import {
@@ -499,6 +500,46 @@ describe("faults", () => {
     expect(sent).toHaveLength(0);
     expect(sim.counters()).toMatchObject({ deliveriesLost: 3, deliveriesAttempted: 0 });
     expect(sim.deliveries()).toEqual([]);
+  });
+
+  it("webhooksNeverArrive swallows every delivery silently: none attempted, none refused, none retried", async () => {
+    const { deliver, sent } = captureDeliveries();
+    const sim = simulator({ deliver, faults: { webhooksNeverArrive: true } });
+    const id = await start(sim, enrichBody(2, hooks));
+    await vi.advanceTimersByTimeAsync(30 * MINUTE);
+    expect(sent).toHaveLength(0);
+    expect(sim.counters()).toMatchObject({
+      deliveriesLost: 3,
+      deliveriesAttempted: 0,
+      deliveriesFailed: 0,
+      deliveriesRetried: 0,
+    });
+    // The batch itself finished: only its webhooks are gone.
+    expect((await call(sim, "GET", `/contact/enrich/bulk/${id}`)).body.status).toBe("FINISHED");
+  });
+
+  it("webhooksNeverArrive in a window: deliveries due inside it are swallowed, those after it arrive", async () => {
+    const { deliver, sent } = captureDeliveries();
+    // Contacts finish 30-90 s after the start: every delivery of the first batch falls in the window.
+    const sim = simulator({ deliver, faults: { webhooksNeverArrive: { untilMs: 10 * MINUTE } } });
+    await start(sim, enrichBody(2, hooks));
+    await vi.advanceTimersByTimeAsync(10 * MINUTE);
+    expect(sent).toHaveLength(0);
+    await start(sim, enrichBody(2, hooks));
+    await vi.advanceTimersByTimeAsync(2 * MINUTE);
+    expect(sent).toHaveLength(3);
+    expect(sim.counters().deliveriesLost).toBe(3);
+  });
+
+  it("slowProviderContactMs: contacts take 60-240 s", async () => {
+    const sim = simulator({ contactDurationMs: slowProviderContactMs() });
+    await start(sim, enrichBody(50));
+    const [job] = sim.enrichments();
+    const durations = (job?.contacts ?? []).map((contact) => contact.dueAt - (job?.createdAt ?? 0));
+    expect(Math.min(...durations)).toBeGreaterThanOrEqual(60_000);
+    expect(Math.max(...durations)).toBeLessThanOrEqual(240_000);
+    expect(Math.max(...durations)).toBeGreaterThan(200_000);
+    expect(slowProviderContactMs(0.01)).toEqual({ min: 600, max: 2_400 });
   });
 
   it("lostDeliveryRate is a seeded probability", async () => {

@@ -1,7 +1,10 @@
 import { afterEach, beforeEach, vi } from "vitest";
 import { FullEnrichClient, type FullEnrichClientOptions } from "../../src/api/client.js";
+import type { ContactResult } from "../../src/engine/contact-result.js";
 import { EnrichmentEngine } from "../../src/engine/engine.js";
-import type { EngineMode, EngineOptions } from "../../src/engine/engine-options.js";
+import type { EngineMode, EngineOptions, WebhookSettings } from "../../src/engine/engine-options.js";
+import type { EnrichmentJob } from "../../src/engine/job.js";
+import { type EventOf, type EventType, parseEvent } from "../../src/events/event-types.js";
 import type { EventStore } from "../../src/events/store.js";
 import { MemoryEventStore } from "../../src/events/stores/memory-store.js";
 import { seededRandom } from "../../src/internal/random.js";
@@ -66,9 +69,12 @@ export interface WorldOptions {
   client?: Partial<FullEnrichClientOptions>;
   contactEvents?: boolean;
   simulator?: SimulatorOptions;
-  engine?: Partial<EngineOptions>;
+  /** Engine options; `webhook` settings given here override the world's one by one. */
+  engine?: Partial<Omit<EngineOptions, "webhook">> & { webhook?: Partial<WebhookSettings> };
   store?: EventStore;
   seed?: number;
+  /** Whether the receiver answers from the start (default true). */
+  receiverUp?: boolean;
 }
 
 /**
@@ -79,14 +85,16 @@ export async function virtualWorld(options: WorldOptions = {}): Promise<World> {
   const store = options.store ?? new MemoryEventStore();
   const receiver = new WebhookReceiver({ store, apiKeys: [KEY] });
   const handleDelivery = createFetchHandler(receiver);
-  const receiverUp = { value: true };
+  const receiverUp = { value: options.receiverUp ?? true };
+  // The provider's deliveries and the engine's start-up probe take the same way to the receiver.
+  const deliver = async (url: string, init: RequestInit): Promise<Response> => {
+    if (!receiverUp.value) throw new TypeError("fetch failed: connection refused");
+    return handleDelivery(new Request(url, init));
+  };
   const simulator = createSimulator({
     apiKeys: [KEY],
     seed: options.seed ?? 1,
-    deliver: async (url, init) => {
-      if (!receiverUp.value) throw new TypeError("fetch failed: connection refused");
-      return handleDelivery(new Request(url, init));
-    },
+    deliver,
     ...options.simulator,
   });
   const calls: ApiCall[] = [];
@@ -104,6 +112,7 @@ export async function virtualWorld(options: WorldOptions = {}): Promise<World> {
     ...options.client,
   });
   const mode = options.mode ?? "webhook";
+  const { webhook: webhookOverrides, ...engineOverrides } = options.engine ?? {};
   const engineOptions = (): EngineOptions => ({
     client,
     store,
@@ -111,8 +120,17 @@ export async function virtualWorld(options: WorldOptions = {}): Promise<World> {
     random: seededRandom(options.seed ?? 1),
     ...(mode === "polling"
       ? {}
-      : { webhook: { url: HOOK_URL, contactEvents: options.contactEvents ?? false, receiver } }),
-    ...options.engine,
+      : {
+          webhook: {
+            url: HOOK_URL,
+            contactEvents: options.contactEvents ?? false,
+            receiver,
+            probe: { fetch: deliver },
+            // Overrides of single settings (the receiver stays the world's).
+            ...webhookOverrides,
+          },
+        }),
+    ...engineOverrides,
   });
   const world: World = {
     simulator,
@@ -151,3 +169,18 @@ export function contacts(
     custom: { row: String(index) },
   }));
 }
+
+/** A job's results as they come, and whether it completed. */
+export function collect(job: EnrichmentJob): { results: ContactResult[]; done: boolean } {
+  const state = { results: [] as ContactResult[], done: false };
+  job.results$.subscribe({ next: (r) => state.results.push(r), complete: () => (state.done = true) });
+  return state;
+}
+
+/** The world's log events of one type, in order. */
+export async function eventsOf<T extends EventType>(w: World, type: T): Promise<EventOf<T>[]> {
+  return (await w.store.read()).map(parseEvent).filter((event): event is EventOf<T> => event.type === type);
+}
+
+/** The GETs (polls and probes) the provider received. */
+export const gets = (w: World): ApiCall[] => w.calls.filter((call) => call.method === "GET");

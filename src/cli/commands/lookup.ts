@@ -22,7 +22,7 @@ import { ProgressReporter } from "../progress.js";
 import { ResultWriter } from "../result-writer.js";
 import { openRuntime, storeLocation } from "../runtime.js";
 import { UsageError } from "../usage-error.js";
-import { webhookReachabilityWarning } from "../webhook-reachability.js";
+import { webhookCheckWarning, webhookReachabilityWarning } from "../webhook-reachability.js";
 
 /** Where the CLI keeps its event log unless told otherwise. */
 export const DEFAULT_STORE = ".fullenrich-rx/events.db";
@@ -38,7 +38,10 @@ const FLAGS_USAGE = `${API_KEY_USAGE}
     [--batch-size N]           1..100; default 100
     [--webhook-url URL --listen HOST:PORT]   webhook mode (the built-in receiver listens on
                                HOST:PORT, takes deliveries on URL's path only and answers
-                               GET /healthz; URL is what the provider calls); without: polling only
+                               GET /healthz; URL is what the provider calls). At start, one
+                               signed probe delivery is POSTed to URL (no API call): if it does
+                               not reach the receiver, says so and polls this run's batches.
+                               Without: polling only
     [--contact-events]         also ask for per-contact events (webhook mode)
     [--rate-limit N]           API calls per minute; default 60
     [--time-scale F]           multiplies every built-in duration, the rate-limit window too
@@ -288,6 +291,9 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
       `webhook receiver listening on ${runtime.listening}; the provider calls ${webhook?.url}`,
     );
   }
+  // The start-up check (one signed probe delivery to --webhook-url, no API call), before any batch.
+  const unchecked = webhookCheckWarning(await runtime.engine.webhookCheck, runtime.listening);
+  if (unchecked && !unreachable) print(io.stderr, unchecked);
   const job =
     kind === "enrich"
       ? runtime.engine.enrich(contacts, {

@@ -1,9 +1,10 @@
 import { once } from "node:events";
-import { startSimulator } from "../../simulator/index.js";
+import { slowProviderContactMs, startSimulator } from "../../simulator/index.js";
 import { flag, parseFlags, port, positiveNumber } from "../flags.js";
 import { type CliIo, print } from "../io.js";
 
 export const SIMULATE_USAGE = `fullenrich-rx simulate --port P [--time-scale F] [--api-key KEY] [--host HOST] [--seed N] [--live-shapes]
+       [--slow-provider] [--webhooks-never-arrive]
 
 Runs a FullEnrich-compatible API on 127.0.0.1:P (under /api/v2), for tests and demos: bearer auth,
 validation errors, 60 calls per minute, contacts finishing 30-90 s after submission, signed webhooks
@@ -12,7 +13,10 @@ retried every minute up to 5 times. --time-scale multiplies every duration (0.01
 --live-shapes answers the way integrators report the live API does, instead of in the one shape the
 documentation shows: null fields, unknown keys, \`datas\` bodies, 200 CREATED/IN_PROGRESS "not yet"
 answers, RATE_LIMIT/UNKNOWN/undocumented statuses for a while, some batches canceled, HTML 5xx pages,
-402 at zero balance, enrich_fields required, 5 webhook attempts in all, 100 batches running at once.`;
+402 at zero balance, enrich_fields required, 5 webhook attempts in all, 100 batches running at once.
+--slow-provider: each contact takes 60-240 s instead of 30-90 s (scaled by --time-scale).
+--webhooks-never-arrive: every webhook is silently swallowed (no refused connection, no retry), as
+by a dead tunnel or a firewall.`;
 
 export async function simulateCommand(args: readonly string[], io: CliIo): Promise<number> {
   const values = parseFlags(args, {
@@ -22,6 +26,8 @@ export async function simulateCommand(args: readonly string[], io: CliIo): Promi
     "api-key": { type: "string" },
     seed: { type: "string" },
     "live-shapes": { type: "boolean" },
+    "slow-provider": { type: "boolean" },
+    "webhooks-never-arrive": { type: "boolean" },
   });
   const listenPort = flag("port", port, values.port ?? "0");
   const host = values.host ?? "127.0.0.1";
@@ -35,6 +41,8 @@ export async function simulateCommand(args: readonly string[], io: CliIo): Promi
       apiKeys: [values["api-key"] ?? "sim-key"],
       seed: flag("seed", positiveNumber, values.seed ?? "1"),
       profile: values["live-shapes"] === true ? "liveShapes" : "tidy",
+      ...(values["slow-provider"] === true ? { contactDurationMs: slowProviderContactMs(timeScale) } : {}),
+      ...(values["webhooks-never-arrive"] === true ? { faults: { webhooksNeverArrive: true } } : {}),
     });
   } catch (error) {
     const { code } = error as NodeJS.ErrnoException;

@@ -49,6 +49,8 @@ export interface EnrichmentState {
   lastObservedAt: number | null;
   /** Whether any webhook delivery for it was stored. */
   webhookSeen: boolean;
+  /** When a poll last found it still running (its finish then lies between that poll and a later one). */
+  lastPendingAt: number | null;
 }
 
 /** Whether an enrichment reached its end: completed or failed. */

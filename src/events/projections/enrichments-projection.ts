@@ -1,4 +1,5 @@
 import type { EventBody } from "../event-types.js";
+import { sizeClass } from "./completion-times.js";
 import type { BatchState, EnrichmentState } from "./enrichment-state.js";
 import { isAmbiguous, isSettled } from "./enrichment-state.js";
 import { fromSnapshot, type ProjectionSnapshot, toSnapshot } from "./projection-snapshot.js";
@@ -102,6 +103,14 @@ export class EnrichmentsProjection {
     return open && batch ? { batch, key: open.key } : undefined;
   }
 
+  /**
+   * How long the latest batches of about `size` contacts (the same size class) took at the
+   * provider, from acceptance to the first observation of them finished, oldest first.
+   */
+  completionTimes(size: number): readonly number[] {
+    return this.state.completionTimes.get(sizeClass(size)) ?? [];
+  }
+
   /** When the latest API calls recorded in the log were let through, oldest first. */
   recentCalls(): readonly number[] {
     return this.state.recentCalls;
@@ -111,6 +120,11 @@ export class EnrichmentsProjection {
   batchOf(enrichmentId: string): BatchState | undefined {
     const batchId = this.state.enrichments.get(enrichmentId)?.batchId;
     return batchId ? this.state.batches.get(batchId) : undefined;
+  }
+
+  /** Whether a webhook delivery of the enrichment was stored (false when unknown). */
+  webhookSeen(enrichmentId: string): boolean {
+    return this.state.enrichments.get(enrichmentId)?.webhookSeen === true;
   }
 
   /** Whether the enrichment completed or failed (false when unknown). */

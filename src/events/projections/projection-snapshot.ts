@@ -8,7 +8,7 @@ import { emptyProjection, type ProjectionState } from "./projection-state.js";
  * read back at start instead of replaying the whole log. Versioned: a snapshot of another version
  * is not read (the log is replayed instead), so changing the shape means bumping this number.
  */
-export const PROJECTION_SNAPSHOT_VERSION = 1;
+export const PROJECTION_SNAPSHOT_VERSION = 2;
 
 const JsonObject = z.record(z.string(), z.unknown());
 const LookupKind = z.enum(["enrich", "reverse"]);
@@ -43,6 +43,7 @@ const EnrichmentSchema = z.object({
   fallback: EVENT_SCHEMAS["fallback.activated"].nullable(),
   lastObservedAt: z.number().nullable(),
   webhookSeen: z.boolean(),
+  lastPendingAt: z.number().nullable(),
 });
 
 /** The JSON of a projection's state. */
@@ -74,6 +75,8 @@ export const ProjectionSnapshotSchema = z.object({
     }),
   ),
   quarantined: z.array(z.object({ position: z.number(), digest: z.string(), reason: z.string() })),
+  /** [size class, observed durations oldest first] (version 2 on). */
+  completionTimes: z.array(z.tuple([z.number().int().nonnegative(), z.array(z.number().nonnegative())])),
   position: z.number(),
 });
 /** The JSON of a projection's state (see {@link ProjectionSnapshotSchema}). */
@@ -104,6 +107,9 @@ export function toSnapshot(state: ProjectionState): ProjectionSnapshot {
     totals: state.totals,
     settled: state.settled,
     quarantined: state.quarantined,
+    completionTimes: [...state.completionTimes].map(
+      ([size, durations]) => [size, [...durations]] as [number, number[]],
+    ),
     position: state.position,
   });
 }
@@ -134,6 +140,7 @@ export function fromSnapshot(data: unknown): ProjectionState {
   Object.assign(state.totals, snapshot.totals);
   state.settled.push(...snapshot.settled);
   state.quarantined.push(...snapshot.quarantined);
+  for (const [size, durations] of snapshot.completionTimes) state.completionTimes.set(size, durations);
   state.position = snapshot.position;
   return state;
 }

@@ -1,6 +1,7 @@
 import { inferLookupKind } from "../../api/response-schemas.js";
 import { contactIdentity } from "../contact-identity.js";
 import type { EventBody } from "../event-types.js";
+import { type CompletionTimes, recordCompletion } from "./completion-times.js";
 import type { BatchState, EnrichmentState } from "./enrichment-state.js";
 import { isCleanlyRejected, isSettled } from "./enrichment-state.js";
 
@@ -61,6 +62,11 @@ export interface ProjectionState {
   /** The latest batches whose work is over (at most {@link RECENT_SETTLED}), oldest first. */
   readonly settled: SettledBatch[];
   readonly quarantined: QuarantinedDelivery[];
+  /**
+   * How long the provider took to finish batches (accepted → first observation of `FINISHED`), by
+   * size class (see `completion-times.ts`).
+   */
+  readonly completionTimes: CompletionTimes;
   /** Position of the last stored event folded in. */
   position: number;
 }
@@ -88,6 +94,7 @@ export function emptyProjection(): ProjectionState {
     },
     settled: [],
     quarantined: [],
+    completionTimes: new Map(),
     position: 0,
   };
 }
@@ -114,6 +121,7 @@ function ensure(state: ProjectionState, enrichmentId: string, kind: "enrich" | "
       fallback: null,
       lastObservedAt: null,
       webhookSeen: false,
+      lastPendingAt: null,
     };
     state.enrichments.set(enrichmentId, enrichment);
   }
@@ -206,7 +214,10 @@ export function evolve(state: ProjectionState, event: EventBody): void {
       return;
     }
     case "poll.observed": {
-      ensure(state, event.data.enrichmentId, event.data.kind).lastObservedAt = event.data.observedAt;
+      const enrichment = ensure(state, event.data.enrichmentId, event.data.kind);
+      enrichment.lastObservedAt = event.data.observedAt;
+      if (event.data.outcome === "pending")
+        enrichment.lastPendingAt = Math.max(enrichment.lastPendingAt ?? 0, event.data.observedAt);
       return;
     }
     case "contact.resolved": {
@@ -235,6 +246,7 @@ export function evolve(state: ProjectionState, event: EventBody): void {
     case "webhook.quarantined":
     case "contact.duplicate":
     case "job.planned":
+    case "deliveries.health":
       return;
   }
 }
@@ -276,14 +288,53 @@ function count(state: ProjectionState, event: EventBody): void {
       }
       return;
     case "webhook.received": {
+      if (event.data.event === "batch" && event.data.reprocessedAt === undefined)
+        timeCompletion(
+          state,
+          event.data.enrichmentId,
+          event.data.status ?? event.data.payload?.status,
+          event.data.receivedAt,
+          "webhook",
+        );
       if (event.data.reprocessedAt === undefined) return;
       const index = state.quarantined.findIndex((item) => item.digest === event.data.digest);
       if (index >= 0) state.quarantined.splice(index, 1);
       return;
     }
+    case "poll.observed":
+      if (event.data.outcome === "done")
+        timeCompletion(state, event.data.enrichmentId, event.data.status, event.data.observedAt, "poll");
+      return;
     default:
       return;
   }
+}
+
+/**
+ * Records how long a batch took, from the first observation that found it `FINISHED` (a delivery
+ * or a poll, both upper bounds of its real finish), when its batch and acceptance are known and
+ * it had not settled before (a later observation says nothing new). A poll counts when an earlier
+ * poll found the batch running (its finish lies between the two: the middle is taken), or when it
+ * is a polling batch's first poll (an upper bound at the first-poll time: that is what the first
+ * poll is learned from); not a poll of a webhook batch that found it long finished (a probe or a
+ * fallback after an outage: it tells when the engine looked, not when the batch finished).
+ */
+function timeCompletion(
+  state: ProjectionState,
+  enrichmentId: string,
+  status: unknown,
+  at: number,
+  via: "webhook" | "poll",
+): void {
+  if (status !== "FINISHED") return;
+  const enrichment = state.enrichments.get(enrichmentId);
+  if (!enrichment || isSettled(enrichment) || enrichment.batchId === null) return;
+  const batch = state.batches.get(enrichment.batchId);
+  if (!batch || batch.acceptedAt === null) return;
+  const pendingAt = via === "poll" ? enrichment.lastPendingAt : null;
+  if (via === "poll" && pendingAt === null && batch.mode === "webhook") return;
+  const finishedAt = pendingAt === null ? at : (pendingAt + at) / 2;
+  recordCompletion(state.completionTimes, batch.keys.length, finishedAt - batch.acceptedAt);
 }
 
 /** A batch's line once its work is over. */
