@@ -43,8 +43,9 @@ export interface SweepReport {
  * into `webhook.received` or `webhook.quarantined`, appended under `parsed:<digest>` (one outcome
  * per delivery, whoever parses it). The receiver hands it each delivery it stored; those of one
  * turn of the event loop are parsed together on a later turn (after their answers) and their
- * outcomes appended in one append; {@link sweep} finds those a stopped process stored but did not parse (or whose outcome
- * could not be appended), reading the log from the {@link PARSER_CHECKPOINT} on.
+ * outcomes appended in one append. {@link sweep} finds those a stopped process stored but did not
+ * parse (or whose outcome could not be appended), reading the log from the
+ * {@link PARSER_CHECKPOINT} on.
  *
  * The checkpoint only moves past positions whose deliveries have an outcome: never past one this
  * parser still holds. A delivery another process stored and is parsing is parsed here too by a
@@ -64,11 +65,6 @@ export class DeliveryParser {
     private readonly logger: Logger,
     private readonly onOutcome: (outcome: ParseOutcome) => void,
   ) {}
-
-  /** Deliveries handed over and not parsed yet. */
-  get backlog(): number {
-    return this.pending.size;
-  }
 
   /**
    * Parses a delivery just stored on a later turn of the event loop (its answer is written by then)

@@ -95,6 +95,9 @@ export async function recordRun(
       }),
     );
     if (answer.status !== 200) throw new Error(`the quarantined delivery was answered ${answer.status}`);
+    // Quarantined when parsed, after the answer: before the store closes.
+    await receiver.whenParsed();
+    receiver.close();
   } finally {
     await log.close();
   }
