@@ -485,7 +485,13 @@ export class Jobs {
     run.done = true;
     this.stoppedJobs.add(run.jobId);
     run.stopper.abort(new FullEnrichError(message));
-    const open = run.tracker.stop(reason, message);
+    // The job's batches as the log has them too: one accepted a moment ago may be followed by the
+    // poller before this job's tracker has seen its acceptance.
+    const accepted = run.tracker
+      .batches()
+      .map((batch) => deps.projection.batch(batch.batchId)?.enrichmentId ?? null)
+      .filter((enrichmentId): enrichmentId is string => enrichmentId !== null);
+    const open = [...new Set([...run.tracker.stop(reason, message), ...accepted])];
     const awaitedElsewhere = new Set(
       [...this.live].filter((other) => other !== run).flatMap((other) => other.tracker.openEnrichments()),
     );
