@@ -3,7 +3,7 @@ import pRetry, { AbortError } from "p-retry";
 import type { z } from "zod";
 import { type Logger, toLogger } from "../internal/logger.js";
 import { ApiMetrics, meterOf } from "../internal/metrics.js";
-import { assertTimeScale, defaultScheduler, type Scheduler } from "../internal/time.js";
+import { abortReason, assertTimeScale, defaultScheduler, type Scheduler } from "../internal/time.js";
 import { apiError, expectOk, parseAnswer, type ResultOutcome, readResult } from "./answers.js";
 import {
   ApiError,
@@ -429,6 +429,9 @@ export class FullEnrichClient {
     body: unknown,
     signal: AbortSignal | undefined,
   ): Promise<HttpAnswer> {
+    // Aborted while its slot was being granted: it never leaves (an abort listener added now would
+    // never fire, and the request would go out).
+    if (signal?.aborted) throw abortReason(signal);
     this.counters.calls++;
     const headers: Record<string, string> = {
       authorization: `Bearer ${this.#apiKey}`,

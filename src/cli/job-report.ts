@@ -125,6 +125,12 @@ export function printFailures(
       "nothing was started for the rejected batches: once the cause is fixed, run the same command again to send them (the others are not sent twice).",
     );
   }
+  if (failures.some((failure) => failure.state === "timed-out")) {
+    print(
+      io.stderr,
+      "the job stopped waiting (--max-wait) before these contacts had a result; run the same command again later: it follows their batches (nothing is sent twice) and writes every row once its result is there.",
+    );
+  }
   if (failures.some((failure) => failure.state === "ambiguous")) {
     print(
       io.stderr,

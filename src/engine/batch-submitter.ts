@@ -23,7 +23,13 @@ export interface SendRequest {
   jobId: string;
   name: string;
   batch: KeyedBatch;
+  /** Aborts the POST wherever it is, on the wire included (the engine closing). */
   signal: AbortSignal | undefined;
+  /**
+   * Aborts the POST only until it leaves (its job stopped): one already on the wire gets its answer
+   * recorded, so that its batch is accepted (and a rerun follows it) rather than left ambiguous.
+   */
+  stopBeforeSend?: AbortSignal;
 }
 
 /** How one POST of a batch ended. `position`: of the event that recorded it. */
@@ -72,7 +78,13 @@ export class BatchSubmitter {
   /** POSTs one batch (a single attempt), recording the request right before it leaves and the answer after. */
   async send(request: SendRequest): Promise<SendOutcome> {
     const { deps } = this;
-    const { kind, jobId, name, batch, signal } = request;
+    const { kind, jobId, name, batch, stopBeforeSend } = request;
+    // Until the request leaves, a stop aborts it too; from then on only `request.signal` does.
+    const gate = new AbortController();
+    const onStop = (): void => gate.abort(stopBeforeSend?.reason);
+    if (stopBeforeSend?.aborted) onStop();
+    else stopBeforeSend?.addEventListener("abort", onStop, { once: true });
+    const signal = request.signal ? AbortSignal.any([request.signal, gate.signal]) : gate.signal;
     const { batchId } = batch;
     const { webhookUrl, contactWebhookUrl } = this.webhookUrls();
     const requested = newEvent(
@@ -108,6 +120,8 @@ export class BatchSubmitter {
       retries: 0,
       onCall: () => deps.countCall(jobId),
       beforeSend: async () => {
+        stopBeforeSend?.removeEventListener("abort", onStop);
+        if (gate.signal.aborted) throw gate.signal.reason;
         requested.data.requestedAt = deps.scheduler.now();
         this.inFlight.add(batchId);
         try {
@@ -163,6 +177,7 @@ export class BatchSubmitter {
       return { kind: "accepted", enrichmentId, position };
     } finally {
       this.inFlight.delete(batchId);
+      stopBeforeSend?.removeEventListener("abort", onStop);
     }
   }
 

@@ -125,8 +125,9 @@ export interface JobOptions {
    */
   maxAgeMs?: number;
   /**
-   * Aborts the whole job: nothing more of it is sent (batches waiting their turn are dropped, a
-   * POST on the wire is cancelled), polling stops for its enrichments (those another running job
+   * Aborts the whole job: nothing more of it is sent (batches waiting their turn are dropped; a
+   * POST already on the wire is not cut: its answer is recorded, so that its batch is accepted
+   * rather than ambiguous, and the job settles right after), polling stops for its enrichments (those another running job
    * waits on go on), its rows without a result fail as `aborted`, and the job settles: `summary`
    * resolves with `stopped: "aborted"`, `results$` completes. Results that arrive later (a webhook)
    * are still recorded in the log: a rerun takes them from there.

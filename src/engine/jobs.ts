@@ -82,6 +82,10 @@ interface Run {
   stopper: AbortController;
   /** Undoes what watches the job from outside (its signal's listener, its maximum wait's timer). */
   cleanups: (() => void)[];
+  /** POSTs of the job on their way (waiting for a slot, or on the wire). */
+  sending: number;
+  /** Settles a stopped job once no POST of it is on its way any more. */
+  onIdle: (() => void) | null;
 }
 
 /**
@@ -161,6 +165,8 @@ export class Jobs {
             ]),
             stopper,
             cleanups: [],
+            sending: 0,
+            onIdle: null,
           }),
       },
     });
@@ -333,18 +339,33 @@ export class Jobs {
         return;
       }
       let outcome: Awaited<ReturnType<BatchSubmitter["send"]>>;
+      run.sending++;
       try {
+        // A stop drops the POST until it leaves; one on the wire gets its answer recorded (its batch
+        // then accepted, for a rerun to follow, rather than ambiguous). Closing the engine aborts it.
         outcome = await deps.submitter.send({
           kind: run.kind,
           jobId: run.jobId,
           name,
           batch: keyed,
-          signal: run.signal,
+          signal: deps.closing,
+          stopBeforeSend: AbortSignal.any([
+            run.stopper.signal,
+            ...(run.options.signal ? [run.options.signal] : []),
+          ]),
         });
         // Until the engine has seen the answer, the log does not count this batch yet.
         if (outcome.kind !== "not-sent") await deps.log.whenProcessed(outcome.position);
       } finally {
         release();
+        run.sending--;
+        // A stopped job settles once its last POST on the wire is answered (after this turn's
+        // bookkeeping below).
+        const idle = run.sending === 0 ? run.onIdle : null;
+        if (idle) {
+          run.onIdle = null;
+          queueMicrotask(idle);
+        }
       }
       switch (outcome.kind) {
         case "accepted":
@@ -464,7 +485,13 @@ export class Jobs {
     run.done = true;
     this.stoppedJobs.add(run.jobId);
     run.stopper.abort(new FullEnrichError(message));
-    const open = run.tracker.stop(reason, message);
+    // The job's batches as the log has them too: one accepted a moment ago may be followed by the
+    // poller before this job's tracker has seen its acceptance.
+    const accepted = run.tracker
+      .batches()
+      .map((batch) => deps.projection.batch(batch.batchId)?.enrichmentId ?? null)
+      .filter((enrichmentId): enrichmentId is string => enrichmentId !== null);
+    const open = [...new Set([...run.tracker.stop(reason, message), ...accepted])];
     const awaitedElsewhere = new Set(
       [...this.live].filter((other) => other !== run).flatMap((other) => other.tracker.openEnrichments()),
     );
@@ -478,6 +505,10 @@ export class Jobs {
       resolved: left.resolved,
       pollingStopped: stopped.length,
     });
-    run.handle.settle(run.tracker);
+    // A POST already on the wire is not cut: its answer is recorded first (its batch accepted, for
+    // a rerun to follow), then the job settles.
+    const settle = (): void => run.handle.settle(run.tracker);
+    if (run.sending > 0) run.onIdle = settle;
+    else settle();
   }
 }

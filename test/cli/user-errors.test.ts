@@ -316,3 +316,32 @@ describe("rough edges: one test per message", () => {
     );
   });
 });
+
+describe("--max-wait", () => {
+  it("stops waiting: exit 1, the rows without a result named, and the same command later finishes them, POSTing nothing twice", async () => {
+    const before = posts();
+    const stopped = await runCli(enrichArgs(sim.baseUrl, "--max-wait", "200ms"), { cwd: dir });
+    expect(stopped.code).toBe(1);
+    // Sent or still queued when the wait ran out (the machine's load decides): either way named.
+    expect(stopped.stderr).toMatch(
+      /\(2 contacts: lines 2, 3[^)]*\) timed-out: no result within the job's maximum wait/,
+    );
+    expect(stopped.stderr).toContain(
+      "the job stopped waiting (--max-wait) before these contacts had a result",
+    );
+    const sent = posts() - before;
+    expect(sent).toBeLessThanOrEqual(1);
+    const again = await runCli(enrichArgs(sim.baseUrl), { cwd: dir });
+    expect(again.stderr).toBe("");
+    expect(again.code).toBe(0);
+    // A batch that left is followed, not sent again; one that never left is sent now.
+    expect(posts() - before).toBe(1);
+    expect(readFileSync(join(dir, "out.jsonl"), "utf8").trim().split("\n")).toHaveLength(2);
+  });
+
+  it("a --max-wait that is not a duration is a usage error", async () => {
+    const run = await runCli(enrichArgs(sim.baseUrl, "--max-wait", "soon"), { cwd: dir });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("--max-wait: must be a number and a unit");
+  });
+});

@@ -68,6 +68,33 @@ describe("a job's signal aborts all of it", () => {
     expect(summary.sent).toBe(0);
   });
 
+  it("a POST on the wire at the abort is not cut: its answer is recorded (accepted, not ambiguous), then the job settles", async () => {
+    const w = await start({ mode: "polling", simulator: { faults: { latencyMs: 2 * SECOND } } });
+    const controller = new AbortController();
+    const job = w.engine.enrich(contacts(3), { signal: controller.signal });
+    let settledAt: number | null = null;
+    void job.summary.then(() => {
+      settledAt = Date.now();
+    });
+    await w.advance(SECOND);
+    expect(w.calls).toHaveLength(1); // the POST, its answer 1 s away
+    controller.abort();
+    await w.advance(10 * MINUTE);
+    const types = (await w.store.read()).map((event) => event.type);
+    expect(types).toContain("enrichment.accepted");
+    expect(types).not.toContain("enrichment.rejected");
+    expect(w.calls).toHaveLength(1); // and never polled
+    expect(settledAt).toBeGreaterThanOrEqual(2 * SECOND);
+    const summary = await job.summary;
+    expect(summary.stopped).toBe("aborted");
+    expect(summary.sent).toBe(3);
+    // A rerun follows the accepted batch: the same contacts, no second POST.
+    const rerun = w.engine.enrich(contacts(3));
+    await w.advance(10 * MINUTE);
+    expect((await rerun.summary).resolved).toBe(3);
+    expect(w.calls.filter((call) => call.method === "POST")).toHaveLength(1);
+  });
+
   it("another job waiting on the same enrichment is still polled to its end", async () => {
     const w = await start({ mode: "polling" });
     const controller = new AbortController();

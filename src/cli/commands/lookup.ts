@@ -56,6 +56,9 @@ const FLAGS_USAGE = `${API_KEY_USAGE}
     [--refresh]                send every contact, even those already enriched in the log
     [--max-age DURATION]       results older than this (e.g. 30d, 12h) are sent again; default: any age
     [--max-running N]          enrichments running at the provider at once, 1..100; default 100
+    [--max-wait DURATION]      stop waiting after this long (e.g. 20m): contacts without a result
+                               are reported (exit 1), their batches no longer polled; the same
+                               command run later follows them again, sending nothing twice
     [--quiet]                  no progress (on a terminal: redrawn every second; otherwise a
                                line every 10 s, or when a batch changes phase)
     [--json]                   a machine-readable summary on stdout
@@ -100,6 +103,7 @@ const LOOKUP_FLAGS = {
   refresh: { type: "boolean" },
   "max-age": { type: "string" },
   "max-running": { type: "string" },
+  "max-wait": { type: "string" },
   quiet: { type: "boolean" },
   json: { type: "boolean" },
   map: { type: "string" },
@@ -202,9 +206,13 @@ async function runLookup(kind: "enrich" | "reverse", args: readonly string[], io
     io.stderr.write(line);
   };
   const logger = loggerFromFlags(values, io, (line) => writeLog(line));
+  const maxWaitMs =
+    values["max-wait"] === undefined ? undefined : flag("max-wait", duration, values["max-wait"]);
+  if (maxWaitMs === 0) throw new UsageError("--max-wait: must be longer than 0");
   const reuse = {
     ...(values.refresh ? { refresh: true } : {}),
     ...(maxAgeMs === undefined ? {} : { maxAgeMs }),
+    ...(maxWaitMs === undefined ? {} : { maxWaitMs }),
   };
   if ((values["webhook-url"] === undefined) !== (values.listen === undefined)) {
     throw new UsageError(
