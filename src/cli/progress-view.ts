@@ -12,13 +12,13 @@ export function formatDuration(ms: number): string {
 
 /**
  * When the job should be done, from when its running batches should finish at the provider: `~45s`
- * (`≥45s` while batches still wait their turn), `late 12s` once that passed, or null when nothing
+ * (`≥45s` while batches still wait their turn), `overdue 12s` once that passed, or null when nothing
  * says (no batch running yet, or the job settled).
  */
 export function estimate(progress: LiveJobProgress, now: number): string | null {
   if (progress.settled || progress.expectedFinishAt === null) return null;
   const left = progress.expectedFinishAt - now;
-  if (left <= 0) return `late ${formatDuration(-left)}`;
+  if (left <= 0) return `overdue ${formatDuration(-left)}`;
   return `${progress.batchesByPhase.queued > 0 ? "≥" : "~"}${formatDuration(left)}`;
 }
 

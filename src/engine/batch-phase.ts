@@ -1,6 +1,5 @@
 import type { BatchState } from "../events/projections/enrichment-state.js";
 import type { BatchProgress } from "./job-progress.js";
-import { expectedFinish, type Timings } from "./timings.js";
 
 /**
  * What a batch of a job is waiting for: its turn (`queued`: planned, waiting for the provider's
@@ -72,13 +71,17 @@ export function countByPhase(batches: Iterable<{ size: number; phase: BatchPhase
 
 /**
  * When the batches running at the provider are expected to have finished: the latest of their
- * slowest contacts, by the provider's typical timings; null when none runs.
+ * expected finishes (`expectedFinish(acceptedAt, size)`: the provider's timings as the log saw
+ * them, or as documented until enough batches were seen); null when none runs.
  */
-export function expectedFinishOf(batches: Iterable<PhaseFacts>, timings: Timings): number | null {
+export function expectedFinishOf(
+  batches: Iterable<PhaseFacts>,
+  expectedFinish: (acceptedAt: number, size: number) => number,
+): number | null {
   let latest: number | null = null;
   for (const batch of batches) {
     if (batch.size === 0 || batch.acceptedAt === null || ENDED.has(batch.state)) continue;
-    const at = expectedFinish(timings, batch.acceptedAt);
+    const at = expectedFinish(batch.acceptedAt, batch.size);
     latest = latest === null ? at : Math.max(latest, at);
   }
   return latest;

@@ -131,6 +131,7 @@ export class EnrichmentEngine {
       calls: this.calls,
       rateBudget: options.client.limiter,
       keying: options.keying,
+      provider: this.providerTimings,
       batchSize: options.batchSize,
       newId: options.newId,
       closing: this.closing.signal,

@@ -71,7 +71,8 @@ export interface JobProgress {
   batchesByPhase: BatchesByPhase;
   /**
    * When the batches running at the provider are expected to have finished (the latest of their
-   * slowest contacts, by the provider's typical timings); null when none runs. In the past: late.
+   * expected finishes, by the provider's timings as the log saw them, or as documented until
+   * enough batches were seen); null when none runs. In the past: overdue.
    */
   expectedFinishAt: number | null;
   /** Credits spent by the batches of this job (this run's, and the earlier runs' it follows). */

@@ -10,7 +10,6 @@ import {
   type JobProgress,
   type JobStopReason,
 } from "./job-progress.js";
-import type { Timings } from "./timings.js";
 
 interface IdentityState {
   rows: number[];
@@ -40,8 +39,11 @@ export interface JobTrackerInit {
   correlationKey: string | null;
   /** Whether a batch abandoned as ambiguous is sent again (rather than reported). */
   resubmitAmbiguous: boolean;
-  /** The provider's timings: when a running batch is expected to finish. */
-  timings: Timings;
+  /**
+   * When a batch of `size` contacts accepted at `acceptedAt` is expected to have finished (the
+   * provider's timings as the log saw them: `ProviderTimings.expectedFinish`).
+   */
+  expectedFinish: (acceptedAt: number, size: number) => number;
 }
 
 /**
@@ -282,7 +284,7 @@ export class JobTracker {
         failed: batches.filter((b) => ["failed", "rejected", "ambiguous"].includes(b.state)).length,
       },
       batchesByPhase: countByPhase(batches.map((b) => ({ size: b.size, phase: this.phaseOf(b) }))),
-      expectedFinishAt: expectedFinishOf(batches, this.init.timings),
+      expectedFinishAt: expectedFinishOf(batches, this.init.expectedFinish),
       credits: batches.reduce((sum, b) => sum + (b.own ? (b.credits ?? 0) : 0), 0),
       settled: this.settled,
       stopped: this.stoppedBy,

@@ -24,6 +24,7 @@ import type { JobCalls } from "./job-calls.js";
 import type { JobStopReason } from "./job-progress.js";
 import { JobTracker } from "./job-tracker.js";
 import type { KnownContacts, ResolvedContact } from "./known-contacts.js";
+import type { ProviderTimings } from "./learned-timings.js";
 import type { PollingScheduler } from "./polling-scheduler.js";
 import type { RunningLimit } from "./running-limit.js";
 import { errorDelay } from "./timings.js";
@@ -49,6 +50,8 @@ export interface JobsDeps extends ReliableAppendDeps {
   /** The client's rate budget, for the jobs' progress. */
   rateBudget: RecentCallsQuery;
   keying: Keying;
+  /** The provider's timings as the log saw them (the jobs' expected finish). */
+  provider: ProviderTimings;
   batchSize: number;
   newId: () => string;
   /** Aborted when the engine closes: batches not sent by then never are. */
@@ -132,7 +135,7 @@ export class Jobs {
       rows: identities,
       correlationKey: deps.keying.correlationKey,
       resubmitAmbiguous: options.onAmbiguous === "resubmit",
-      timings: deps.timings,
+      expectedFinish: (acceptedAt, size) => deps.provider.expectedFinish(acceptedAt, size),
     });
     const byIdentity = new Map<string, SubmittedContact>();
     identities.forEach((identity, index) => {

@@ -97,7 +97,7 @@ describe("the progress view", () => {
     const running = { ...busy.batchesByPhase, queued: 0 };
     expect(estimate({ ...busy, batchesByPhase: running }, NOW)).toBe("~1m23s");
     expect(estimate(busy, NOW)).toBe("≥1m23s"); // batches still wait their turn
-    expect(estimate({ ...busy, batchesByPhase: running }, NOW + 95_000)).toBe("late 12s");
+    expect(estimate({ ...busy, batchesByPhase: running }, NOW + 95_000)).toBe("overdue 12s");
     expect(estimate({ ...busy, expectedFinishAt: null }, NOW)).toBeNull();
     expect(estimate({ ...busy, settled: true }, NOW)).toBeNull();
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { BatchesByPhase } from "../../src/engine/batch-phase.js";
+import { type BatchesByPhase, expectedFinishOf, type PhaseFacts } from "../../src/engine/batch-phase.js";
 import type { EnrichmentJob, LiveJobProgress } from "../../src/engine/job.js";
 import { DEFAULT_TIMINGS, expectedFinish, webhookDeadline } from "../../src/engine/timings.js";
 import { contacts, virtualWorldPerTest } from "../support/virtual-world.js";
@@ -137,5 +137,32 @@ describe("a job's progress as of now (progressNow): the clock moves while nothin
       fallback: true,
     });
     expect(job.progressNow().nextPoll?.at).toBeLessThan(webhookDeadline(DEFAULT_TIMINGS, acceptedAt));
+  });
+});
+
+describe("the job's expected finish", () => {
+  const batch = (facts: Partial<PhaseFacts>): PhaseFacts => ({
+    state: "accepted",
+    size: 10,
+    requestedAt: 0,
+    enrichmentId: "e",
+    acceptedAt: 0,
+    mode: "polling",
+    polled: false,
+    ...facts,
+  });
+
+  it("is the latest expected finish of the batches running, by the timings it is given (learned ones included)", () => {
+    // A provider learned to take 20 s a contact: a 10-contact batch accepted at 5 s ends at 205 s.
+    const learned = (acceptedAt: number, size: number) => acceptedAt + 20 * SECOND * size;
+    const batches = [
+      batch({ acceptedAt: 5 * SECOND }),
+      batch({ acceptedAt: 0, size: 2 }),
+      batch({ acceptedAt: 9 * MINUTE, state: "completed" }), // ended: not waited for
+      batch({ acceptedAt: null, state: "requested" }), // not running yet
+      batch({ acceptedAt: 10 * MINUTE, size: 0 }), // its contacts moved to another attempt
+    ];
+    expect(expectedFinishOf(batches, learned)).toBe(205 * SECOND);
+    expect(expectedFinishOf([batch({ state: "completed" })], learned)).toBeNull();
   });
 });
