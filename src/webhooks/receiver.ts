@@ -327,12 +327,12 @@ export class WebhookReceiver {
       this.logger.debug("a start-up probe delivery arrived (nothing stored)");
       return answer(200, { status: "probe" });
     }
+    // The enrichment id read from the start of the body, unparsed: for logs, and to tell
+    // `fullenrich-rx test-webhook`'s sample (verified and answered, never stored).
+    const enrichmentId = peekEnrichmentId(rawBody);
+    if (isTestDelivery(enrichmentId)) return answer(200, { status: "test", stored: false });
     const digest = sha256Hex(rawBody);
     const receivedAt = this.scheduler.now();
-    // `fullenrich-rx test-webhook`'s sample (its id leads its body): verified and answered, never stored.
-    if (isTestDelivery(peekEnrichmentId(rawBody))) {
-      return answer(200, { status: "test", stored: false });
-    }
     const stored = storedEvent(rawBody, { digest, verified: this.verify, receivedAt });
 
     let result: AppendResult;
@@ -342,7 +342,6 @@ export class WebhookReceiver {
       result = await this.store.append(streams.deliveries, [stored.event]);
       this.storeHealth.record(true);
     } catch (error) {
-      const enrichmentId = peekEnrichmentId(rawBody);
       this.storeHealth.record(false);
       this.count.storeErrors++;
       this.logger.error("could not store a webhook delivery; answering 503 so that the provider retries", {
@@ -361,7 +360,6 @@ export class WebhookReceiver {
     const appended = result.appended[0];
     if (appended === undefined) {
       this.count.duplicate++;
-      const enrichmentId = peekEnrichmentId(rawBody);
       this.logger.debug("a retry of a stored webhook delivery", { enrichmentId, digest });
       this.accepted.next({ digest, event: null, enrichmentId, duplicate: true, quarantined: false });
       return answer(200, { status: "duplicate" });
