@@ -1,5 +1,5 @@
 import { quantile } from "../events/projections/completion-times.js";
-import { firstPollDelay, type Timings } from "./timings.js";
+import { firstPollDelay, type Timings, webhookDeadlineAfter } from "./timings.js";
 
 /** How long batches of about some size took at the provider (the projection answers it). */
 export interface CompletionTimesQuery {
@@ -82,12 +82,6 @@ export class ProviderTimings {
    * the provider's retry window (`fallbackAfterRetries` of its retries), plus slack.
    */
   webhookDeadline(acceptedAt: number, size: number): number {
-    const { timings } = this;
-    const retries = Math.min(timings.fallbackAfterRetries, timings.webhookRetries);
-    return (
-      this.expectedFinish(acceptedAt, size) +
-      retries * timings.webhookRetryIntervalMs +
-      timings.fallbackSlackMs
-    );
+    return webhookDeadlineAfter(this.timings, this.expectedFinish(acceptedAt, size));
   }
 }

@@ -113,10 +113,16 @@ export function expectedFinish(timings: Timings, acceptedAt: number): number {
  * window (a delivery can arrive that late; `fallbackAfterRetries` of its retries), plus slack.
  */
 export function webhookDeadline(timings: Timings, acceptedAt: number): number {
+  return webhookDeadlineAfter(timings, expectedFinish(timings, acceptedAt));
+}
+
+/**
+ * The webhook deadline of a batch expected to finish at `expectedFinishAt` (by whatever timings):
+ * plus the provider's retry window (`fallbackAfterRetries` of its retries), plus slack.
+ */
+export function webhookDeadlineAfter(timings: Timings, expectedFinishAt: number): number {
   const retries = Math.min(timings.fallbackAfterRetries, timings.webhookRetries);
-  return (
-    expectedFinish(timings, acceptedAt) + retries * timings.webhookRetryIntervalMs + timings.fallbackSlackMs
-  );
+  return expectedFinishAt + retries * timings.webhookRetryIntervalMs + timings.fallbackSlackMs;
 }
 
 /**
