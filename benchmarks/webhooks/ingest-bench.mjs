@@ -267,13 +267,22 @@ async function runServer(kind) {
   server.keepAliveTimeout = 30_000;
   await new Promise((done) => server.listen(0, "127.0.0.1", done));
   process.send({ type: "listening", port: server.address().port });
+  // CPU time of the whole process (every thread: the writer's, the GC's) from the measured load's start.
+  let cpuAtMark = process.cpuUsage();
   process.on("message", async (message) => {
+    if (message?.type === "mark") {
+      cpuAtMark = process.cpuUsage();
+      process.send({ type: "marked" });
+      return;
+    }
     if (message?.type !== "stop") return;
+    const { user, system } = process.cpuUsage(cpuAtMark);
     await new Promise((done) => {
       server.close(() => done());
       server.closeAllConnections();
     });
-    process.send({ type: "report", report: await report() });
+    const cpu = { userMs: user / 1000, systemMs: system / 1000 };
+    process.send({ type: "report", report: { ...(await report()), cpu } });
     process.disconnect();
   });
 }
@@ -295,6 +304,7 @@ async function runLoad({ port, kind, size, duration, connections }) {
           "content-type": "application/json",
           "x-signature-sha1": createHmac("sha1", SECRET).update(bytes).digest("hex"),
         };
+  const cpuBefore = process.cpuUsage();
   const result = await autocannon({
     url: `http://127.0.0.1:${port}`,
     connections,
@@ -312,8 +322,10 @@ async function runLoad({ port, kind, size, duration, connections }) {
       },
     ],
   });
+  const loadCpu = process.cpuUsage(cpuBefore);
   return {
     bodyBytes: body.prefix.length + SEQ_WIDTH + body.suffix.length,
+    loadGeneratorCpuMs: (loadCpu.user + loadCpu.system) / 1000,
     requestsPerSecond: result.requests.average,
     ok2xx: result["2xx"],
     non2xx: result.non2xx,
@@ -380,11 +392,16 @@ async function measure({ kind, size, duration, connections, warmup, profileDir }
     return result;
   };
   if (warmup > 0) await load(warmup);
+  server.send({ type: "mark" });
+  await nextMessage(server, "marked");
   const result = await load(duration);
   server.send({ type: "stop" });
   const { report } = await nextMessage(server, "report");
   await new Promise((done) => (server.exitCode === null ? server.once("exit", done) : done()));
-  return { kind, size, ...result, server: report };
+  const { userMs, systemMs } = report.cpu;
+  // The server's CPU (all its threads) per request of the measured load, in microseconds.
+  const serverCpuUsPerRequest = ((userMs + systemMs) * 1000) / Math.max(1, result.totalRequests);
+  return { kind, size, ...result, serverCpuUsPerRequest, server: report };
 }
 
 const LABELS = {
@@ -394,7 +411,9 @@ const LABELS = {
 };
 
 function table(results) {
-  const rows = [["run", "server", "body", "req/s", "p50 ms", "p99 ms", "× bare", "non-2xx", "errors"]];
+  const rows = [
+    ["run", "server", "body", "req/s", "p50 ms", "p99 ms", "× bare", "CPU µs/req", "non-2xx", "errors"],
+  ];
   for (const result of results) {
     rows.push([
       String(result.run),
@@ -404,6 +423,7 @@ function table(results) {
       String(result.latency.p50),
       String(result.latency.p99),
       result.ratioToBare === null ? "-" : result.ratioToBare.toFixed(2),
+      result.serverCpuUsPerRequest.toFixed(0),
       String(result.non2xx),
       String(result.errors),
     ]);
