@@ -110,7 +110,7 @@ export const EVENT_SCHEMAS = {
   /**
    * A delivery as it arrived, appended (signature checked, nothing parsed) before it was
    * acknowledged: its bytes, and the digest that makes a retry of it a duplicate. Parsed right after
-   * the answer into `webhook.received` or `webhook.quarantined` (dedup key `parsed:<digest>`); a
+   * the answer into `webhook.received` or `webhook.quarantined` (dedup key `parsed@<position>`); a
    * delivery stored but not yet parsed when the process stopped is parsed by the next receiver
    * started on the log.
    */
@@ -372,8 +372,15 @@ export const dedupKeys = {
   rejected: (batchId: string) => `rejected:${batchId}`,
   abandoned: (batchId: string) => `abandoned:${batchId}`,
   delivery: (digest: string) => `delivery:${digest}`,
-  /** The one outcome of parsing a stored delivery: `webhook.received` or `webhook.quarantined`. */
-  parsed: (digest: string) => `parsed:${digest}`,
+  /**
+   * The one outcome of parsing the delivery stored at `position` (its `webhook.stored` event):
+   * `webhook.received` or `webhook.quarantined`. The position is zero-padded, so that the keys of
+   * successive deliveries follow each other in the store's key index (a key made of the digest
+   * lands on a random page of it, which every commit then writes again).
+   */
+  parsed: (position: number) => `parsed@${String(position).padStart(16, "0")}`,
+  /** The same outcome's key as earlier builds wrote it, by the delivery's digest: still recognised. */
+  parsedByDigest: (digest: string) => `parsed:${digest}`,
   reprocessed: (digest: string) => `reprocessed:${digest}`,
   resolved: (enrichmentId: string, contactKey: string) => `resolved:${enrichmentId}:${contactKey}`,
   duplicate: (enrichmentId: string, contactKey: string, observation: number) =>

@@ -32,13 +32,16 @@ export function storedEvent(
  * What parsing a stored delivery comes to: `webhook.received` when it parses (what the engine
  * needs to route it, without the payload: that is the stored body, read from there rather than
  * written twice), else `webhook.quarantined` (raw body and reason kept, for an operator), both
- * under the dedup key `parsed:<digest>`, so that a delivery gets one outcome whoever parses it,
- * and however often.
+ * under the dedup key `parsed@<position>` (the position of the delivery's `webhook.stored`), so that
+ * a delivery gets one outcome whoever parses it, and however often.
  */
-export function parsedOutcome(stored: StoredDelivery): { event: NewEvent; parsed: DeliveryParse } {
+export function parsedOutcome(
+  stored: StoredDelivery,
+  position: number,
+): { event: NewEvent; parsed: DeliveryParse } {
   const text = storedText(stored);
   const parsed = parseDeliveryText(text);
-  const dedupKey = dedupKeys.parsed(stored.digest);
+  const dedupKey = dedupKeys.parsed(position);
   const { digest, verified, receivedAt } = stored;
   if (parsed.ok) {
     const { event, enrichmentId, payload } = parsed.delivery;
@@ -75,7 +78,7 @@ export function receivedEvent(
   fields: Omit<EventData<"webhook.received">, "payload">,
   payload: EventData<"webhook.received">["payload"],
   text: string,
-  dedupKey: string = dedupKeys.parsed(fields.digest),
+  dedupKey: string,
 ): NewEvent {
   const body = withoutBom(text);
   const head = JSON.stringify({

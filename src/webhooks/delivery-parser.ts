@@ -19,6 +19,21 @@ const onALaterTurn = (run: () => void): void => {
 /** Events read per page when looking for stored deliveries not yet parsed. */
 const PAGE = 500;
 
+/**
+ * The position of the stored delivery whose parsed outcome has this dedup key: `parsed@<position>`,
+ * or `parsed:<digest>` (earlier builds) for a delivery met earlier in the sweep; undefined for any
+ * other key.
+ */
+function outcomePosition(
+  dedupKey: string | null,
+  positionOf: ReadonlyMap<string, number>,
+): number | undefined {
+  if (dedupKey === null) return undefined;
+  if (dedupKey.startsWith("parsed@")) return Number(dedupKey.slice("parsed@".length));
+  if (dedupKey.startsWith("parsed:")) return positionOf.get(dedupKey.slice("parsed:".length));
+  return undefined;
+}
+
 /** A stored delivery waiting to be parsed: its data and its position in the log. */
 export interface PendingDelivery {
   position: number;
@@ -40,8 +55,8 @@ export interface SweepReport {
 
 /**
  * Turns stored deliveries (`webhook.stored`) into events once they are acknowledged: parses each
- * into `webhook.received` or `webhook.quarantined`, appended under `parsed:<digest>` (one outcome
- * per delivery, whoever parses it). The receiver hands it each delivery it stored; those of one
+ * into `webhook.received` or `webhook.quarantined`, appended under `parsed@<position>` (one outcome
+ * per delivery, whoever parses it; earlier builds wrote `parsed:<digest>`, recognised too). The receiver hands it each delivery it stored; those of one
  * turn of the event loop are parsed together on a later turn (after their answers) and their
  * outcomes appended in one append. {@link sweep} finds those a stopped process stored but did not
  * parse (or whose outcome could not be appended), reading the log from the
@@ -112,8 +127,9 @@ export class DeliveryParser {
   private async runSweep(): Promise<SweepReport> {
     const from = await this.store.getCheckpoint(PARSER_CHECKPOINT);
     const head = await this.store.head();
-    /** Stored deliveries met without an outcome yet, by digest. */
-    const unparsed = new Map<string, PendingDelivery>();
+    /** Stored deliveries met without an outcome yet, by position; their positions by digest. */
+    const unparsed = new Map<number, PendingDelivery>();
+    const positionOf = new Map<string, number>();
     for (let after = from; after < head; ) {
       const page = await this.store.read({ after, limit: PAGE });
       if (page.length === 0) break;
@@ -123,9 +139,11 @@ export class DeliveryParser {
         if (stored.type === "webhook.stored") {
           const event = parseEvent(stored);
           if (event.type !== "webhook.stored") continue;
-          unparsed.set(event.data.digest, { position: stored.position, data: event.data });
-        } else if (stored.dedupKey?.startsWith("parsed:")) {
-          unparsed.delete(stored.dedupKey.slice("parsed:".length));
+          unparsed.set(stored.position, { position: stored.position, data: event.data });
+          positionOf.set(event.data.digest, stored.position);
+        } else {
+          const outcomeOf = outcomePosition(stored.dedupKey, positionOf);
+          if (outcomeOf !== undefined) unparsed.delete(outcomeOf);
         }
       }
       after = page[page.length - 1]?.position ?? head;
@@ -134,7 +152,8 @@ export class DeliveryParser {
     for (const delivery of unparsed.values()) {
       if (this.pending.has(delivery.position)) continue;
       // Its outcome may have been appended since the page was read (by the process that stored it).
-      if (await this.store.findByDedupKey(dedupKeys.parsed(delivery.data.digest))) continue;
+      if (await this.store.findByDedupKey(dedupKeys.parsed(delivery.position))) continue;
+      if (await this.store.findByDedupKey(dedupKeys.parsedByDigest(delivery.data.digest))) continue;
       toParse.push(delivery);
     }
     let parsed = 0;
@@ -164,7 +183,7 @@ export class DeliveryParser {
     const outcomes: { delivery: PendingDelivery; outcome: ReturnType<typeof parsedOutcome> }[] = [];
     for (const delivery of deliveries) {
       try {
-        outcomes.push({ delivery, outcome: parsedOutcome(delivery.data) });
+        outcomes.push({ delivery, outcome: parsedOutcome(delivery.data, delivery.position) });
       } catch (error) {
         // parsedOutcome catches what a body can do; this would be a bug, kept from stopping the others.
         this.fail(delivery, error);

@@ -5,7 +5,7 @@ import { connect, type Socket } from "node:net";
 import { serve } from "@hono/node-server";
 import type { Hono } from "hono";
 import { expect } from "vitest";
-import { parseEvent, streams } from "../../src/events/event-types.js";
+import { dedupKeys, parseEvent, streams } from "../../src/events/event-types.js";
 import type {
   AppendOptions,
   AppendResult,
@@ -145,7 +145,7 @@ export async function deliveryEvents(store: EventStore): Promise<{
   const all = await waitUntil("every stored delivery to be parsed", async () => {
     const events = await store.readStream(streams.deliveries);
     const stored = events.filter((event) => event.type === "webhook.stored").length;
-    const outcomes = events.filter((event) => event.dedupKey?.startsWith("parsed:")).length;
+    const outcomes = events.filter((event) => event.dedupKey?.startsWith("parsed@")).length;
     return stored === outcomes ? events : undefined;
   });
   return {
@@ -160,8 +160,8 @@ export async function deliveryEvents(store: EventStore): Promise<{
  * Checks "each accepted delivery stored exactly once, each rejected one not at all": the deliveries
  * stream holds, for each digest of `accepted`, one `webhook.stored` keyed `delivery:<sha256>` holding
  * the body's bytes, and one parsed outcome (`webhook.received` or `webhook.quarantined`) keyed
- * `parsed:<sha256>`, each readable through its schema, and nothing else (so nothing of a rejected
- * body). Returns the outcomes.
+ * `parsed@<position of the stored delivery>`, each readable through its schema, and nothing else (so
+ * nothing of a rejected body). Returns the outcomes.
  */
 export async function expectStoredExactlyOnce(
   store: EventStore,
@@ -176,7 +176,7 @@ export async function expectStoredExactlyOnce(
   );
   const outcomes = all.filter((event) => event.type !== "webhook.stored");
   expect(outcomes.map((event) => event.dedupKey).sort()).toEqual(
-    expected.map((digest) => `parsed:${digest}`),
+    stored.map((event) => dedupKeys.parsed(event.position)).sort(),
   );
   for (const event of all) {
     const parsed = parseEvent(event);
@@ -190,9 +190,9 @@ export async function expectStoredExactlyOnce(
       expect(digestOf(body)).toBe(digest);
     } else {
       expect(parsed.type === "webhook.received" || parsed.type === "webhook.quarantined").toBe(true);
-      expect(event.dedupKey).toBe(`parsed:${digest}`);
-      // Parsed after the delivery was stored.
+      // The outcome of the delivery of the same digest, parsed after it was stored.
       const source = await store.findByDedupKey(`delivery:${digest}`);
+      expect(event.dedupKey).toBe(dedupKeys.parsed(source?.position ?? -1));
       expect(source?.position).toBeLessThan(event.position);
     }
     const found = await store.findByDedupKey(event.dedupKey as string);
@@ -398,4 +398,10 @@ export function rawExchange(
 export function statusOf(raw: string): number | undefined {
   const match = /^HTTP\/1\.[01] (\d{3})/.exec(raw);
   return match ? Number(match[1]) : undefined;
+}
+
+/** The parsed outcome (`webhook.received` or `webhook.quarantined`) of the delivery of this digest, if any. */
+export async function outcomeOf(store: EventStore, digest: string): Promise<StoredEvent | undefined> {
+  const stored = await store.findByDedupKey(dedupKeys.delivery(digest));
+  return stored === undefined ? undefined : store.findByDedupKey(dedupKeys.parsed(stored.position));
 }

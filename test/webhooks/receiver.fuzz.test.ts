@@ -1,7 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseEvent } from "../../src/events/event-types.js";
+import { dedupKeys, parseEvent } from "../../src/events/event-types.js";
 import { MemoryEventStore } from "../../src/events/stores/index.js";
 import { type HeaderBag, WebhookReceiver } from "../../src/webhooks/receiver.js";
 import {
@@ -299,7 +299,7 @@ describe("WebhookReceiver.receive under random input", () => {
             if (raw.type !== "webhook.stored") throw new Error(`expected webhook.stored, got ${raw.type}`);
             expect(Buffer.from(raw.data.body, raw.data.encoding)).toEqual(Buffer.from(input.bytes));
             // And exactly one parsed outcome, after it.
-            const outcome = await store.findByDedupKey(`parsed:${digest}`);
+            const outcome = await store.findByDedupKey(dedupKeys.parsed(raw.position));
             const parsed = parseEvent(outcome as NonNullable<typeof outcome>);
             expect(["webhook.received", "webhook.quarantined"]).toContain(parsed.type);
             expect(outcome?.position).toBeGreaterThan(raw.position);

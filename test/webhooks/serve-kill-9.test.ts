@@ -65,7 +65,7 @@ async function inStore(
           stored.add(digest);
         }
       }
-      const outcome = await store.findByDedupKey(dedupKeys.parsed(digest));
+      const outcome = raw && (await store.findByDedupKey(dedupKeys.parsed(raw.position)));
       if (outcome && parseEvent(outcome).type === "webhook.received") parsed.add(digest);
     }
     return { stored, parsed };

@@ -7,7 +7,16 @@ import { storedEvent } from "../../src/webhooks/delivery-events.js";
 import { PARSER_CHECKPOINT } from "../../src/webhooks/delivery-parser.js";
 import { WebhookReceiver } from "../../src/webhooks/receiver.js";
 import { ForwardingStore } from "../support/forwarding-store.js";
-import { batchBody, bytesOf, contactBody, digestOf, enrichRecord, KEY, signedHeaders } from "./helpers.js";
+import {
+  batchBody,
+  bytesOf,
+  contactBody,
+  digestOf,
+  enrichRecord,
+  KEY,
+  outcomeOf,
+  signedHeaders,
+} from "./helpers.js";
 
 // A delivery acknowledged is stored as it came (`webhook.stored`) and parsed after the answer. What
 // a process stored but did not parse (killed in between, or its outcome's append failed) is parsed
@@ -45,7 +54,7 @@ class OutcomeFailingStore extends ForwardingStore {
     events: readonly NewEvent[],
     options?: AppendOptions,
   ): Promise<AppendResult> {
-    if (this.failing && events.some((event) => event.dedupKey?.startsWith("parsed:"))) {
+    if (this.failing && events.some((event) => event.dedupKey?.startsWith("parsed@"))) {
       return Promise.reject(new Error("disk I/O error (simulated)"));
     }
     return this.inner.append(stream, events, options);
@@ -86,6 +95,45 @@ describe("deliveries stored but not parsed", () => {
     expect(second.counters()).toMatchObject({ accepted: 0, quarantined: 0 });
   });
 
+  it("keys each outcome by its delivery's position, and still recognises an outcome an earlier build keyed by digest", async () => {
+    const store = new MemoryEventStore();
+    const id = randomUUID();
+    const older = bytesOf(batchBody(id, [enrichRecord(1, "older")]));
+    const newer = bytesOf(contactBody(id, enrichRecord(2, "newer")));
+    await storedOnly(store, [older, newer]);
+    // An earlier build parsed the first one, under `parsed:<digest>`.
+    const first = await store.findByDedupKey(dedupKeys.delivery(digestOf(older)));
+    const firstData = parseEvent(first as NonNullable<typeof first>).data as { receivedAt: number };
+    await store.append(streams.deliveries, [
+      {
+        type: "webhook.received",
+        version: 1,
+        data: {
+          digest: digestOf(older),
+          event: "batch",
+          enrichmentId: id,
+          verified: true,
+          receivedAt: firstData.receivedAt,
+        },
+        dedupKey: dedupKeys.parsedByDigest(digestOf(older)),
+      },
+    ]);
+
+    const receiver = receiverOn(store);
+    await receiver.whenParsed();
+    // Only the second was parsed: its outcome under the position of its `webhook.stored`.
+    expect(receiver.counters()).toMatchObject({ accepted: 1, quarantined: 0 });
+    const events = await store.readStream(streams.deliveries);
+    expect(events.map((event) => event.dedupKey)).toEqual([
+      dedupKeys.delivery(digestOf(older)),
+      dedupKeys.delivery(digestOf(newer)),
+      dedupKeys.parsedByDigest(digestOf(older)),
+      dedupKeys.parsed(2),
+    ]);
+    expect(dedupKeys.parsed(2)).toBe("parsed@0000000000000002");
+    expect(await store.getCheckpoint(PARSER_CHECKPOINT)).toBe(3);
+  });
+
   it("a retry of a delivery stored but not parsed is a duplicate, and the delivery is still parsed once", async () => {
     const store = new MemoryEventStore();
     const body = bytesOf(batchBody(randomUUID(), [enrichRecord(1, "retry")]));
@@ -115,7 +163,7 @@ describe("deliveries stored but not parsed", () => {
     const next = receiverOn(store);
     await next.whenParsed();
     expect(await types(inner)).toEqual(["webhook.stored", "webhook.received"]);
-    expect(await inner.findByDedupKey(dedupKeys.parsed(digestOf(body)))).toBeDefined();
+    expect(await outcomeOf(inner, digestOf(body))).toBeDefined();
   });
 
   it("a body that is not UTF-8 is stored as base64, byte for byte, and quarantined when parsed", async () => {
