@@ -66,6 +66,23 @@ export function parsedOutcome(
   return { event, parsed };
 }
 
+/** What the receiver reports of a parsed delivery (its counters, `deliveries$`): the payload left out. */
+export type ParseSummary =
+  | { ok: true; event: "batch" | "contact"; enrichmentId: string }
+  | { ok: false; reason: string };
+
+/** The outcome event of the delivery stored at `position` ({@link parsedOutcome}), and its summary. */
+export function parseStored(
+  stored: StoredDelivery,
+  position: number,
+): { event: NewEvent; summary: ParseSummary } {
+  const { event, parsed } = parsedOutcome(stored, position);
+  const summary: ParseSummary = parsed.ok
+    ? { ok: true, event: parsed.delivery.event, enrichmentId: parsed.delivery.enrichmentId }
+    : { ok: false, reason: parsed.reason };
+  return { event, summary };
+}
+
 /**
  * The `webhook.received` event of a parsed delivery, with its data's JSON text made by splicing the
  * body's text (which JSON.parse accepted, so it is JSON) in as `payload`, instead of serialising

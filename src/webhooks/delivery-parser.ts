@@ -1,8 +1,8 @@
 import { dedupKeys, parseEvent, streams } from "../events/event-types.js";
-import type { AppendResult, EventStore } from "../events/store.js";
+import type { AppendResult, EventStore, NewEvent } from "../events/store.js";
 import type { Logger } from "../internal/logger.js";
-import { parsedOutcome, type StoredDelivery } from "./delivery-events.js";
-import type { DeliveryParse } from "./delivery-payload.js";
+import { type ParseSummary, parseStored } from "./delivery-events.js";
+import { type DeliveryToParse, ParseThread, type ThreadOutcome } from "./parse-thread.js";
 
 /** The checkpoint below which every `webhook.stored` event of the log has its parsed outcome. */
 export const PARSER_CHECKPOINT = "webhook-parser";
@@ -34,16 +34,33 @@ function outcomePosition(
   return undefined;
 }
 
-/** A stored delivery waiting to be parsed: its data and its position in the log. */
-export interface PendingDelivery {
-  position: number;
-  data: StoredDelivery;
-}
+/** A stored delivery waiting to be parsed: its data, its position in the log, and its bytes when at hand. */
+export type PendingDelivery = DeliveryToParse;
 
 /** What became of one stored delivery: its outcome appended, or the append failed (retried by a later sweep). */
 export type ParseOutcome =
-  | { kind: "parsed"; delivery: PendingDelivery; parsed: DeliveryParse; duplicate: boolean }
+  | { kind: "parsed"; delivery: PendingDelivery; parsed: ParseSummary; duplicate: boolean }
   | { kind: "failed"; delivery: PendingDelivery; error: Error };
+
+/** Where the parser parses: in a worker thread (the default, where the package is compiled), or on this thread. */
+export interface DeliveryParserOptions {
+  /** Parse in a worker thread when one can be started ({@link ParseThread.available}). Default true. */
+  thread?: boolean;
+  /**
+   * Bytes of bodies waiting to be parsed at most (default {@link DEFAULT_MAX_PARSE_BACKLOG_BYTES}):
+   * when deliveries arrive faster than they are parsed, those over it are not kept in memory but
+   * parsed by a sweep of the log once the backlog is parsed. One delivery is always taken.
+   */
+  maxBacklogBytes?: number;
+}
+
+/** Default {@link DeliveryParserOptions.maxBacklogBytes}: 64 MiB. */
+export const DEFAULT_MAX_PARSE_BACKLOG_BYTES = 64 * 1024 * 1024;
+
+/** The bytes a delivery waiting to be parsed holds (its body; its text, when that is what is held). */
+function sizeOf(delivery: PendingDelivery): number {
+  return delivery.bytes?.byteLength ?? delivery.data.body.length;
+}
 
 /** What {@link DeliveryParser.sweep} found. */
 export interface SweepReport {
@@ -75,17 +92,44 @@ export class DeliveryParser {
   private readonly inFlight = new Set<Promise<void>>();
   private sweeping: Promise<SweepReport> | undefined;
 
+  /** The worker thread deliveries are parsed in, while it works; undefined: on this thread. */
+  private thread: ParseThread | undefined;
+  /** Bytes of the bodies handed over and not parsed yet; at most {@link maxBacklogBytes}. */
+  private backlogBytes = 0;
+  private readonly maxBacklogBytes: number;
+  /** Deliveries were left out of the backlog (it was full): a sweep parses them once it is empty. */
+  private leftToSweep = false;
+
   constructor(
     private readonly store: EventStore,
     private readonly logger: Logger,
     private readonly onOutcome: (outcome: ParseOutcome) => void,
-  ) {}
+    options: DeliveryParserOptions = {},
+  ) {
+    if (options.thread !== false && ParseThread.available()) this.thread = new ParseThread();
+    this.maxBacklogBytes = options.maxBacklogBytes ?? DEFAULT_MAX_PARSE_BACKLOG_BYTES;
+  }
+
+  /** Stops the worker thread, if any (a batch still in it is parsed on this thread). */
+  close(): void {
+    const thread = this.thread;
+    this.thread = undefined;
+    thread?.close();
+  }
 
   /**
    * Parses a delivery just stored on a later turn of the event loop (its answer is written by then)
    * and appends its outcome ({@link whenIdle} says when that is done).
    */
   parse(delivery: PendingDelivery): void {
+    const size = sizeOf(delivery);
+    if (this.backlogBytes + size > this.maxBacklogBytes && this.pending.size > 0) {
+      // Parsing fell behind: this one is left to the sweep that runs once the backlog is parsed (it
+      // is stored; its bytes need not wait in memory).
+      this.leftToSweep = true;
+      return;
+    }
+    this.backlogBytes += size;
     this.pending.set(delivery.position, delivery);
     this.queue.push(delivery);
     if (this.drained) return;
@@ -95,8 +139,22 @@ export class DeliveryParser {
       this.drained = undefined;
       this.inFlight.delete(drained);
       const done: Promise<void> = this.appendOutcomes(batch).then(() => {
-        for (const item of batch) this.pending.delete(item.position);
+        for (const item of batch) {
+          this.pending.delete(item.position);
+          this.backlogBytes -= sizeOf(item);
+        }
         this.inFlight.delete(done);
+        if (this.leftToSweep && this.pending.size === 0) {
+          this.leftToSweep = false;
+          this.sweep().catch((error: unknown) =>
+            this.logger.error(
+              "could not parse the deliveries left while parsing was behind; the next sweep will",
+              {
+                error: (error as Error).message,
+              },
+            ),
+          );
+        }
       });
       this.inFlight.add(done);
     });
@@ -180,15 +238,15 @@ export class DeliveryParser {
    * appended (or already there), false when the append failed (each failure reported).
    */
   private async appendOutcomes(deliveries: readonly PendingDelivery[]): Promise<boolean> {
-    const outcomes: { delivery: PendingDelivery; outcome: ReturnType<typeof parsedOutcome> }[] = [];
-    for (const delivery of deliveries) {
-      try {
-        outcomes.push({ delivery, outcome: parsedOutcome(delivery.data, delivery.position) });
-      } catch (error) {
-        // parsedOutcome catches what a body can do; this would be a bug, kept from stopping the others.
-        this.fail(delivery, error);
-      }
-    }
+    const parsed = await this.parseAll(deliveries);
+    const outcomes: { delivery: PendingDelivery; outcome: { event: NewEvent; summary: ParseSummary } }[] = [];
+    deliveries.forEach((delivery, index) => {
+      const outcome = parsed[index];
+      // parseStored catches what a body can do; an error would be a bug, kept from stopping the others.
+      if (outcome === undefined || "error" in outcome)
+        this.fail(delivery, new Error(outcome?.error ?? "not parsed"));
+      else outcomes.push({ delivery, outcome });
+    });
     if (outcomes.length === 0) return deliveries.length === 0;
     let result: AppendResult;
     try {
@@ -202,9 +260,39 @@ export class DeliveryParser {
     }
     const duplicates = new Set(result.duplicates.map((duplicate) => duplicate.index));
     outcomes.forEach(({ delivery, outcome }, index) => {
-      this.onOutcome({ kind: "parsed", delivery, parsed: outcome.parsed, duplicate: duplicates.has(index) });
+      this.onOutcome({ kind: "parsed", delivery, parsed: outcome.summary, duplicate: duplicates.has(index) });
     });
     return outcomes.length === deliveries.length;
+  }
+
+  /**
+   * Each delivery's outcome event and summary, in order: from the worker thread, or parsed here
+   * when there is none or it failed (then here from now on).
+   */
+  private async parseAll(deliveries: readonly PendingDelivery[]): Promise<ThreadOutcome[]> {
+    const thread = this.thread;
+    if (thread !== undefined && deliveries.length > 0) {
+      try {
+        return await thread.parse(deliveries);
+      } catch (error) {
+        if (this.thread === thread) {
+          this.thread = undefined;
+          this.logger.warn(
+            "the webhook parse thread stopped; parsing deliveries on the main thread from now on",
+            {
+              error: (error as Error).message,
+            },
+          );
+        }
+      }
+    }
+    return deliveries.map(({ data, position }) => {
+      try {
+        return parseStored(data, position);
+      } catch (error) {
+        return { error: (error as Error).message };
+      }
+    });
   }
 
   private fail(delivery: PendingDelivery, cause: unknown): void {

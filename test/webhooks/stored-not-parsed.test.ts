@@ -13,6 +13,7 @@ import {
   contactBody,
   digestOf,
   enrichRecord,
+  expectStoredExactlyOnce,
   KEY,
   outcomeOf,
   signedHeaders,
@@ -56,6 +57,45 @@ class OutcomeFailingStore extends ForwardingStore {
   ): Promise<AppendResult> {
     if (this.failing && events.some((event) => event.dedupKey?.startsWith("parsed@"))) {
       return Promise.reject(new Error("disk I/O error (simulated)"));
+    }
+    return this.inner.append(stream, events, options);
+  }
+}
+
+/** An EventStore that holds the appends of parsed outcomes until {@link release}. */
+class OutcomeHoldingStore extends ForwardingStore {
+  heldOutcomes = 0;
+  private released = false;
+  private readonly gate: Promise<void>;
+  private open: () => void = () => {};
+  private requested: () => void = () => {};
+  /** Resolves once an outcome's append is held. */
+  readonly outcomeRequested: Promise<void>;
+
+  constructor(inner: MemoryEventStore) {
+    super(inner);
+    this.gate = new Promise((resolve) => {
+      this.open = resolve;
+    });
+    this.outcomeRequested = new Promise((resolve) => {
+      this.requested = resolve;
+    });
+  }
+
+  release(): void {
+    this.released = true;
+    this.open();
+  }
+
+  override async append(
+    stream: string,
+    events: readonly NewEvent[],
+    options?: AppendOptions,
+  ): Promise<AppendResult> {
+    if (!this.released && events.some((event) => event.dedupKey?.startsWith("parsed@"))) {
+      this.heldOutcomes += events.length;
+      this.requested();
+      await this.gate;
     }
     return this.inner.append(stream, events, options);
   }
@@ -132,6 +172,34 @@ describe("deliveries stored but not parsed", () => {
     ]);
     expect(dedupKeys.parsed(2)).toBe("parsed@0000000000000002");
     expect(await store.getCheckpoint(PARSER_CHECKPOINT)).toBe(3);
+  });
+
+  it("when parsing falls behind, deliveries over the backlog bound are not held in memory, and are parsed from the log once it is", async () => {
+    const inner = new MemoryEventStore();
+    // Outcomes wait until released: parsing falls behind the deliveries arriving.
+    const store = new OutcomeHoldingStore(inner);
+    const body = (n: number) => bytesOf(batchBody(randomUUID(), [enrichRecord(n, "backlog")]));
+    const bodies = Array.from({ length: 6 }, (_, n) => body(n));
+    const size = bodies[0]?.byteLength ?? 0;
+    // Room for two bodies waiting to be parsed.
+    const receiver = new WebhookReceiver({ store, apiKeys: [KEY], maxParseBacklogBytes: 2 * size + 100 });
+    receivers.push(receiver);
+    for (const [index, raw] of bodies.entries()) {
+      const answer = await receiver.receive({ rawBody: raw, headers: signedHeaders(raw) });
+      expect(answer.status).toBe(200);
+      // The first two wait to be parsed (their outcome held); the others were only stored.
+      if (index === 1) await store.outcomeRequested;
+    }
+    expect(receiver.counters()).toMatchObject({ stored: 6, accepted: 0 });
+    // The parser's next turn (a timer at 0 ms) has come and gone: nothing more was handed over.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(store.heldOutcomes).toBe(2);
+
+    store.release();
+    await receiver.whenParsed();
+    // Every delivery parsed once: the two held, then the four others by the sweep after them.
+    expect(receiver.counters()).toMatchObject({ stored: 6, accepted: 6, quarantined: 0 });
+    await expectStoredExactlyOnce(inner, bodies.map(digestOf));
   });
 
   it("a retry of a delivery stored but not parsed is a duplicate, and the delivery is still parsed once", async () => {

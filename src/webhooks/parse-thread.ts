@@ -1,0 +1,134 @@
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import type { NewEvent } from "../events/store.js";
+import type { ParseSummary, StoredDelivery } from "./delivery-events.js";
+
+/** The worker's module: compiled JavaScript, next to this one in the package. */
+const WORKER_URL = new URL("./parse-worker.js", import.meta.url);
+
+/** One stored delivery sent to the worker: its bytes rather than its text when at hand (cheaper to send). */
+export interface WireDelivery {
+  position: number;
+  fields: Omit<StoredDelivery, "body">;
+  /** The body as stored (sent when the bytes are not at hand, or when it is base64). */
+  body?: string;
+  /** The bytes the body is the UTF-8 text of. */
+  bytes?: Uint8Array;
+}
+
+/** A batch to parse. @internal */
+export interface ParseRequest {
+  id: number;
+  deliveries: WireDelivery[];
+}
+
+/** One delivery's outcome event and summary, or why it could not be made (a bug: each is kept apart). */
+export type ThreadOutcome = { event: NewEvent; summary: ParseSummary } | { error: string };
+
+/** The outcomes of a batch, in its order. @internal */
+export interface ParseReply {
+  id: number;
+  outcomes: ThreadOutcome[];
+}
+
+/** A stored delivery to parse: its data, its position, and its bytes when at hand. */
+export interface DeliveryToParse {
+  position: number;
+  data: StoredDelivery;
+  bytes?: Uint8Array | undefined;
+}
+
+/** What a batch sent to the worker becomes. */
+interface Waiting {
+  resolve(outcomes: ThreadOutcome[]): void;
+  reject(error: Error): void;
+}
+
+/**
+ * A worker thread that parses stored deliveries into their outcome events (JSON parsing and schema
+ * validation are most of a delivery's CPU, and all of it for a large batch event), so that the
+ * thread answering the provider spends none of its time there. Started on the first batch; keeps
+ * the process alive only while a batch is in flight.
+ *
+ * Available from the compiled package only ({@link ParseThread.available}): from the TypeScript
+ * sources (this project's tests), deliveries are parsed on the calling thread.
+ * @internal
+ */
+export class ParseThread {
+  private worker: Worker | undefined;
+  private readonly waiting = new Map<number, Waiting>();
+  private nextId = 0;
+  private failure: Error | undefined;
+  private closed = false;
+
+  /** Whether the worker's compiled module is there to start. */
+  static available(): boolean {
+    return WORKER_URL.protocol === "file:" && existsSync(fileURLToPath(WORKER_URL));
+  }
+
+  /**
+   * Parses a batch in the worker; resolves with each delivery's outcome, in order. Rejects when the
+   * worker failed or stopped (this batch and every later one: parse them elsewhere).
+   */
+  parse(deliveries: readonly DeliveryToParse[]): Promise<ThreadOutcome[]> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new Error("the parse thread is closed"));
+    const worker = this.started();
+    const id = this.nextId++;
+    const request: ParseRequest = { id, deliveries: deliveries.map(wireOf) };
+    return new Promise<ThreadOutcome[]>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      worker.ref();
+      try {
+        worker.postMessage(request);
+      } catch (error) {
+        this.settle(id);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    });
+  }
+
+  /** Stops the worker; batches still in flight reject. */
+  close(): void {
+    this.closed = true;
+    this.fail(new Error("the parse thread is closed"));
+    void this.worker?.terminate();
+  }
+
+  private started(): Worker {
+    if (this.worker !== undefined) return this.worker;
+    const worker = new Worker(WORKER_URL);
+    worker.on("message", (reply: ParseReply) => this.settle(reply.id)?.resolve(reply.outcomes));
+    worker.on("error", (error: Error) => this.fail(new Error(`the parse thread failed: ${error.message}`)));
+    worker.on("exit", (code: number) => this.fail(new Error(`the parse thread exited with code ${code}`)));
+    // After the listeners: adding a "message" listener refs the worker again.
+    worker.unref();
+    this.worker = worker;
+    return worker;
+  }
+
+  /** Forgets a batch (unref'ing the worker when none is left in flight) and returns how to settle it. */
+  private settle(id: number): Waiting | undefined {
+    const waiting = this.waiting.get(id);
+    this.waiting.delete(id);
+    if (this.waiting.size === 0) this.worker?.unref();
+    return waiting;
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const [id, waiting] of [...this.waiting]) {
+      this.settle(id);
+      waiting.reject(error);
+    }
+  }
+}
+
+/** A delivery as sent: the bytes instead of the text when they are at hand and the body is their UTF-8 text. */
+function wireOf({ position, data, bytes }: DeliveryToParse): WireDelivery {
+  const { body, ...fields } = data;
+  return bytes !== undefined && data.encoding === "utf8"
+    ? { position, fields, bytes }
+    : { position, fields, body };
+}
