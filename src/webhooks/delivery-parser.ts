@@ -57,9 +57,9 @@ export interface DeliveryParserOptions {
 /** Default {@link DeliveryParserOptions.maxBacklogBytes}: 64 MiB. */
 export const DEFAULT_MAX_PARSE_BACKLOG_BYTES = 64 * 1024 * 1024;
 
-/** The bytes a delivery waiting to be parsed holds (its body; its text, when that is what is held). */
+/** About the bytes a delivery waiting to be parsed holds: its body's text, and its bytes when held too. */
 function sizeOf(delivery: PendingDelivery): number {
-  return delivery.bytes?.byteLength ?? delivery.data.body.length;
+  return delivery.data.body.length + (delivery.bytes?.byteLength ?? 0);
 }
 
 /** What {@link DeliveryParser.sweep} found. */
@@ -73,9 +73,10 @@ export interface SweepReport {
 /**
  * Turns stored deliveries (`webhook.stored`) into events once they are acknowledged: parses each
  * into `webhook.received` or `webhook.quarantined`, appended under `parsed@<position>` (one outcome
- * per delivery, whoever parses it; earlier builds wrote `parsed:<digest>`, recognised too). The receiver hands it each delivery it stored; those of one
- * turn of the event loop are parsed together on a later turn (after their answers) and their
- * outcomes appended in one append. {@link sweep} finds those a stopped process stored but did not
+ * per delivery, whoever parses it; earlier builds wrote `parsed:<digest>`, recognised too). The
+ * receiver hands it each delivery it stored; those of one turn of the event loop are parsed together
+ * on a later turn (after their answers), in the parse thread when there is one, and their outcomes
+ * appended in one append. {@link sweep} finds those a stopped process stored but did not
  * parse (or whose outcome could not be appended), reading the log from the
  * {@link PARSER_CHECKPOINT} on.
  *

@@ -181,8 +181,8 @@ describe("deliveries stored but not parsed", () => {
     const body = (n: number) => bytesOf(batchBody(randomUUID(), [enrichRecord(n, "backlog")]));
     const bodies = Array.from({ length: 6 }, (_, n) => body(n));
     const size = bodies[0]?.byteLength ?? 0;
-    // Room for two bodies waiting to be parsed.
-    const receiver = new WebhookReceiver({ store, apiKeys: [KEY], maxParseBacklogBytes: 2 * size + 100 });
+    // Room for two deliveries waiting to be parsed (each holds its text and its bytes).
+    const receiver = new WebhookReceiver({ store, apiKeys: [KEY], maxParseBacklogBytes: 4 * size + 100 });
     receivers.push(receiver);
     for (const [index, raw] of bodies.entries()) {
       const answer = await receiver.receive({ rawBody: raw, headers: signedHeaders(raw) });
