@@ -268,23 +268,18 @@ export class DeliveryParser {
 
   /**
    * Each delivery's outcome event and summary, in order: from the worker thread, or parsed here
-   * when there is none or it failed (then here from now on).
+   * when there is none, it is not ready yet, or it failed (then here from now on).
    */
   private async parseAll(deliveries: readonly PendingDelivery[]): Promise<ThreadOutcome[]> {
     const thread = this.thread;
-    if (thread !== undefined && deliveries.length > 0) {
+    if (thread?.failure !== undefined) this.dropThread(thread, thread.failure);
+    // Until the thread has loaded its modules (a few hundred milliseconds after the receiver was
+    // created), a batch is parsed here rather than left waiting for it.
+    else if (thread?.ready === true && deliveries.length > 0) {
       try {
         return await thread.parse(deliveries);
       } catch (error) {
-        if (this.thread === thread) {
-          this.thread = undefined;
-          this.logger.warn(
-            "the webhook parse thread stopped; parsing deliveries on the main thread from now on",
-            {
-              error: (error as Error).message,
-            },
-          );
-        }
+        this.dropThread(thread, error as Error);
       }
     }
     return deliveries.map(({ data, position }) => {
@@ -293,6 +288,15 @@ export class DeliveryParser {
       } catch (error) {
         return { error: (error as Error).message };
       }
+    });
+  }
+
+  /** Parses here from now on: the thread stopped (unless it was closed on purpose). */
+  private dropThread(thread: ParseThread, error: Error): void {
+    if (this.thread !== thread) return;
+    this.thread = undefined;
+    this.logger.warn("the webhook parse thread stopped; parsing deliveries on the main thread from now on", {
+      error: error.message,
     });
   }
 

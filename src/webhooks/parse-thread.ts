@@ -26,11 +26,8 @@ export interface ParseRequest {
 /** One delivery's outcome event and summary, or why it could not be made (a bug: each is kept apart). */
 export type ThreadOutcome = { event: NewEvent; summary: ParseSummary } | { error: string };
 
-/** The outcomes of a batch, in its order. @internal */
-export interface ParseReply {
-  id: number;
-  outcomes: ThreadOutcome[];
-}
+/** What the worker says: it is ready (its modules loaded), or a batch's outcomes, in its order. @internal */
+export type FromParseWorker = { type: "ready" } | { type: "outcomes"; id: number; outcomes: ThreadOutcome[] };
 
 /** A stored delivery to parse: its data, its position, and its bytes when at hand. */
 export interface DeliveryToParse {
@@ -48,19 +45,44 @@ interface Waiting {
 /**
  * A worker thread that parses stored deliveries into their outcome events (JSON parsing and schema
  * validation are most of a delivery's CPU, and all of it for a large batch event), so that the
- * thread answering the provider spends none of its time there. Started on the first batch; keeps
- * the process alive only while a batch is in flight.
+ * thread answering the provider spends none of its time there. Started when created: loading its
+ * modules takes a few hundred milliseconds, and until it says it is {@link ready} deliveries are
+ * better parsed where they are. Keeps the process alive only while a batch is in flight.
  *
  * Available from the compiled package only ({@link ParseThread.available}): from the TypeScript
  * sources (this project's tests), deliveries are parsed on the calling thread.
  * @internal
  */
 export class ParseThread {
-  private worker: Worker | undefined;
+  private readonly worker: Worker;
   private readonly waiting = new Map<number, Waiting>();
   private nextId = 0;
-  private failure: Error | undefined;
+  private failed: Error | undefined;
   private closed = false;
+  private isReady = false;
+
+  constructor() {
+    const worker = new Worker(WORKER_URL);
+    worker.on("message", (message: FromParseWorker) => {
+      if (message.type === "ready") this.isReady = true;
+      else this.settle(message.id)?.resolve(message.outcomes);
+    });
+    worker.on("error", (error: Error) => this.fail(new Error(`the parse thread failed: ${error.message}`)));
+    worker.on("exit", (code: number) => this.fail(new Error(`the parse thread exited with code ${code}`)));
+    // After the listeners: adding a "message" listener refs the worker again.
+    worker.unref();
+    this.worker = worker;
+  }
+
+  /** Whether the worker has loaded its modules and parses a batch at once (false again once it failed). */
+  get ready(): boolean {
+    return this.isReady && this.failed === undefined;
+  }
+
+  /** Why the worker stopped (it failed, exited or was closed), or undefined while it runs. */
+  get failure(): Error | undefined {
+    return this.failed;
+  }
 
   /** Whether the worker's compiled module is there to start. */
   static available(): boolean {
@@ -72,9 +94,9 @@ export class ParseThread {
    * worker failed or stopped (this batch and every later one: parse them elsewhere).
    */
   parse(deliveries: readonly DeliveryToParse[]): Promise<ThreadOutcome[]> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.failed !== undefined) return Promise.reject(this.failed);
     if (this.closed) return Promise.reject(new Error("the parse thread is closed"));
-    const worker = this.started();
+    const worker = this.worker;
     const id = this.nextId++;
     const request: ParseRequest = { id, deliveries: deliveries.map(wireOf) };
     return new Promise<ThreadOutcome[]>((resolve, reject) => {
@@ -93,31 +115,19 @@ export class ParseThread {
   close(): void {
     this.closed = true;
     this.fail(new Error("the parse thread is closed"));
-    void this.worker?.terminate();
-  }
-
-  private started(): Worker {
-    if (this.worker !== undefined) return this.worker;
-    const worker = new Worker(WORKER_URL);
-    worker.on("message", (reply: ParseReply) => this.settle(reply.id)?.resolve(reply.outcomes));
-    worker.on("error", (error: Error) => this.fail(new Error(`the parse thread failed: ${error.message}`)));
-    worker.on("exit", (code: number) => this.fail(new Error(`the parse thread exited with code ${code}`)));
-    // After the listeners: adding a "message" listener refs the worker again.
-    worker.unref();
-    this.worker = worker;
-    return worker;
+    void this.worker.terminate();
   }
 
   /** Forgets a batch (unref'ing the worker when none is left in flight) and returns how to settle it. */
   private settle(id: number): Waiting | undefined {
     const waiting = this.waiting.get(id);
     this.waiting.delete(id);
-    if (this.waiting.size === 0) this.worker?.unref();
+    if (this.waiting.size === 0) this.worker.unref();
     return waiting;
   }
 
   private fail(error: Error): void {
-    this.failure ??= error;
+    this.failed ??= error;
     for (const [id, waiting] of [...this.waiting]) {
       this.settle(id);
       waiting.reject(error);

@@ -7,7 +7,7 @@ import { parentPort } from "node:worker_threads";
 import type { StoredDelivery } from "./delivery-events.js";
 import { parseStored } from "./delivery-events.js";
 import { decodeUtf8Exactly } from "./delivery-payload.js";
-import type { ParseReply, ParseRequest, WireDelivery } from "./parse-thread.js";
+import type { FromParseWorker, ParseRequest, WireDelivery } from "./parse-thread.js";
 
 /** The stored delivery a request describes: its body as stored, decoded here from the bytes when sent as such. */
 function storedOf(wire: WireDelivery): StoredDelivery {
@@ -19,7 +19,8 @@ function storedOf(wire: WireDelivery): StoredDelivery {
 const port = parentPort;
 if (port === null) throw new Error("parse-worker.js runs as a worker thread only");
 port.on("message", (request: ParseRequest) => {
-  const reply: ParseReply = {
+  const reply: FromParseWorker = {
+    type: "outcomes",
     id: request.id,
     outcomes: request.deliveries.map((wire) => {
       try {
@@ -31,3 +32,6 @@ port.on("message", (request: ParseRequest) => {
   };
   port.postMessage(reply);
 });
+// Its modules are loaded (this runs after every import): batches are parsed here from now on.
+const ready: FromParseWorker = { type: "ready" };
+port.postMessage(ready);

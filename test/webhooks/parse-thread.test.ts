@@ -30,6 +30,33 @@ beforeAll(async () => {
   compiled = (await import(built("index.js"))) as typeof Library;
 });
 
+/** The receiver's parse thread, with a count of the batches handed to it. */
+interface ThreadHandle {
+  ready: boolean;
+  worker: { terminate(): Promise<number> };
+  parse(deliveries: readonly unknown[]): Promise<unknown>;
+}
+function threadOf(receiver: unknown): ThreadHandle | undefined {
+  return (receiver as { parser: { thread?: ThreadHandle } }).parser.thread;
+}
+function countBatches(thread: ThreadHandle): { batches: number } {
+  const count = { batches: 0 };
+  const parse = thread.parse.bind(thread);
+  thread.parse = (deliveries) => {
+    count.batches++;
+    return parse(deliveries);
+  };
+  return count;
+}
+/** Resolves once the thread has loaded its modules (within 20 s). */
+async function whenReady(thread: ThreadHandle): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!thread.ready) {
+    if (Date.now() > deadline) throw new Error("the parse thread was not ready within 20 s");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** Bodies of every kind a receiver parses: a batch, a contact event, and what gets quarantined. */
 function bodies(): Buffer[] {
   const id = "8c1f9e0a-5d7b-4c2e-9a61-3f0b2d4e6a71";
@@ -56,6 +83,8 @@ async function appendedFor(
   store: InstanceType<typeof MemoryEventStore>,
 ): Promise<unknown[]> {
   const receiver = make(store);
+  const thread = threadOf(receiver);
+  if (thread !== undefined) await whenReady(thread);
   try {
     for (const body of bodies()) {
       const answer = await receiver.receive({ rawBody: body, headers: signedHeaders(body) });
@@ -80,14 +109,15 @@ describe("the parse thread", () => {
   });
 
   it("appends what parsing on the calling thread appends, for every kind of body", async () => {
-    let threadUsed = false;
+    let count = { batches: 0 };
     const threaded = await appendedFor((store) => {
       const receiver = new compiled.WebhookReceiver({ store, apiKeys: [KEY] });
-      const parser = (receiver as unknown as { parser: { thread?: unknown } }).parser;
-      threadUsed = parser.thread !== undefined;
+      const thread = threadOf(receiver);
+      if (thread === undefined) throw new Error("no parse thread");
+      count = countBatches(thread);
       return receiver;
     }, new compiled.MemoryEventStore());
-    expect(threadUsed).toBe(true);
+    expect(count.batches).toBeGreaterThan(0);
     const inline = await appendedFor(
       (store) => new WebhookReceiver({ store, apiKeys: [KEY] }),
       new MemoryEventStore(),
@@ -97,6 +127,28 @@ describe("the parse thread", () => {
     const types = threaded.map((event) => (event as { type: string }).type);
     expect(types.filter((type) => type === "webhook.received")).toHaveLength(3);
     expect(types.filter((type) => type === "webhook.quarantined")).toHaveLength(4);
+  });
+
+  it("parses a batch at once on the calling thread while the thread is loading, and in the thread once it is ready", async () => {
+    const store = new compiled.MemoryEventStore();
+    const receiver = new compiled.WebhookReceiver({ store, apiKeys: [KEY] });
+    const thread = threadOf(receiver);
+    if (thread === undefined) throw new Error("no parse thread");
+    const count = countBatches(thread);
+    // Loading its modules takes a few hundred milliseconds: a delivery meanwhile is not kept waiting.
+    expect(thread.ready).toBe(false);
+    const [first, second] = bodies();
+    if (first === undefined || second === undefined) throw new Error("no bodies");
+    await receiver.receive({ rawBody: first, headers: signedHeaders(first) });
+    await receiver.whenParsed();
+    expect(receiver.counters()).toMatchObject({ stored: 1, accepted: 1 });
+    const batchesWhileLoading = count.batches;
+    await whenReady(thread);
+    await receiver.receive({ rawBody: second, headers: signedHeaders(second) });
+    await receiver.whenParsed();
+    receiver.close();
+    expect(receiver.counters()).toMatchObject({ stored: 2, accepted: 2 });
+    expect(count.batches).toBe(batchesWhileLoading + 1);
   });
 
   it("parses on the calling thread with parseThread: false, and when the thread stops, says so and loses nothing", async () => {
@@ -120,11 +172,11 @@ describe("the parse thread", () => {
         error: () => {},
       },
     });
-    const thread = (
-      receiver as unknown as { parser: { thread: { started(): { terminate(): Promise<number> } } } }
-    ).parser.thread;
+    const thread = threadOf(receiver);
+    if (thread === undefined) throw new Error("no parse thread");
+    await whenReady(thread);
     // The worker dies before the first batch reaches it.
-    await thread.started().terminate();
+    await thread.worker.terminate();
     for (const body of bodies()) await receiver.receive({ rawBody: body, headers: signedHeaders(body) });
     await receiver.whenParsed();
     receiver.close();
