@@ -69,7 +69,10 @@ export interface WebhookReceiverOptions {
    * Parse stored deliveries (after their answer) in a worker thread, so that JSON parsing and
    * schema validation take none of the time of the thread answering the provider. Default true; it
    * takes effect where the package is compiled (always, for an installed package; from this
-   * project's TypeScript sources, deliveries are parsed on the calling thread).
+   * project's TypeScript sources, deliveries are parsed on the calling thread). The thread starts
+   * with the receiver (it keeps no process alive while idle, and {@link WebhookReceiver.close}
+   * stops it); until it has loaded its modules, a few hundred milliseconds, deliveries are parsed
+   * on the calling thread.
    */
   parseThread?: boolean;
   /**
