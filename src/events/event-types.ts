@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { StoredEvent } from "./store.js";
+import type { DataText, StoredEvent } from "./store.js";
 
 /**
  * The events of fullenrich-rx's log. Each has a `type` and a schema `version`; `data` is checked
@@ -277,6 +277,7 @@ export type NewDomainEvent = {
     data: EventData<T>;
     dedupKey?: string;
     dataJson?: string;
+    dataText?: DataText;
     tags?: readonly string[];
   };
 }[EventType];

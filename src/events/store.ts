@@ -15,6 +15,15 @@ export interface NewEvent {
    */
   dataJson?: string;
   /**
+   * The JSON text of `data` in three parts, for data holding a large text that arrived as bytes (a
+   * webhook body): `before`, then the UTF-8 text of `utf8` as a JSON string, then `after`. The
+   * caller neither decodes nor escapes the text: the SQLite store has SQLite write it in its writer
+   * thread, the others build the JSON on the calling thread when they store it. `utf8` must be
+   * valid UTF-8 without a NUL byte (a TypeError otherwise). It takes the place of `dataJson`, and
+   * `data` is not read (it may be left undefined); reads return the data the text parses to.
+   */
+  dataText?: DataText;
+  /**
    * Unique across the whole store. An event whose dedup key is already stored is not appended
    * again (by a retry, a second process, anything): it is reported in {@link AppendResult.duplicates}.
    */
@@ -24,6 +33,16 @@ export interface NewEvent {
    * `identity:<hash>`). Stored in the same transaction as the event. Order and repeats do not matter.
    */
   tags?: readonly string[];
+}
+
+/** See {@link NewEvent.dataText}. */
+export interface DataText {
+  /** The JSON text before the string. */
+  before: string;
+  /** The string's UTF-8 bytes. */
+  utf8: Uint8Array;
+  /** The JSON text after the string. */
+  after: string;
 }
 
 /** An event as the store holds it. */

@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { inferLookupKind } from "../api/response-schemas.js";
 import { storedText, withoutBom } from "../events/delivery-body.js";
 import { dedupKeys, type EventData, newEvent } from "../events/event-types.js";
@@ -12,11 +13,37 @@ export type StoredDelivery = EventData<"webhook.stored">;
  * (base64 when it is not UTF-8), so that it encodes back to the bytes the signature and the digest
  * were computed over; nothing parsed. Its dedup key, `delivery:<sha256>`, makes a retry of the same bytes a
  * duplicate (also of a delivery stored by an earlier version as `webhook.received`).
+ *
+ * A body that is UTF-8 without a NUL byte (every real delivery) goes to the store as bytes
+ * ({@link NewEvent.dataText}): the SQLite store writes its text in SQL, in its writer thread, and
+ * this thread never decodes nor escapes it (for a 200 KB batch event, most of what storing it
+ * cost here). The returned data decodes its `body` on first access only.
  */
 export function storedEvent(
   rawBody: Uint8Array,
   fields: Omit<StoredDelivery, "body" | "encoding">,
 ): { event: NewEvent; data: StoredDelivery } {
+  const bytes = Buffer.from(rawBody.buffer, rawBody.byteOffset, rawBody.byteLength);
+  if (isUtf8(bytes) && bytes.indexOf(0) < 0) {
+    const { digest, verified, receivedAt } = fields;
+    let body: string | undefined;
+    const data = { digest, encoding: "utf8", verified, receivedAt } as StoredDelivery;
+    Object.defineProperty(data, "body", {
+      enumerable: true,
+      get: () => {
+        body ??= bytes.toString("utf8");
+        return body;
+      },
+    });
+    const event: NewEvent = newEvent("webhook.stored", data, dedupKeys.delivery(digest));
+    // The same JSON as the data's, key for key: {"digest":…,"body":…,"encoding":"utf8",…}.
+    event.dataText = {
+      before: `{"digest":${JSON.stringify(digest)},"body":`,
+      utf8: rawBody,
+      after: `,"encoding":"utf8","verified":${JSON.stringify(verified)},"receivedAt":${JSON.stringify(receivedAt)}}`,
+    };
+    return { event, data };
+  }
   const text = decodeUtf8Exactly(rawBody);
   const data: StoredDelivery = {
     digest: fields.digest,

@@ -57,9 +57,12 @@ export interface DeliveryParserOptions {
 /** Default {@link DeliveryParserOptions.maxBacklogBytes}: 64 MiB. */
 export const DEFAULT_MAX_PARSE_BACKLOG_BYTES = 64 * 1024 * 1024;
 
-/** About the bytes a delivery waiting to be parsed holds: its body's text, and its bytes when held too. */
+/**
+ * About the bytes a delivery waiting to be parsed holds: its bytes and the text they may be decoded
+ * into, or its text (its body is not read when its bytes are there: it may be decoded on access).
+ */
 function sizeOf(delivery: PendingDelivery): number {
-  return delivery.data.body.length + (delivery.bytes?.byteLength ?? 0);
+  return delivery.bytes === undefined ? delivery.data.body.length : 2 * delivery.bytes.byteLength;
 }
 
 /** What {@link DeliveryParser.sweep} found. */

@@ -137,8 +137,14 @@ export class ParseThread {
 
 /** A delivery as sent: the bytes instead of the text when they are at hand and the body is their UTF-8 text. */
 function wireOf({ position, data, bytes }: DeliveryToParse): WireDelivery {
-  const { body, ...fields } = data;
+  // `body` is not read when the bytes are sent: it may be decoded only on access.
+  const fields = {
+    digest: data.digest,
+    encoding: data.encoding,
+    verified: data.verified,
+    receivedAt: data.receivedAt,
+  };
   return bytes !== undefined && data.encoding === "utf8"
     ? { position, fields, bytes }
-    : { position, fields, body };
+    : { position, fields, body: data.body };
 }

@@ -85,6 +85,56 @@ export function describeStoreContract(
       propertyRuns: capabilities.propertyRuns ?? 25,
     });
 
+    describe("data given as UTF-8 text (dataText)", () => {
+      /** A body as a webhook brings it: quotes, escapes, control characters, non-ASCII, a BOM. */
+      const texts = [
+        '{"id":"a1","note":"say \\"hi\\"\\n","city":"Zoë — 東京 🚀"}',
+        '\ufeff{"bom":true}',
+        "tab\there, newline\nthere, \u0001 and \u007f and \u2028",
+        "",
+      ];
+      const withText = (text: string, n: number): NewEvent => ({
+        type: "webhook.stored",
+        version: 1,
+        data: undefined,
+        dataText: {
+          before: `{"n":${n},"body":`,
+          utf8: new TextEncoder().encode(text),
+          after: ',"tail":[1,2]}',
+        },
+        dedupKey: `text-${n}`,
+      });
+
+      it("stores the JSON the three parts stand for, and reads back the text as it was", () =>
+        withStore(async (store) => {
+          const { appended } = await store.append(
+            "texts",
+            texts.map((text, n) => withText(text, n)),
+          );
+          const expected = texts.map((body, n) => ({ n, body, tail: [1, 2] }));
+          expect(appended.map((event) => event.data)).toStrictEqual(expected);
+          expect((await store.readStream("texts")).map((event) => event.data)).toStrictEqual(expected);
+          expect((await store.findByDedupKey("text-1"))?.data).toStrictEqual(expected[1]);
+        }));
+
+      it("refuses bytes that are not UTF-8 or hold a NUL byte, appending nothing of the batch", () =>
+        withStore(async (store) => {
+          const bad = (utf8: Uint8Array): NewEvent => ({
+            type: "t",
+            version: 1,
+            data: undefined,
+            dataText: { before: '{"b":', utf8, after: "}" },
+          });
+          await expect(
+            store.append("s", [ev({ ok: true }), bad(Uint8Array.of(0x7b, 0xff, 0x7d))]),
+          ).rejects.toThrow(/events\[1\]\.dataText\.utf8 is not valid UTF-8/);
+          await expect(store.append("s", [bad(Uint8Array.of(0x61, 0x00, 0x62))])).rejects.toThrow(
+            /events\[0\]\.dataText\.utf8 holds a NUL byte/,
+          );
+          expect(await store.head()).toBe(0);
+        }));
+    });
+
     describe("positions and reads", () => {
       it("starts empty", () =>
         withStore(async (store) => {

@@ -53,7 +53,7 @@ export function appendResultOf(
             dedupKey: event.dedupKey,
             recordedAt,
           },
-          event.json,
+          event,
         ),
       );
     } else {
@@ -67,14 +67,14 @@ export function appendResultOf(
  * A stored event whose `data` is parsed from its JSON on first access only: most callers of
  * `append` look at positions, and parsing a large payload back costs as much as storing it.
  */
-function withLazyData(fields: Omit<StoredEvent, "data">, json: string): StoredEvent {
+function withLazyData(fields: Omit<StoredEvent, "data">, prepared: PreparedEvent): StoredEvent {
   let parsed: { value: unknown } | undefined;
   const event = { ...fields } as StoredEvent;
   Object.defineProperty(event, "data", {
     enumerable: true,
     configurable: true,
     get: () => {
-      parsed ??= { value: JSON.parse(json) as unknown };
+      parsed ??= { value: JSON.parse(prepared.json) as unknown };
       return parsed.value;
     },
   });

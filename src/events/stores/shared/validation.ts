@@ -1,5 +1,7 @@
+import { isUtf8 } from "node:buffer";
 import type {
   AppendOptions,
+  DataText,
   ExpectedVersion,
   NewEvent,
   ReadOptions,
@@ -10,13 +12,16 @@ import type {
 /**
  * An event checked and serialised before it reaches a store: `data` is already JSON text (the
  * caller's `dataJson`, or what `JSON.stringify` made of `data`), which every store keeps and
- * returns as it is.
+ * returns as it is. For an event given as {@link DataText}, `json` is built on first access, and a
+ * store that can write the text itself reads `text` instead.
  * @internal
  */
 export interface PreparedEvent {
   type: string;
   version: number;
-  json: string;
+  readonly json: string;
+  /** The caller's {@link NewEvent.dataText}, checked. */
+  text?: DataText;
   dedupKey: string | null;
   /** The event's tags, each once. */
   tags: string[];
@@ -88,6 +93,21 @@ export function prepareEvents(events: readonly NewEvent[]): PreparedEvent[] {
       throw new TypeError(`events[${index}].dedupKey must be a non-empty string, got ${describe(dedupKey)}`);
     }
     const tags = event.tags === undefined ? [] : checkTags(event.tags, `events[${index}].tags`);
+    if (event.dataText !== undefined) {
+      const text = checkDataText(event.dataText, `events[${index}].dataText`);
+      let json: string | undefined;
+      return {
+        type: event.type,
+        version: event.version,
+        get json(): string {
+          json ??= jsonOfText(text);
+          return json;
+        },
+        text,
+        dedupKey: dedupKey ?? null,
+        tags,
+      };
+    }
     const dataJson = event.dataJson;
     if (dataJson !== undefined) {
       if (typeof dataJson !== "string" || dataJson.length === 0) {
@@ -99,6 +119,24 @@ export function prepareEvents(events: readonly NewEvent[]): PreparedEvent[] {
     const json = jsonOf(event.data, `events[${index}].data`);
     return { type: event.type, version: event.version, json, dedupKey: dedupKey ?? null, tags };
   });
+}
+
+/** Throws unless `text` is a {@link DataText} whose bytes are UTF-8 without a NUL byte. */
+function checkDataText(text: DataText, what: string): DataText {
+  const { before, utf8, after } = text;
+  if (typeof before !== "string" || typeof after !== "string" || !(utf8 instanceof Uint8Array)) {
+    throw new TypeError(`${what} must be { before: string, utf8: Uint8Array, after: string }`);
+  }
+  const bytes = Buffer.from(utf8.buffer, utf8.byteOffset, utf8.byteLength);
+  if (!isUtf8(bytes)) throw new TypeError(`${what}.utf8 is not valid UTF-8`);
+  if (bytes.indexOf(0) >= 0) throw new TypeError(`${what}.utf8 holds a NUL byte`);
+  return { before, utf8, after };
+}
+
+/** The JSON text a {@link DataText} stands for. @internal */
+export function jsonOfText({ before, utf8, after }: DataText): string {
+  const text = Buffer.from(utf8.buffer, utf8.byteOffset, utf8.byteLength).toString("utf8");
+  return `${before}${JSON.stringify(text)}${after}`;
 }
 
 /** `value` as JSON text; throws a TypeError naming `what` when it is not JSON-serialisable. */

@@ -8,6 +8,7 @@
  * @typedef {import("../shared/validation.js").PreparedEvent} PreparedEvent
  * @typedef {import("../shared/validation.js").PreparedTagEntry} PreparedTagEntry
  * @typedef {import("../../store.js").ExpectedVersion} ExpectedVersion
+ * @typedef {import("../../store.js").DataText} DataText
  * @typedef {import("./failure.js").WriterFailure} WriterFailure
  */
 
@@ -17,8 +18,8 @@
  *
  * A group's operations, one after the other in one array:
  *   append:     APPEND, stream, expectedVersion, checkpoint name (or null), checkpoint position,
- *               event count, then per event: type, version, json, dedupKey (or null), tag count,
- *               the tags
+ *               event count, then per event: type, version, json (or its DataText: SQLite writes
+ *               the text), dedupKey (or null), tag count, the tags
  *   checkpoint: CHECKPOINT, name, position
  *   tags:       TAGS, entry count, then per entry: position, tag count, the tags
  *   snapshot:   SNAPSHOT, name, position, version, json
@@ -39,7 +40,7 @@ const REFUSED = 2;
 /**
  * One slot of an encoded group.
  * @internal
- * @typedef {string | number | null} WireValue
+ * @typedef {string | number | null | DataText} WireValue
  */
 
 /**
@@ -103,7 +104,9 @@ export function encodeGroup(ops) {
         op.events.length,
       );
       for (const event of op.events) {
-        wire.push(event.type, event.version, event.json, event.dedupKey, event.tags.length, ...event.tags);
+        // An event given as DataText travels as such (its bytes), never built into JSON here.
+        const data = event.text ?? event.json;
+        wire.push(event.type, event.version, data, event.dedupKey, event.tags.length, ...event.tags);
       }
     }
   }
@@ -160,10 +163,12 @@ export function decodeGroup(wire) {
       const events = [];
       for (let index = 0; index < count; index += 1) {
         const tagCount = number(at + 4);
+        const data = wire[at + 2];
         events.push({
           type: string(at),
           version: number(at + 1),
-          json: string(at + 2),
+          // The writer inserts `text` when there is one, and never reads `json` then.
+          ...(typeof data === "string" ? { json: data } : { json: "", text: /** @type {DataText} */ (data) }),
           dedupKey: /** @type {string | null} */ (wire[at + 3]),
           tags: strings(at + 5, tagCount),
         });

@@ -27,6 +27,14 @@ function prepareStatements(db) {
     insert: db.prepare(
       "INSERT INTO events (stream, stream_version, type, version, data, dedup_key, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
     ),
+    /**
+     * An event given as DataText: SQLite writes the JSON, quoting the text (the bytes, read as
+     * UTF-8 text) itself.
+     * @type {import("better-sqlite3").Statement<[string, number, string, number, string, Uint8Array, string, string | null, string]>}
+     */
+    insertText: db.prepare(
+      "INSERT INTO events (stream, stream_version, type, version, data, dedup_key, recorded_at) VALUES (?, ?, ?, ?, ? || json_quote(CAST(? AS TEXT)) || ?, ?, ?)",
+    ),
     /** @type {import("better-sqlite3").Statement<[string], { v: number | null }>} */
     streamVersion: db.prepare("SELECT MAX(stream_version) AS v FROM events WHERE stream = ?"),
     /** @type {import("better-sqlite3").Statement<[string], { position: number }>} */
@@ -67,15 +75,29 @@ export function groupCommitter(db) {
     streamVersion: (stream) => statements.streamVersion.get(stream)?.v ?? 0,
     positionOfDedupKey: (key) => statements.positionOfKey.get(key)?.position,
     insert: (stream, streamVersion, event, recordedAt) => {
-      const { lastInsertRowid } = statements.insert.run(
-        stream,
-        streamVersion,
-        event.type,
-        event.version,
-        event.json,
-        event.dedupKey,
-        recordedAt,
-      );
+      const { text } = event;
+      const { lastInsertRowid } =
+        text === undefined
+          ? statements.insert.run(
+              stream,
+              streamVersion,
+              event.type,
+              event.version,
+              event.json,
+              event.dedupKey,
+              recordedAt,
+            )
+          : statements.insertText.run(
+              stream,
+              streamVersion,
+              event.type,
+              event.version,
+              text.before,
+              text.utf8,
+              text.after,
+              event.dedupKey,
+              recordedAt,
+            );
       const position = Number(lastInsertRowid);
       for (const tag of event.tags) statements.insertTag.run(tag, position);
       return position;
