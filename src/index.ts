@@ -118,6 +118,7 @@ export {
   type AppendOptions,
   type AppendResult,
   ConcurrencyError,
+  type DataText,
   type EventStore,
   type ExpectedVersion,
   type NewEvent,

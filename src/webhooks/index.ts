@@ -9,6 +9,7 @@ export {
   type AppendOptions,
   type AppendResult,
   ConcurrencyError,
+  type DataText,
   type EventStore,
   type ExpectedVersion,
   type NewEvent,
