@@ -134,7 +134,9 @@ function expectNoBatchPostedTwice(sim: RunningSimulator, batches: number): void 
   expect(new Set(rows).size).toBe(rows.length);
 }
 
-describe("two engine processes sharing PostgreSQL and Redis", () => {
+// Each step below waits within its own bound and says which step ran out; the tests' timeouts cover
+// the sum of those bounds, so that a slow machine fails (if at all) on the step, not on vitest's 30 s.
+describe("two engine processes sharing PostgreSQL and Redis", { timeout: 190_000 }, () => {
   it("each contact once in the merged results, no batch POSTed twice, the budget kept", async () => {
     const { sim, a, b, balancer } = await cluster((ordinal) => ordinal % 3 === 1);
     await waitFor(
