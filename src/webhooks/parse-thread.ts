@@ -57,8 +57,8 @@ export class ParseThread {
   private readonly worker: Worker;
   private readonly waiting = new Map<number, Waiting>();
   private nextId = 0;
+  /** Why the worker stopped: it failed, exited or was closed. */
   private failed: Error | undefined;
-  private closed = false;
   private isReady = false;
 
   constructor() {
@@ -95,7 +95,6 @@ export class ParseThread {
    */
   parse(deliveries: readonly DeliveryToParse[]): Promise<ThreadOutcome[]> {
     if (this.failed !== undefined) return Promise.reject(this.failed);
-    if (this.closed) return Promise.reject(new Error("the parse thread is closed"));
     const worker = this.worker;
     const id = this.nextId++;
     const request: ParseRequest = { id, deliveries: deliveries.map(wireOf) };
@@ -113,7 +112,6 @@ export class ParseThread {
 
   /** Stops the worker; batches still in flight reject. */
   close(): void {
-    this.closed = true;
     this.fail(new Error("the parse thread is closed"));
     void this.worker.terminate();
   }
