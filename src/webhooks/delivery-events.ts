@@ -1,5 +1,5 @@
-import { isUtf8 } from "node:buffer";
 import { inferLookupKind } from "../api/response-schemas.js";
+import { dataTextProblem } from "../events/data-text.js";
 import { storedText, withoutBom } from "../events/delivery-body.js";
 import { dedupKeys, type EventData, newEvent } from "../events/event-types.js";
 import type { NewEvent } from "../events/store.js";
@@ -23,8 +23,10 @@ export function storedEvent(
   rawBody: Uint8Array,
   fields: Omit<StoredDelivery, "body" | "encoding">,
 ): { event: NewEvent; data: StoredDelivery } {
-  const bytes = Buffer.from(rawBody.buffer, rawBody.byteOffset, rawBody.byteLength);
-  if (isUtf8(bytes) && bytes.indexOf(0) < 0) {
+  // Bytes the store would refuse as DataText (not UTF-8, or holding a NUL byte) are stored below,
+  // as their decoded text or as base64.
+  if (dataTextProblem(rawBody) === undefined) {
+    const bytes = Buffer.from(rawBody.buffer, rawBody.byteOffset, rawBody.byteLength);
     const { digest, verified, receivedAt } = fields;
     let body: string | undefined;
     const data = { digest, encoding: "utf8", verified, receivedAt } as StoredDelivery;

@@ -1,4 +1,4 @@
-import { isUtf8 } from "node:buffer";
+import { dataTextProblem, jsonOfText } from "../../data-text.js";
 import type {
   AppendOptions,
   DataText,
@@ -127,16 +127,9 @@ function checkDataText(text: DataText, what: string): DataText {
   if (typeof before !== "string" || typeof after !== "string" || !(utf8 instanceof Uint8Array)) {
     throw new TypeError(`${what} must be { before: string, utf8: Uint8Array, after: string }`);
   }
-  const bytes = Buffer.from(utf8.buffer, utf8.byteOffset, utf8.byteLength);
-  if (!isUtf8(bytes)) throw new TypeError(`${what}.utf8 is not valid UTF-8`);
-  if (bytes.indexOf(0) >= 0) throw new TypeError(`${what}.utf8 holds a NUL byte`);
+  const problem = dataTextProblem(utf8);
+  if (problem !== undefined) throw new TypeError(`${what}.utf8 ${problem}`);
   return { before, utf8, after };
-}
-
-/** The JSON text a {@link DataText} stands for. @internal */
-export function jsonOfText({ before, utf8, after }: DataText): string {
-  const text = Buffer.from(utf8.buffer, utf8.byteOffset, utf8.byteLength).toString("utf8");
-  return `${before}${JSON.stringify(text)}${after}`;
 }
 
 /** `value` as JSON text; throws a TypeError naming `what` when it is not JSON-serialisable. */
