@@ -15,6 +15,12 @@ export interface PendingWrite {
   reject(error: unknown): void;
 }
 
+/** A group sent to be committed, and what will become of its writes. */
+interface InFlight {
+  group: PendingWrite[];
+  committed: Promise<WriteOutcome[]>;
+}
+
 /** What became of one write of a committed (or failed) group. @internal */
 export type WriteOutcome = { ok: true; result?: AppendResult } | { ok: false; error: unknown };
 
@@ -88,38 +94,65 @@ export class GroupWriter implements StoreWrites {
     });
   }
 
-  /** Commits the queue, one group at a time, until it is empty. */
+  /**
+   * Commits the queue, one group at a time, until it is empty. When a group's commit returns, the
+   * writes queued meanwhile are sent as the next group before the returned group's promises are
+   * settled: the store commits the next group while this thread runs what those promises resume
+   * (e.g. answering the requests whose deliveries were just stored), instead of one waiting for
+   * the other.
+   */
   private async run(): Promise<void> {
     try {
-      while (this.queue.length > 0) {
-        await this.options.gather();
-        const ops = this.queue.map((pending) => pending.op);
-        const count = Math.max(1, this.options.take?.(ops) ?? ops.length);
-        const group = this.queue.splice(0, count);
-        let outcomes: WriteOutcome[];
-        try {
-          outcomes = await this.options.commit(group.map((pending) => pending.op));
-        } catch (error) {
-          outcomes = group.map(() => ({ ok: false, error }));
+      await this.options.gather();
+      let next: InFlight | undefined = this.send();
+      while (next !== undefined) {
+        const { group, committed } = next;
+        const outcomes = await committed;
+        next = this.queue.length > 0 ? this.send() : undefined;
+        this.settle(group, outcomes);
+        if (next === undefined && this.queue.length > 0) {
+          // Writes issued while the group's promises settled: gather the rest of this turn's.
+          await this.options.gather();
+          next = this.send();
         }
-        group.forEach((pending, index) => {
-          const outcome = outcomes[index];
-          if (outcome === undefined) {
-            pending.reject(
-              new StoreUnavailableError("the event store lost track of a write: it may not be stored"),
-            );
-          } else if (outcome.ok) pending.resolve(outcome.result);
-          else pending.reject(outcome.error);
-        });
-        const last = outcomes.reduce(
-          (highest, outcome) =>
-            Math.max(highest, outcome.ok ? (outcome.result?.appended.at(-1)?.position ?? 0) : 0),
-          0,
-        );
-        if (last > 0) this.options.onAppended?.(last);
       }
     } finally {
       this.loop = undefined;
     }
+  }
+
+  /** Takes the next group off the queue and starts its commit (whose promise never rejects). */
+  private send(): InFlight {
+    const ops = this.queue.map((pending) => pending.op);
+    const count = Math.max(1, this.options.take?.(ops) ?? ops.length);
+    const group = this.queue.splice(0, count);
+    let committed: Promise<WriteOutcome[]>;
+    try {
+      committed = this.options
+        .commit(group.map((pending) => pending.op))
+        .catch((error: unknown) => group.map(() => ({ ok: false as const, error })));
+    } catch (error) {
+      committed = Promise.resolve(group.map(() => ({ ok: false as const, error })));
+    }
+    return { group, committed };
+  }
+
+  /** Settles a committed group's promises, then reports the highest position it appended. */
+  private settle(group: readonly PendingWrite[], outcomes: readonly WriteOutcome[]): void {
+    group.forEach((pending, index) => {
+      const outcome = outcomes[index];
+      if (outcome === undefined) {
+        pending.reject(
+          new StoreUnavailableError("the event store lost track of a write: it may not be stored"),
+        );
+      } else if (outcome.ok) pending.resolve(outcome.result);
+      else pending.reject(outcome.error);
+    });
+    const last = outcomes.reduce(
+      (highest, outcome) =>
+        Math.max(highest, outcome.ok ? (outcome.result?.appended.at(-1)?.position ?? 0) : 0),
+      0,
+    );
+    if (last > 0) this.options.onAppended?.(last);
   }
 }
