@@ -273,17 +273,25 @@ describe("fullenrich-rx serve", () => {
     await post(url, batch, { "x-signature-sha1": sign(batch, "wrong-key") });
     await post(url, batch, {});
 
-    const scrape = await fetch(metricsUrl);
-    expect(scrape.status).toBe(200);
-    const text = await scrape.text();
     /** The value of the sample of `name` whose labels include `labels` (one line of the text format). */
-    const value = (name: string, labels: Record<string, string>): number => {
+    const sample = (text: string, name: string, labels: Record<string, string>): number => {
       const wanted = Object.entries(labels).map(([key, label]) => `${key}="${label}"`);
       const line = text
         .split("\n")
         .find((candidate) => candidate.startsWith(`${name}{`) && wanted.every((w) => candidate.includes(w)));
       return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(" ") + 1));
     };
+    // A stored delivery is counted as accepted or quarantined once parsed, which follows its answer.
+    const text = await waitUntil("the two parsed deliveries counted", async () => {
+      const scrape = await fetch(metricsUrl);
+      expect(scrape.status).toBe(200);
+      const body = await scrape.text();
+      const parsed = ["accepted", "quarantined"].map((outcome) =>
+        sample(body, "fullenrich_rx_webhook_deliveries_total", { outcome }),
+      );
+      return parsed.every((count) => count >= 1) && body;
+    });
+    const value = (name: string, labels: Record<string, string>): number => sample(text, name, labels);
     const deliveries = (labels: Record<string, string>) =>
       value("fullenrich_rx_webhook_deliveries_total", labels);
     expect(deliveries({ outcome: "accepted" })).toBe(1);
