@@ -653,6 +653,34 @@ describe("SqliteEventStore", () => {
       expect(existsSync(`${path}-wal`)).toBe(false);
     });
 
+    it("rewinds the WAL under appends that never pause, so that its file stays bounded", async () => {
+      const path = await tempPath();
+      const store = await SqliteEventStore.open(path, { checkpointIntervalMs: 20 });
+      // 16 appends of ~4 KB per group, the next group queued while one commits (as webhook
+      // deliveries arriving without a pause are): ~2 WAL pages per event, ~190 MB of frames in all
+      // (LARGE_WAL_FRAMES is 4096 pages, 16 MB). Bounded by count, and by time below.
+      const pad = "x".repeat(4_000);
+      const deadline = Date.now() + 60_000;
+      let inFlight: Promise<unknown>[] = [];
+      let largestWal = 0;
+      let appended = 0;
+      for (let group = 0; group < 1_500 && Date.now() < deadline; group += 1) {
+        const next = Array.from({ length: 16 }, (_, i) => store.append("s", [ev({ group, i, pad })]));
+        await Promise.all(inFlight);
+        appended += inFlight.length;
+        inFlight = next;
+        if (group % 50 === 0) largestWal = Math.max(largestWal, statSync(`${path}-wal`).size);
+      }
+      await Promise.all(inFlight);
+      appended += inFlight.length;
+      largestWal = Math.max(largestWal, statSync(`${path}-wal`).size);
+      const written = appended * pad.length;
+      expect(written).toBeGreaterThan(80 * 2 ** 20);
+      // Rewound whenever the checkpointer found it over 16 MB: far below what was written.
+      expect(largestWal).toBeLessThan(written / 3);
+      await store.close();
+    }, 90_000);
+
     it("runs its poll timer only while someone subscribes", async () => {
       const store = await SqliteEventStore.open(await tempPath(), { pollIntervalMs: 50 });
       vi.useFakeTimers();

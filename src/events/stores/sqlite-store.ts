@@ -6,7 +6,7 @@ import { StoreLifecycle } from "./shared/lifecycle.js";
 import type { LiveTails } from "./shared/live-tails.js";
 import { messageOf } from "./shared/validation.js";
 import type { WriteOp } from "./shared/write-ops.js";
-import { type CheckpointerMessage, WalCheckpointer } from "./sqlite/checkpointer.js";
+import { type CheckpointerMessage, LARGE_WAL_FRAMES, WalCheckpointer } from "./sqlite/checkpointer.js";
 import { loadSqliteDriver } from "./sqlite/driver.js";
 import { sqliteUnavailable } from "./sqlite/errors.js";
 import { openMainConnection } from "./sqlite/open.js";
@@ -76,7 +76,12 @@ function gatherUntilEndOfTurn(): Promise<void> {
  *   file must be on a local disk (WAL needs shared memory; network file systems are not supported).
  * - **Checkpoints off the append path.** `wal_autocheckpoint` is 0 and a `worker_threads` worker
  *   with its own connection runs `wal_checkpoint(PASSIVE)` every `checkpointIntervalMs`, and
- *   `TRUNCATE` when idle.
+ *   `TRUNCATE` when idle. SQLite rewinds the WAL (writes it again from its start) only when a
+ *   checkpoint copied all of it before the next commit, which a checkpoint running beside appends
+ *   that never pause never does: once the WAL is large (16 MB of 4 KB pages), the worker checkpoints
+ *   every 10 ms and the writer thread, right after answering its next commit, copies the few
+ *   frames left, so that the WAL is rewound and its file stays bounded however long the appends
+ *   last.
  * - **Subscriptions** are woken at once by this store's commits, and notice other processes'
  *   appends by polling `MAX(position)` every `pollIntervalMs` (one shared, unref'd timer that runs
  *   only while someone subscribes). They complete when the store closes.
@@ -106,6 +111,8 @@ export class SqliteEventStore extends AssembledEventStore {
   private operations = 0;
   private walCheckpoints = 0;
   private walTruncations = 0;
+  /** The checkpointer's last report found the WAL large (see {@link LARGE_WAL_FRAMES}). */
+  private walIsLarge = false;
 
   private constructor(
     private readonly db: Database.Database,
@@ -220,7 +227,10 @@ export class SqliteEventStore extends AssembledEventStore {
     let recordedAt: string;
     try {
       recordedAt = new Date(this.settings.now()).toISOString();
-      const reply = await this.writer.commit(recordedAt, [...ops]);
+      // The checkpointer reported a large WAL: this commit also lets SQLite rewind it.
+      const rewindWal = this.walIsLarge;
+      this.walIsLarge = false;
+      const reply = await this.writer.commit(recordedAt, [...ops], rewindWal);
       if (reply.kind === "committed") {
         this.transactions += 1;
         this.operations += ops.length;
@@ -235,6 +245,7 @@ export class SqliteEventStore extends AssembledEventStore {
   private onCheckpointerMessage(message: CheckpointerMessage): void {
     if (message.type === "checkpoint") {
       this.walCheckpoints += 1;
+      this.walIsLarge = message.log >= LARGE_WAL_FRAMES;
       if (message.truncated) this.walTruncations += 1;
     } else {
       this.settings.logger.warn("event store WAL checkpoint failed", {

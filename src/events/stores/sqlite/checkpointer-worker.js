@@ -6,8 +6,10 @@
  *
  * It opens its own connection (busy_timeout 0: it never waits for a writer), and on every tick
  * runs `wal_checkpoint(PASSIVE)`, which copies committed WAL frames into the database without
- * taking any lock a writer needs. When a whole tick went by without a new frame and everything was
- * copied, the store is idle, and it runs `wal_checkpoint(TRUNCATE)` to shrink the WAL file to zero.
+ * taking any lock a writer needs, and reports how many frames the WAL holds. When a whole tick went
+ * by without a new frame and everything was copied, the store is idle, and it runs
+ * `wal_checkpoint(TRUNCATE)` to shrink the WAL file to zero. While the WAL is large, it ticks
+ * every few milliseconds (CATCH_UP_MS).
  */
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
@@ -26,6 +28,7 @@ import { openAndSetUp } from "./open-connection.js";
  * @typedef {object} CheckpointerConfig
  * @property {string} path
  * @property {number} intervalMs
+ * @property {number} largeWalFrames How many frames make a WAL large (see CATCH_UP_MS).
  */
 
 /**
@@ -65,6 +68,14 @@ function checkpoint(db, mode) {
   return rows[0];
 }
 
+/**
+ * While the WAL holds at least `config.largeWalFrames` frames, the next checkpoint comes after
+ * this many milliseconds instead of a whole interval: each then copies only the few frames written
+ * since the last, so that the writer thread's own checkpoint, which lets SQLite rewind the WAL
+ * (see writer-worker.js), has little left to copy.
+ */
+const CATCH_UP_MS = 10;
+
 const db = open();
 if (db === undefined) {
   port.close();
@@ -85,14 +96,22 @@ if (db === undefined) {
       }
       previousLog = truncated ? 0 : passive !== undefined ? passive.log : -1;
       post({ type: "checkpoint", log: passive !== undefined ? passive.log : 0, truncated });
+      return passive !== undefined && passive.log >= config.largeWalFrames;
     } catch (error) {
       post({ type: "error", message: failureOf(error).message });
+      return false;
     }
   };
-  const timer = setInterval(tick, config.intervalMs);
+  /** @type {NodeJS.Timeout | undefined} */
+  let timer;
+  const schedule = () => {
+    const behind = tick();
+    timer = setTimeout(schedule, behind ? Math.min(CATCH_UP_MS, config.intervalMs) : config.intervalMs);
+  };
+  timer = setTimeout(schedule, config.intervalMs);
   port.on("message", (/** @type {unknown} */ message) => {
     if (typeof message === "object" && message !== null && "type" in message && message.type === "stop") {
-      clearInterval(timer);
+      clearTimeout(timer);
       try {
         db.close();
       } catch {

@@ -53,7 +53,7 @@ const REFUSED = 2;
 /**
  * What the main thread sends to the writer thread.
  * @internal
- * @typedef {{ type: "group"; recordedAt: string; ops: WireValue[] } | { type: "stop" }} ToWriter
+ * @typedef {{ type: "group"; recordedAt: string; ops: WireValue[]; rewindWal: boolean } | { type: "stop" }} ToWriter
  */
 
 /**

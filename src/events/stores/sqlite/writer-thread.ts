@@ -122,8 +122,12 @@ export class WriterThread {
     return this.stoppedReason;
   }
 
-  /** Commits one group; the promise never rejects (failures are replies). One group at a time. */
-  commit(recordedAt: string, ops: WriteOp[]): Promise<GroupReply> {
+  /**
+   * Commits one group; the promise never rejects (failures are replies). One group at a time.
+   * `rewindWal`: once committed and answered, the thread checkpoints the WAL, so that SQLite
+   * rewinds it at the next transaction (asked for when the WAL has grown large).
+   */
+  commit(recordedAt: string, ops: WriteOp[], rewindWal = false): Promise<GroupReply> {
     if (this.stoppedReason !== undefined || this.stopping) {
       return Promise.resolve({ kind: "stopped", reason: this.stoppedReason ?? "the store is closing" });
     }
@@ -131,7 +135,7 @@ export class WriterThread {
       return Promise.reject(new Error("WriterThread.commit: a group is already in flight"));
     }
     return new Promise<GroupReply>((resolve) => {
-      const message: ToWriter = { type: "group", recordedAt, ops: encodeGroup(ops) };
+      const message: ToWriter = { type: "group", recordedAt, ops: encodeGroup(ops), rewindWal };
       try {
         this.worker.postMessage(message);
       } catch (error) {

@@ -10,7 +10,8 @@
  * same files run in both.
  *
  * It opens its own connection (retrying while SQLite reports the file busy, as opening does on the
- * main thread), says "ready", then commits each group it receives and answers after COMMIT returned.
+ * main thread), says "ready", then commits each group it receives and answers after COMMIT returned
+ * (and, when asked, checkpoints the WAL after answering: see rewindWal).
  */
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
@@ -72,6 +73,24 @@ function open() {
   }
 }
 
+/**
+ * Copies what is left of the WAL into the database, right after this thread's commit (its answer
+ * is already sent), so that SQLite rewinds the WAL at the next transaction. Under writes that never
+ * pause, the checkpointer thread's checkpoints never end at a moment when no commit followed the
+ * frames they copied, so the WAL would never be rewound and would grow as long as the writes last;
+ * here no commit can come in between. Asked for by the store when the checkpointer reported a large
+ * WAL; it has copied most of it already. A failure (another connection checkpointing: PASSIVE does
+ * not wait) is left to the next request.
+ * @param {Database.Database} db
+ */
+function rewindWal(db) {
+  try {
+    db.pragma("wal_checkpoint(PASSIVE)");
+  } catch {
+    // the checkpointer thread reports checkpoint failures; the next large WAL asks again
+  }
+}
+
 const opened = open();
 if (opened !== undefined) {
   const { db, commitGroup } = opened;
@@ -85,7 +104,9 @@ if (opened !== undefined) {
       port.close();
       return;
     }
-    post({ type: "reply", reply: commitGroup(message.recordedAt, message.ops) });
+    const reply = commitGroup(message.recordedAt, message.ops);
+    post({ type: "reply", reply });
+    if (message.rewindWal && reply.kind === "committed") rewindWal(db);
   });
   post({
     type: "ready",
