@@ -103,18 +103,19 @@ export class GroupWriter implements StoreWrites {
    */
   private async run(): Promise<void> {
     try {
-      await this.options.gather();
-      let next: InFlight | undefined = this.send();
-      while (next !== undefined) {
+      let next: InFlight | undefined;
+      for (;;) {
+        if (next === undefined) {
+          if (this.queue.length === 0) break;
+          // No group in flight (the first, or nothing was queued while the last committed): gather
+          // the rest of this turn's writes into the next one.
+          await this.options.gather();
+          next = this.send();
+        }
         const { group, committed } = next;
         const outcomes = await committed;
         next = this.queue.length > 0 ? this.send() : undefined;
         this.settle(group, outcomes);
-        if (next === undefined && this.queue.length > 0) {
-          // Writes issued while the group's promises settled: gather the rest of this turn's.
-          await this.options.gather();
-          next = this.send();
-        }
       }
     } finally {
       this.loop = undefined;
