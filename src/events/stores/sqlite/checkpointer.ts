@@ -1,7 +1,6 @@
 import { Worker } from "node:worker_threads";
 import type { CheckpointerConfig, CheckpointerMessage } from "./checkpointer-worker.js";
 import { stopWorker } from "./workers.js";
-import type { WriterThread } from "./writer-thread.js";
 
 export type { CheckpointerMessage } from "./checkpointer-worker.js";
 
@@ -11,7 +10,7 @@ const WORKER_URL = new URL("./checkpointer-worker.js", import.meta.url);
 /**
  * A WAL of this many frames (16 MB with 4 KB pages) is large: the checkpointer then checkpoints
  * every few milliseconds, and the store asks the writer thread to let SQLite rewind it
- * ({@link WriterThread.commit}'s `rewindWal`). Below it, SQLite rewinds the WAL by itself whenever
+ * (`rewindWal` of `WriterThread.commit`). Below it, SQLite rewinds the WAL by itself whenever
  * a checkpoint ends between two commits.
  * @internal
  */
