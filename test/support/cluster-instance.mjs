@@ -24,8 +24,12 @@ const [
 ] = process.argv.slice(2);
 const scale = Number(timeScale);
 const out = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
+// Warnings and errors on stderr (the test prints them), so that a run that stalls says why.
+const report = (level) => (message, fields) =>
+  process.stderr.write(`cluster ${instanceId} ${level}: ${message} ${JSON.stringify(fields ?? {})}\n`);
+const logger = { debug: () => {}, info: () => {}, warn: report("warn"), error: report("error") };
 
-const store = await PostgresEventStore.open(storeUrl);
+const store = await PostgresEventStore.open(storeUrl, { logger });
 const limiter = await createRedisCallLimiter({
   url: redisUrl,
   limit: 60,
@@ -34,7 +38,7 @@ const limiter = await createRedisCallLimiter({
 });
 const leases = await RedisPollLeases.connect({ url: redisUrl, keyPrefix: `${prefix}lease:` });
 const client = new FullEnrichClient({ apiKey, baseUrl, timeScale: scale, limiter });
-const receiver = new WebhookReceiver({ store, apiKeys: [apiKey] });
+const receiver = new WebhookReceiver({ store, apiKeys: [apiKey], logger });
 const server = createServer(createNodeListener(receiver, { path: new URL(publicUrl).pathname }));
 await new Promise((resolve) => server.listen(Number(port), "127.0.0.1", resolve));
 const engine = await EnrichmentEngine.start({
@@ -43,6 +47,7 @@ const engine = await EnrichmentEngine.start({
   webhook: { url: publicUrl, contactEvents: true, receiver },
   leases,
   instanceId,
+  logger,
 });
 engine.results$.subscribe((r) =>
   out({ engine: r.custom.row, enrichmentId: r.enrichmentId, source: r.source }),
